@@ -1,0 +1,41 @@
+# cxr — build, test, demo. Every target installs what it needs (make setup).
+SHELL := /bin/bash
+ROOT := $(abspath .)
+VENV := $(ROOT)/.deps/venv
+PY := $(VENV)/bin/python
+# libtorch: TORCH_DIR if set, else the pinned CPU wheel that `make setup` installs.
+TORCH_DIR ?= $(ROOT)/.deps/venv/lib/python3.11/site-packages/torch
+SHIM_DIR := $(ROOT)/CShims/build
+SHIM := $(SHIM_DIR)/libcxt.so
+SWIFT_FLAGS ?= -c release
+CXR := $(ROOT)/.build/release/cxr
+TORCH_CUDA := $(wildcard $(TORCH_DIR)/lib/libtorch_cuda.so)
+TORCH_ABI := $(shell sed -n 's/.*_GLIBCXX_USE_CXX11_ABI=\([01]\).*/\1/p' $(TORCH_DIR)/share/cmake/Torch/TorchConfig.cmake 2>/dev/null | head -1)
+CXXFLAGS := -std=c++17 -O2 -fPIC -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=$(if $(TORCH_ABI),$(TORCH_ABI),1) \
+  -I$(ROOT)/CShims/include -isystem $(TORCH_DIR)/include -isystem $(TORCH_DIR)/include/torch/csrc/api/include \
+  $(if $(TORCH_CUDA),-DCXT_WITH_CUDA -isystem $(CUDA_HOME)/include,)
+COMMA := ,
+CUDA_LIBS := -Wl$(COMMA)--no-as-needed -ltorch_cuda -lc10_cuda -Wl$(COMMA)--as-needed
+LDFLAGS := -shared -L$(TORCH_DIR)/lib -Wl,-rpath,$(TORCH_DIR)/lib -Wl,-rpath,'$$ORIGIN' \
+  $(if $(TORCH_CUDA),$(CUDA_LIBS)) -ltorch -ltorch_cpu -lc10
+
+.PHONY: setup shim build test demo bench clean
+setup:
+	@bash scripts/setup.sh
+
+shim: $(SHIM)
+$(SHIM): CShims/src/cxt.cpp CShims/include/cxt.h
+	@mkdir -p $(SHIM_DIR)
+	g++ $(CXXFLAGS) CShims/src/cxt.cpp -o $@ $(LDFLAGS)
+
+build: setup shim
+	swift build $(SWIFT_FLAGS) --product cxr
+
+test: setup shim
+	CXR_PYTHON=$(PY) swift test
+
+demo: build
+	$(CXR) demo
+
+clean:
+	rm -rf .build CShims/build

@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+// cxr: chest X-ray classifiers trained from report-extracted labels.
+// Layers (see DESIGN.md): cxr -> Experiment -> Train -> Models -> Torch -> CTorch (libcxt.so)
+//                                   |           '-> Data -> CCodecs
+//                                   '-> Evaluate (pure Swift), Label (LLM client, pure Swift)
+import PackageDescription
+import Foundation
+
+// libcxt.so is built by `make shim` (g++ against libtorch) into CShims/build.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let shimDir = "\(root)/CShims/build"
+let shimLink: [LinkerSetting] = [
+  .unsafeFlags(["-L\(shimDir)", "-Xlinker", "-rpath", "-Xlinker", shimDir,
+                "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN"]),
+]
+let swiftSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+  name: "cxr",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "cxr", targets: ["cxr"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+  ],
+  targets: [
+    .systemLibrary(name: "CTorch", path: "Sources/CTorch"),
+    .target(name: "CCodecs", path: "Sources/CCodecs",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z"),
+                             .linkedLibrary("dl")]),
+    .target(name: "Common", swiftSettings: swiftSettings),
+    .target(name: "Torch", dependencies: ["CTorch", "Common"], swiftSettings: swiftSettings, linkerSettings: shimLink),
+    .target(name: "Models", dependencies: ["Torch"], swiftSettings: swiftSettings),
+    .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: swiftSettings),
+    .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),
+    .target(name: "Label", dependencies: ["Common"], swiftSettings: swiftSettings),
+    .target(name: "Train", dependencies: ["Models", "Data", "Evaluate"], swiftSettings: swiftSettings),
+    .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Label", "Yams"],
+            swiftSettings: swiftSettings),
+    .executableTarget(name: "cxr", dependencies: [
+      "Experiment", "Train", "Evaluate", "Data", "Models", "Torch", "Label",
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ], swiftSettings: swiftSettings),
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .testTarget(name: "CommonTests", dependencies: ["Common", "TestSupport"]),
+    .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
+    .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
+    .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
+    .testTarget(name: "TrainTests", dependencies: ["Train", "TestSupport"]),
+    .testTarget(name: "EvaluateTests", dependencies: ["Evaluate", "TestSupport"]),
+    .testTarget(name: "LabelTests", dependencies: ["Label", "TestSupport"]),
+    .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "TestSupport"]),
+  ],
+  swiftLanguageModes: [.v5]
+)

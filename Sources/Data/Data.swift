@@ -1,0 +1,1 @@
+// Data layer (see DESIGN.md).

@@ -1,0 +1,1 @@
+// Evaluate layer (see DESIGN.md).

@@ -1,0 +1,1 @@
+// Experiment layer (see DESIGN.md).

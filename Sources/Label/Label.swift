@@ -1,0 +1,1 @@
+// Label layer (see DESIGN.md).

@@ -1,0 +1,176 @@
+import CTorch
+import Foundation
+
+/// An error raised by libtorch (its message, without the C++ backtrace) or by this layer.
+public struct TorchError: Error, CustomStringConvertible, Equatable {
+  public let message: String
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}
+
+/// Turns a C status into a thrown error carrying the thread-local message.
+@inline(__always)
+func check(_ status: Int32) throws {
+  if status != 0 { throw TorchError(String(cString: cxt_last_error())) }
+}
+
+/// Calls a C function that returns one tensor through an out-parameter.
+@inline(__always)
+func make(_ body: (UnsafeMutablePointer<cxt_tensor?>) -> Int32) throws -> Tensor {
+  var out: cxt_tensor?
+  try check(body(&out))
+  return Tensor(handle: out!)
+}
+
+public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
+  case float32 = 0, bfloat16 = 1, float16 = 2, uint8 = 3, int64 = 4, bool = 5, float64 = 6, int32 = 7
+
+  public var itemSize: Int {
+    switch self {
+    case .float32, .int32: return 4
+    case .bfloat16, .float16: return 2
+    case .uint8, .bool: return 1
+    case .int64, .float64: return 8
+    }
+  }
+  public var isFloatingPoint: Bool { [.float32, .bfloat16, .float16, .float64].contains(self) }
+  /// The safetensors / numpy-style name.
+  public var safetensorsName: String {
+    switch self {
+    case .float32: return "F32"
+    case .bfloat16: return "BF16"
+    case .float16: return "F16"
+    case .uint8: return "U8"
+    case .int64: return "I64"
+    case .bool: return "BOOL"
+    case .float64: return "F64"
+    case .int32: return "I32"
+    }
+  }
+  public init?(safetensorsName: String) {
+    guard let d = DType.allCases.first(where: { $0.safetensorsName == safetensorsName }) else { return nil }
+    self = d
+  }
+  public var description: String {
+    switch self {
+    case .float32: return "float32"
+    case .bfloat16: return "bfloat16"
+    case .float16: return "float16"
+    case .uint8: return "uint8"
+    case .int64: return "int64"
+    case .bool: return "bool"
+    case .float64: return "float64"
+    case .int32: return "int32"
+    }
+  }
+  public init?(name: String) {
+    guard let d = DType.allCases.first(where: { $0.description == name }) else { return nil }
+    self = d
+  }
+}
+
+public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
+  case cpu
+  case cuda(Int)
+
+  var type: Int32 { if case .cuda = self { return Int32(CXT_CUDA) } else { return Int32(CXT_CPU) } }
+  var index: Int32 { if case .cuda(let i) = self { return Int32(i) } else { return 0 } }
+  public var isCUDA: Bool { if case .cuda = self { return true } else { return false } }
+
+  /// Parses `cpu`, `cuda`, `cuda:N`.
+  public init(parsing s: String) throws {
+    let t = s.lowercased()
+    if t == "cpu" { self = .cpu; return }
+    if t == "cuda" { self = .cuda(0); return }
+    if t.hasPrefix("cuda:"), let i = Int(t.dropFirst(5)), i >= 0 { self = .cuda(i); return }
+    throw TorchError("unknown device '\(s)': use cpu, cuda or cuda:N")
+  }
+  public var description: String {
+    switch self {
+    case .cpu: return "cpu"
+    case .cuda(let i): return "cuda:\(i)"
+    }
+  }
+}
+
+public enum MemoryFormat: Int32, Sendable { case contiguous = 0, channelsLast = 1 }
+
+/// Process-wide facts and settings of libtorch.
+public enum Runtime {
+  public static var version: String {
+    var buf = [CChar](repeating: 0, count: 64)
+    _ = cxt_version(&buf, buf.count)
+    return String(cString: buf)
+  }
+  public static var cudaAvailable: Bool {
+    var v: Int32 = 0
+    return cxt_cuda_is_available(&v) == 0 && v != 0
+  }
+  public static var cudaDeviceCount: Int {
+    var v: Int32 = 0
+    return cxt_cuda_device_count(&v) == 0 ? Int(v) : 0
+  }
+  /// Whether the shim was compiled against a CUDA libtorch (streams, memory stats).
+  public static var shimHasCUDA: Bool {
+    var v: Int32 = 0
+    return cxt_has_cuda_build(&v) == 0 && v != 0
+  }
+  public static func synchronize(_ device: Device) throws {
+    if case .cuda(let i) = device { try check(cxt_cuda_synchronize(Int32(i))) }
+  }
+  public static func setCuDNNBenchmark(_ on: Bool) throws { try check(cxt_cudnn_set_benchmark(on ? 1 : 0)) }
+  public static var threads: Int {
+    get { var v: Int32 = 0; _ = cxt_get_num_threads(&v); return Int(v) }
+  }
+  public static func setThreads(_ n: Int) throws { try check(cxt_set_num_threads(Int32(n))) }
+  public static func manualSeed(_ seed: UInt64) throws { try check(cxt_manual_seed(seed)) }
+  /// (current, peak) bytes held by tensors on a CUDA device; zeros on CPU-only builds.
+  public static func cudaMemory(_ device: Int = 0) throws -> (allocated: Int64, peak: Int64) {
+    var a: Int64 = 0, p: Int64 = 0
+    try check(cxt_cuda_memory_stats(Int32(device), &a, &p))
+    return (a, p)
+  }
+}
+
+/// Runs `body` with gradient recording off (thread-local), restoring the previous mode.
+public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
+  var prev: Int32 = 0
+  _ = cxt_grad_mode_set(0, &prev)
+  defer { _ = cxt_grad_mode_set(prev, nil) }
+  return try body()
+}
+
+/// Runs `body` with gradient recording on, restoring the previous mode.
+public func withGrad<R>(_ body: () throws -> R) rethrows -> R {
+  var prev: Int32 = 0
+  _ = cxt_grad_mode_set(1, &prev)
+  defer { _ = cxt_grad_mode_set(prev, nil) }
+  return try body()
+}
+
+public var isGradEnabled: Bool { var v: Int32 = 0; _ = cxt_grad_mode_get(&v); return v != 0 }
+
+/// Runs `body` under autocast for a device type (e.g. bf16 on CUDA), like `torch.autocast`.
+public func withAutocast<R>(_ device: Device, dtype: DType = .bfloat16, enabled: Bool = true,
+                            _ body: () throws -> R) throws -> R {
+  var pe: Int32 = 0, pd: Int32 = 0
+  try check(cxt_autocast_enter(device.type, enabled ? 1 : 0, dtype.rawValue, &pe, &pd))
+  defer { _ = cxt_autocast_exit(device.type, pe, pd) }
+  return try body()
+}
+
+/// A seeded random-number generator on a device; its state can be saved and restored.
+public final class Generator: @unchecked Sendable {
+  let handle: cxt_generator
+  public let device: Device
+  public init(seed: UInt64, device: Device = .cpu) throws {
+    var g: cxt_generator?
+    try check(cxt_generator_new(seed, device.type, device.index, &g))
+    handle = g!
+    self.device = device
+  }
+  deinit { _ = cxt_generator_free(handle) }
+  /// The generator's full state as a uint8 tensor (what `torch.Generator.get_state` returns).
+  public func state() throws -> Tensor { try make { cxt_generator_get_state(handle, $0) } }
+  public func setState(_ t: Tensor) throws { try check(cxt_generator_set_state(handle, t.handle)) }
+}

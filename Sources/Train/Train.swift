@@ -1,0 +1,1 @@
+// Train layer (see DESIGN.md).

@@ -1,0 +1,21 @@
+import ArgumentParser
+import Foundation
+import Torch
+
+@main
+struct CXR: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "cxr",
+    abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
+    subcommands: [Info.self])
+}
+
+struct Info: ParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Print the libtorch version and the devices it sees.")
+  func run() throws {
+    print("cxr with libtorch \(Runtime.version)")
+    print("shim built with CUDA: \(Runtime.shimHasCUDA ? "yes" : "no")")
+    print("CUDA available: \(Runtime.cudaAvailable ? "yes (\(Runtime.cudaDeviceCount) device(s))" : "no")")
+    print("CPU threads: \(Runtime.threads)")
+  }
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// Helpers shared by the test targets: the project root, scratch folders, and the
+/// test-only Python reference environment (PyTorch, timm, scikit-learn, MONAI, ...).
+public enum TestEnv {
+  /// The package root (two folders above this file).
+  public static let root: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+  /// The reference Python: `CXR_PYTHON`, else the project-local venv made by `make setup`.
+  public static var python: URL? {
+    if let p = ProcessInfo.processInfo.environment["CXR_PYTHON"], FileManager.default.isExecutableFile(atPath: p) {
+      return URL(fileURLWithPath: p)
+    }
+    let local = root.appendingPathComponent(".deps/venv/bin/python")
+    return FileManager.default.isExecutableFile(atPath: local.path) ? local : nil
+  }
+
+  /// A fresh empty folder under the system temp dir.
+  public static func scratch(_ name: String = "cxr-test") throws -> URL {
+    let dir = FileManager.default.temporaryDirectory
+      .appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+  }
+}
+
+public struct PythonError: Error, CustomStringConvertible {
+  public let description: String
+}
+
+/// Runs reference scripts with the project's Python. Parity tests call it; they fail
+/// (not skip) when the environment is missing, since `make test` always installs it.
+public enum Python {
+  /// Prelude that every script gets: the CPU torch wheel plus PyPI's torchvision would die
+  /// registering fake kernels for torchvision::nms/qnms; defining their schemas first avoids it.
+  public static let prelude = """
+    import sys, os, json
+    def _cxr_fix_torchvision():
+        try:
+            import torch
+        except ImportError:
+            return
+        try:
+            lib = torch.library.Library('torchvision', 'DEF')
+            lib.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+            lib.define('qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+            globals()['_cxr_tv_lib'] = lib
+        except Exception:
+            pass
+    _cxr_fix_torchvision()
+
+    """
+
+  /// Runs `script` with `args`; returns stdout. Throws with stderr on a non-zero exit.
+  @discardableResult
+  public static func run(_ script: String, args: [String] = [], cwd: URL? = nil) throws -> String {
+    guard let py = TestEnv.python else {
+      throw PythonError(description: "reference Python not found: run `make setup` (it creates .deps/venv)")
+    }
+    let dir = try TestEnv.scratch("cxr-py")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let file = dir.appendingPathComponent("script.py")
+    try (prelude + script).write(to: file, atomically: true, encoding: .utf8)
+    let p = Process()
+    p.executableURL = py
+    p.arguments = [file.path] + args
+    if let cwd { p.currentDirectoryURL = cwd }
+    var env = ProcessInfo.processInfo.environment
+    env["OMP_NUM_THREADS"] = env["OMP_NUM_THREADS"] ?? "2"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    p.environment = env
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Read both pipes before waiting, so a chatty script cannot block on a full pipe.
+    var errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    let stdout = String(decoding: outData, as: UTF8.self)
+    if p.terminationStatus != 0 {
+      throw PythonError(description: "python exited \(p.terminationStatus):\n\(String(decoding: errData, as: UTF8.self))")
+    }
+    return stdout
+  }
+
+  /// Runs a script that prints one JSON document on its last stdout line.
+  public static func json(_ script: String, args: [String] = []) throws -> Any {
+    let out = try run(script, args: args)
+    let last = out.split(separator: "\n").last.map(String.init) ?? ""
+    return try JSONSerialization.jsonObject(with: Data(last.utf8))
+  }
+}
