@@ -210,6 +210,16 @@ final class CheckpointTests: XCTestCase {
     }
   }
 
+  func testHalfPrecisionFilesLoadIntoFloat32Weights() throws {
+    let model = try smallModel()
+    let sd = try StateDict(model.namedParameters().map { ($0.0, try $0.1.value.to(dtype: .bfloat16)) })
+    let url = try write(sd, "bf16.safetensors")
+    let loaded = try ConvNeXt.load(checkpoint: url, arch: "atto", findings: ["a", "b"])
+    let w = loaded.model.namedParameters().first { $0.0 == "stages.2.blocks.5.mlp.fc2.weight" }!.1.value
+    XCTAssertEqual(w.dtype, .float32)
+    XCTAssertTrue(try w.equal(sd["stages.2.blocks.5.mlp.fc2.weight"]!.to(dtype: .float32)))
+  }
+
   func testSaveRefusesAWrongNumberOfFindings() throws {
     XCTAssertThrowsError(try smallModel().save(to: dir.appendingPathComponent("x.safetensors"), findings: ["a"])) { e in
       XCTAssertEqual("\(e)", "convnext_atto has 2 outputs but 1 finding names were given: a")
