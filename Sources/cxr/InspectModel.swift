@@ -35,6 +35,9 @@ struct InspectModel: ParsableCommand {
   var device: String = "cpu"
   @Flag(help: "Time with weights and input in channels_last memory format.")
   var channelsLast = false
+  @Flag(help: ArgumentHelp("After the warmup, print 'ready', then run one timed step per line read from standard input and print its milliseconds.",
+                           discussion: "Lets a benchmark driver interleave steps with another implementation (scripts/bench/model.sh)."))
+  var stepOnStdin = false
 
   func validate() throws {
     if timeSteps < 0 || warmup < 0 { throw ValidationError("--time-steps and --warmup must not be negative") }
@@ -45,11 +48,21 @@ struct InspectModel: ParsableCommand {
   func run() throws {
     let config = try ConvNeXtConfig.named(arch, numClasses: classes, inChannels: inChans)
     print(try ModelSummary(config, inputSize: size).text)
-    guard timeSteps > 0 else { return }
+    guard timeSteps > 0 || stepOnStdin else { return }
     if let threads { try Runtime.setThreads(threads) }
     let dev = try Device(parsing: device)
-    let times = try StepTimer(config: config, batch: batch, size: size, device: dev, channelsLast: channelsLast)
-      .run(steps: timeSteps, warmup: warmup)
+    let timer = try StepTimer(config: config, batch: batch, size: size, device: dev, channelsLast: channelsLast)
+    if stepOnStdin {
+      for _ in 0..<warmup { try timer.step() }
+      print("ready")
+      fflush(stdout)
+      while readLine() != nil {
+        print(String(format: "%.3f", try timer.timedStep() * 1000))
+        fflush(stdout)
+      }
+      return
+    }
+    let times = try timer.run(steps: timeSteps, warmup: warmup)
     let sorted = times.sorted()
     let report: [String: Any] = [
       "bench": "model_step", "impl": "cxr", "arch": config.arch, "batch": batch, "size": size,
@@ -88,14 +101,17 @@ struct StepTimer {
     try Runtime.synchronize(device)
   }
 
+  /// Seconds of one step.
+  func timedStep() throws -> Double {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    try step()
+    return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+  }
+
   /// Seconds per timed step.
   func run(steps: Int, warmup: Int) throws -> [Double] {
     for _ in 0..<warmup { try step() }
-    return try (0..<steps).map { _ in
-      let t0 = DispatchTime.now().uptimeNanoseconds
-      try step()
-      return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-    }
+    return try (0..<steps).map { _ in try timedStep() }
   }
 }
 

@@ -1,7 +1,8 @@
 """timm's ConvNeXt training step in PyTorch eager, timed like `cxr inspect model --time-steps`.
 
-Usage: python model_timm.py ARCH BATCH SIZE IN_CHANS CLASSES STEPS WARMUP THREADS
-Prints one JSON line.
+Usage: python model_timm.py ARCH BATCH SIZE IN_CHANS CLASSES STEPS WARMUP THREADS [--serve]
+Prints one JSON line; with --serve, prints 'ready' after the warmup and then runs one timed
+step per line read from stdin, printing its milliseconds (for an interleaving driver).
 """
 import json, sys, time
 
@@ -33,6 +34,13 @@ def step():
 
 for _ in range(warmup):
     step()
+if '--serve' in sys.argv:
+    print('ready', flush=True)
+    for _ in sys.stdin:
+        t0 = time.perf_counter_ns()
+        step()
+        print(f"{(time.perf_counter_ns() - t0) / 1e6:.3f}", flush=True)
+    sys.exit(0)
 times = []
 for _ in range(steps):
     t0 = time.perf_counter_ns()
