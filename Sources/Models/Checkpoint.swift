@@ -62,8 +62,8 @@ public struct CheckpointMetadata: Equatable {
 
 /// How strictly a checkpoint must fit the model.
 public struct LoadOptions {
-  /// Re-initialize `head.fc` when the file's classifier has another number of classes (to
-  /// fine-tune ImageNet weights); otherwise that is a shape error.
+  /// Re-initialize `head.fc` when the file's classifier has another number of classes or is
+  /// absent (to fine-tune ImageNet weights or a backbone); otherwise that is a load error.
   public var resetMismatchedHead: Bool
   /// Draws the re-initialized classifier.
   public var generator: Generator?
@@ -154,11 +154,15 @@ extension ConvNeXt {
       lines.append("stem.0.weight: summed the file's 3 input channels into 1 (timm adapt_input_conv)")
     }
 
-    if options.resetMismatchedHead, let w = sd["head.fc.weight"], w.shape != headFC.weight.value.shape {
+    let fileHead = (sd["head.fc.weight"], sd["head.fc.bias"])
+    if options.resetMismatchedHead,
+       fileHead.0?.shape != headFC.weight.value.shape || fileHead.1?.shape != headFC.bias.value.shape {
       try initializeClassifier(generator: options.generator)
       sd["head.fc.weight"] = try headFC.weight.value.detach()
       sd["head.fc.bias"] = try headFC.bias.value.detach()
-      lines.append("head.fc: the file has \(w.shape[0]) classes, the model \(config.numClasses): re-initialized (truncated normal std 0.02, zero bias)")
+      let what = fileHead.0.map { "the file has \($0.shape.first ?? 0) classes, the model \(config.numClasses)" }
+        ?? "the file has no classifier"
+      lines.append("head.fc: \(what): re-initialized (truncated normal std 0.02, zero bias)")
     }
 
     do {

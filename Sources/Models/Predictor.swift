@@ -12,6 +12,7 @@ public final class Predictor {
   /// Reduced-precision autocast dtype (e.g. bfloat16 on CUDA); nil runs in the weights' dtype.
   public let autocast: DType?
 
+  /// Puts `model` in eval mode and moves it to `device` (and to channels_last if asked).
   public init(model: ConvNeXt, findings: [String], device: Device = .cpu, channelsLast: Bool = false,
               autocast: DType? = nil) throws {
     guard findings.count == model.config.numClasses else {

@@ -175,6 +175,16 @@ final class CheckpointTests: XCTestCase {
     XCTAssertEqual(try loaded.model.headFC.weight.value.std().item(), 0.02, accuracy: 0.003)
     let original = try SafeTensors.read(plain).tensors
     XCTAssertTrue(try loaded.model.stemNorm.weight.value.equal(original["stem.1.weight"]!))
+
+    // A backbone without a classifier gets a new one too.
+    var backbone = try smallModel(inChans: 1).stateDict()
+    backbone["head.fc.weight"] = nil
+    backbone["head.fc.bias"] = nil
+    let headless = try write(backbone, "backbone.safetensors")
+    let fromBackbone = try ConvNeXt.load(checkpoint: headless, arch: "atto", findings: ["a", "b", "c"],
+                                         options: LoadOptions(resetMismatchedHead: true))
+    XCTAssertEqual(fromBackbone.adaptations, ["head.fc: the file has no classifier: re-initialized (truncated normal std 0.02, zero bias)"])
+    XCTAssertEqual(fromBackbone.model.headFC.weight.value.shape, [3, 320])
   }
 
   func testMetadataAndArgumentsMustAgree() throws {
