@@ -82,12 +82,13 @@ public enum Evaluation {
         }
       }
     }
+    let rowIndexes = predictions.map { p in Dictionary(uniqueKeysWithValues: p.ids.enumerated().map { ($1, $0) }) }
     for ref in references {
       for f in findings {
         guard let labels = ref.labels[f] else {
           throw FileError("reference '\(ref.name)' (\(ref.source)) has no finding '\(f)'; its findings are: \(ref.findings.joined(separator: ", "))")
         }
-        try evaluate(finding: f, reference: ref, labels: labels, predictions: predictions,
+        try evaluate(finding: f, reference: ref, labels: labels, predictions: predictions, rowIndexes: rowIndexes,
                      rounds: rounds, seed: seed, into: &result)
       }
     }
@@ -95,18 +96,19 @@ public enum Evaluation {
   }
 
   private static func evaluate(finding f: String, reference ref: ReferenceLabels, labels: [String: Bool],
-                               predictions: [Predictions], rounds: Int, seed: UInt64,
+                               predictions: [Predictions], rowIndexes: [[String: Int]], rounds: Int, seed: UInt64,
                                into result: inout EvaluationResult) throws {
     // Per model: the prediction rows that have a label for this finding.
     struct Joined { var ids: [String]; var scores: [Double]; var labels: [Bool] }
+    // Cases follow the reference's order, so models that cover the same ids line up exactly.
     var joined: [Joined] = []
-    for p in predictions {
+    for (p, rowOf) in zip(predictions, rowIndexes) {
       guard let s = p.scores[f] else {
         throw FileError("predictions '\(p.name)' (\(p.source)) have no column '\(f)'")
       }
       var j = Joined(ids: [], scores: [], labels: [])
-      for (i, id) in p.ids.enumerated() {
-        if let l = labels[id] { j.ids.append(id); j.scores.append(s[i]); j.labels.append(l) }
+      for id in ref.ids {
+        if let l = labels[id], let i = rowOf[id] { j.ids.append(id); j.scores.append(s[i]); j.labels.append(l) }
       }
       joined.append(j)
     }

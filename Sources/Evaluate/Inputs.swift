@@ -46,7 +46,7 @@ public struct NamedPath: Equatable, Sendable {
   public init(name: String, path: String) { self.name = name; self.path = path }
   public init(parsing text: String, option: String) throws {
     guard let eq = text.firstIndex(of: "="), eq != text.startIndex, text.index(after: eq) != text.endIndex else {
-      throw FileError("\(option) expects NAME=path (e.g. \(option) chexpert=preds.csv), got '\(text)'")
+      throw FileError("\(option) expects NAME=path (e.g. \(option) name=file.csv), got '\(text)'")
     }
     name = String(text[..<eq]); path = String(text[text.index(after: eq)...])
   }

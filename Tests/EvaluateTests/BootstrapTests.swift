@@ -1,0 +1,89 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Evaluate
+
+final class BootstrapTests: XCTestCase {
+  func data(_ n: Int, seed: UInt64) -> (scores: [[Double]], labels: [Bool]) {
+    var rng = TestRandom(seed)
+    let labels = (0..<n).map { _ in rng.uniform() < 0.15 }
+    let a = labels.map { ($0 ? 0.35 : 0) + rng.uniform() }
+    let b = labels.map { ($0 ? 0.25 : 0) + (rng.uniform() * 20).rounded() / 20 }
+    return ([a, b], labels)
+  }
+
+  func testReproducibleForASeedAndContainsThePointEstimate() {
+    let (scores, labels) = data(400, seed: 7)
+    let rankings = scores.map { Ranking(scores: $0, labels: labels) }
+    let first = Bootstrap.areas(labels: labels, rankings: rankings, rounds: 300, seed: 11)
+    let again = Bootstrap.areas(labels: labels, rankings: rankings, rounds: 300, seed: 11)
+    let other = Bootstrap.areas(labels: labels, rankings: rankings, rounds: 300, seed: 12)
+    XCTAssertEqual(first, again)
+    XCTAssertNotEqual(first, other)
+    for (m, ranking) in rankings.enumerated() {
+      let point = ranking.areas()!
+      let aurocCI = percentileInterval(first[m].map(\.auroc))!
+      let auprcCI = percentileInterval(first[m].map(\.auprc))!
+      XCTAssertLessThan(aurocCI.low, point.auroc); XCTAssertGreaterThan(aurocCI.high, point.auroc)
+      XCTAssertLessThan(auprcCI.low, point.auprc); XCTAssertGreaterThan(auprcCI.high, point.auprc)
+      XCTAssertLessThan(aurocCI.high - aurocCI.low, 0.3)
+    }
+  }
+
+  /// Each round depends only on (seed, round): the parallel result equals a one-thread replay,
+  /// and a round's areas equal scikit-learn's on the resampled rows.
+  func testRoundsAreIndependentOfThreadsAndMatchScikitLearnResampling() throws {
+    let (scores, labels) = data(120, seed: 3)
+    let rankings = scores.map { Ranking(scores: $0, labels: labels) }
+    let parallel = Bootstrap.areas(labels: labels, rankings: rankings, rounds: 40, seed: 5)
+    let positives = labels.indices.filter { labels[$0] }.map { Int32($0) }
+    var allCounts: [[Int]] = []
+    for r in 0..<40 {
+      var counts = [Int32](repeating: 0, count: labels.count)
+      counts.withUnsafeMutableBufferPointer { c in
+        _ = Bootstrap.draw(into: c, seed: 5, round: r, positives: positives)
+      }
+      XCTAssertEqual(counts.reduce(0, +), Int32(labels.count))
+      allCounts.append(counts.map(Int.init))
+      for m in 0..<2 {
+        let replay = counts.withUnsafeBufferPointer { rankings[m].areas(weights: $0)! }
+        XCTAssertEqual(parallel[m][r], replay)
+      }
+    }
+    let ref = try pythonJSON("""
+      import numpy as np
+      from sklearn.metrics import roc_auc_score, average_precision_score
+      d = json.load(open(sys.argv[1]))
+      y = np.array(d['labels'])
+      out = []
+      for s in d['scores']:
+          s = np.array(s)
+          out.append([[roc_auc_score(np.repeat(y, c), np.repeat(s, c)), average_precision_score(np.repeat(y, c), np.repeat(s, c))]
+                      for c in d['counts']])
+      print(json.dumps(out))
+      """, input: ["labels": labels.map { $0 ? 1 : 0 }, "scores": scores, "counts": allCounts]) as! [[[Double]]]
+    for m in 0..<2 {
+      for r in 0..<40 {
+        XCTAssertEqual(parallel[m][r].auroc, ref[m][r][0], accuracy: 1e-9)
+        XCTAssertEqual(parallel[m][r].auprc, ref[m][r][1], accuracy: 1e-9)
+      }
+    }
+  }
+
+  func testRoundsMissingAClassAreRedrawn() {
+    // One positive in 30 cases: about 36 % of plain draws miss it; none of ours may.
+    var labels = Array(repeating: false, count: 30)
+    labels[4] = true
+    let scores = (0..<30).map { Double($0) / 30 }
+    let boot = Bootstrap.areas(labels: labels, rankings: [Ranking(scores: scores, labels: labels)], rounds: 200, seed: 1)
+    XCTAssertEqual(boot[0].count, 200)
+    XCTAssertTrue(boot[0].allSatisfy { $0.auroc.isFinite && $0.auprc.isFinite })
+  }
+
+  func testPercentileMatchesNumpyLinear() {
+    let ci = percentileInterval([5, 1, 4, 2, 3])!  // numpy.percentile([1..5], [2.5, 97.5]) = 1.1, 4.9
+    XCTAssertEqual(ci.low, 1.1, accuracy: 1e-12)
+    XCTAssertEqual(ci.high, 4.9, accuracy: 1e-12)
+    XCTAssertNil(percentileInterval([]))
+  }
+}
