@@ -87,8 +87,8 @@ public enum Agreement {
                                  rounds: rounds, seed: seed)
     for (name, table) in schemas {
       let schema = try ReferenceLabels(name: name, table: table, findings: findings, policy: policy)
-      let schemaIDs = Set(schema.ids), humanIDs = Set(humanLabels.ids)
-      let onlyHuman = humanLabels.ids.filter { !schemaIDs.contains($0) }
+      let humanIDs = Set(humanLabels.ids)
+      let onlyHuman = humanLabels.ids.filter { schema.row[$0] == nil }
       let onlySchema = schema.ids.filter { !humanIDs.contains($0) }
       if !onlyHuman.isEmpty {
         result.notes.append("\(onlyHuman.count) id(s) of the human file (\(humanLabels.source)) are not in schema '\(name)' (\(table.source)) and were left out, e.g. \(Evaluation.sample(onlyHuman))")
@@ -99,8 +99,8 @@ public enum Agreement {
       for f in findings {
         var truth: [Bool] = [], predicted: [Bool] = []
         var leftOut = 0
-        for id in humanLabels.ids where schemaIDs.contains(id) {
-          guard let h = humanLabels.labels[f]![id], let s = schema.labels[f]![id] else { leftOut += 1; continue }
+        for id in humanLabels.ids where schema.row[id] != nil {
+          guard let h = humanLabels.labels[f]![id], let s = schema.label(f, id: id) else { leftOut += 1; continue }
           truth.append(h); predicted.append(s)
         }
         let c = Confusion(predicted: predicted, truth: truth)

@@ -15,21 +15,37 @@ public struct DeLongResult: Sendable, Equatable {
 }
 
 public enum DeLong {
+  /// A model's structural components (placement values) on fixed cases; computed once per
+  /// model so that comparing k models costs k sorts, not one per pair.
+  public struct Components: Sendable {
+    public let auc: Double
+    let v10: [Double]  // per positive: share of negatives ranked below (ties half)
+    let v01: [Double]  // per negative: share of positives ranked above (ties half)
+
+    /// Nil when a class is missing.
+    public init?(scores: [Double], labels: [Bool]) {
+      precondition(scores.count == labels.count, "scores and labels must pair up")
+      var x: [Double] = [], y: [Double] = []
+      for (s, l) in zip(scores, labels) { if l { x.append(s) } else { y.append(s) } }
+      guard !x.isEmpty, !y.isEmpty else { return nil }
+      let m = Double(x.count), n = Double(y.count)
+      let tx = DeLong.midranks(x), ty = DeLong.midranks(y), tz = DeLong.midranks(x + y)
+      v10 = (0..<x.count).map { (tz[$0] - tx[$0]) / n }
+      v01 = (0..<y.count).map { 1 - (tz[x.count + $0] - ty[$0]) / m }
+      auc = v10.reduce(0, +) / m
+    }
+  }
+
   /// Nil when a class is missing.
   public static func test(scoresA: [Double], scoresB: [Double], labels: [Bool]) -> DeLongResult? {
-    precondition(scoresA.count == labels.count && scoresB.count == labels.count, "scores and labels must pair up")
-    let posIdx = labels.indices.filter { labels[$0] }
-    let negIdx = labels.indices.filter { !labels[$0] }
-    let m = Double(posIdx.count), n = Double(negIdx.count)
-    guard m > 0, n > 0 else { return nil }
-    func components(_ s: [Double]) -> (auc: Double, v10: [Double], v01: [Double]) {
-      let x = posIdx.map { s[$0] }, y = negIdx.map { s[$0] }
-      let tx = midranks(x), ty = midranks(y), tz = midranks(x + y)
-      let v10 = (0..<x.count).map { (tz[$0] - tx[$0]) / n }
-      let v01 = (0..<y.count).map { 1 - (tz[x.count + $0] - ty[$0]) / m }
-      return (v10.reduce(0, +) / m, v10, v01)
-    }
-    let a = components(scoresA), b = components(scoresB)
+    guard let a = Components(scores: scoresA, labels: labels), let b = Components(scores: scoresB, labels: labels) else { return nil }
+    return test(a, b)
+  }
+
+  /// The test for two models' components on the same cases.
+  public static func test(_ a: Components, _ b: Components) -> DeLongResult {
+    precondition(a.v10.count == b.v10.count && a.v01.count == b.v01.count, "components must come from the same cases")
+    let m = Double(a.v10.count), n = Double(a.v01.count)
     func cov(_ u: [Double], _ v: [Double]) -> Double {
       guard u.count > 1 else { return 0 }
       let mu = u.reduce(0, +) / Double(u.count), mv = v.reduce(0, +) / Double(v.count)

@@ -67,13 +67,17 @@ public enum Evaluation {
     try checkUniqueNames(references.map(\.name), option: "--reference")
     var result = EvaluationResult(models: predictions.map(\.name), references: references.map(\.name), findings: findings,
                                   rows: [], comparisons: [], curves: [], notes: [], rounds: rounds, seed: seed)
-    // Ids on one side only: counted once per model and reference, first few shown.
+    // Per model and reference: the prediction row of each reference row (-1: none). Ids on one
+    // side only are counted once per model and reference, the first few shown.
+    var predictionRow: [[[Int32]]] = []  // [reference][model][reference row]
     for ref in references {
-      let refIDs = Set(ref.ids)
+      var perModel: [[Int32]] = []
       for p in predictions {
-        let predIDs = Set(p.ids)
-        let onlyPred = p.ids.filter { !refIDs.contains($0) }
-        let onlyRef = ref.ids.filter { !predIDs.contains($0) }
+        let rowOf = Dictionary(uniqueKeysWithValues: p.ids.enumerated().map { ($1, Int32($0)) })
+        let map = ref.ids.map { rowOf[$0] ?? -1 }
+        perModel.append(map)
+        let onlyPred = p.ids.filter { ref.row[$0] == nil }
+        let onlyRef = ref.ids.indices.filter { map[$0] < 0 }.map { ref.ids[$0] }
         if !onlyPred.isEmpty {
           result.notes.append("\(onlyPred.count) id(s) of predictions '\(p.name)' (\(p.source)) are not in reference '\(ref.name)' (\(ref.source)) and were left out, e.g. \(sample(onlyPred))")
         }
@@ -81,41 +85,41 @@ public enum Evaluation {
           result.notes.append("\(onlyRef.count) id(s) of reference '\(ref.name)' (\(ref.source)) have no prediction in '\(p.name)' (\(p.source)) and were left out, e.g. \(sample(onlyRef))")
         }
       }
+      predictionRow.append(perModel)
     }
-    let rowIndexes = predictions.map { p in Dictionary(uniqueKeysWithValues: p.ids.enumerated().map { ($1, $0) }) }
-    for ref in references {
+    for (r, ref) in references.enumerated() {
       for f in findings {
-        guard let labels = ref.labels[f] else {
+        guard let column = ref.columns[f] else {
           throw FileError("reference '\(ref.name)' (\(ref.source)) has no finding '\(f)'; its findings are: \(ref.findings.joined(separator: ", "))")
         }
-        try evaluate(finding: f, reference: ref, labels: labels, predictions: predictions, rowIndexes: rowIndexes,
+        try evaluate(finding: f, reference: ref, column: column, predictions: predictions, predictionRow: predictionRow[r],
                      rounds: rounds, seed: seed, into: &result)
       }
     }
     return result
   }
 
-  private static func evaluate(finding f: String, reference ref: ReferenceLabels, labels: [String: Bool],
-                               predictions: [Predictions], rowIndexes: [[String: Int]], rounds: Int, seed: UInt64,
+  private static func evaluate(finding f: String, reference ref: ReferenceLabels, column: [Bool?],
+                               predictions: [Predictions], predictionRow: [[Int32]], rounds: Int, seed: UInt64,
                                into result: inout EvaluationResult) throws {
-    // Per model: the prediction rows that have a label for this finding.
-    struct Joined { var ids: [String]; var scores: [Double]; var labels: [Bool] }
-    // Cases follow the reference's order, so models that cover the same ids line up exactly.
+    // Per model: the reference rows (in reference order, so models covering the same ids line
+    // up exactly) that have a label for this finding and a prediction.
+    struct Joined { var rows: [Int32]; var scores: [Double]; var labels: [Bool] }
     var joined: [Joined] = []
-    for (p, rowOf) in zip(predictions, rowIndexes) {
+    for (p, map) in zip(predictions, predictionRow) {
       guard let s = p.scores[f] else {
         throw FileError("predictions '\(p.name)' (\(p.source)) have no column '\(f)'")
       }
-      var j = Joined(ids: [], scores: [], labels: [])
-      for id in ref.ids {
-        if let l = labels[id], let i = rowOf[id] { j.ids.append(id); j.scores.append(s[i]); j.labels.append(l) }
+      var j = Joined(rows: [], scores: [], labels: [])
+      for r in column.indices {
+        if let l = column[r], map[r] >= 0 { j.rows.append(Int32(r)); j.scores.append(s[Int(map[r])]); j.labels.append(l) }
       }
       joined.append(j)
     }
-    for (p, j) in zip(predictions, joined) where j.ids.isEmpty {
+    for (p, j) in zip(predictions, joined) where j.rows.isEmpty {
       throw FileError("predictions '\(p.name)' (\(p.source)) share no id with reference '\(ref.name)' (\(ref.source)) for '\(f)'; check that both use the same ids (e.g. SOPInstanceUID)")
     }
-    let sameCases = joined.dropFirst().allSatisfy { $0.ids == joined[0].ids }
+    let sameCases = joined.dropFirst().allSatisfy { $0.rows == joined[0].rows }
     let rankings = joined.map { Ranking(scores: $0.scores, labels: $0.labels) }
     var valid: [Bool] = []
     for (m, j) in joined.enumerated() {
@@ -153,32 +157,34 @@ public enum Evaluation {
     var pairedBoots = boots
     var commonScores = joined.map(\.scores)
     if !sameCases {
-      var keep = Set(joined[0].ids)
-      for j in joined.dropFirst() { keep.formIntersection(j.ids) }
-      common = Joined(ids: [], scores: [], labels: [])
-      for (i, id) in joined[0].ids.enumerated() where keep.contains(id) {
-        common.ids.append(id); common.labels.append(joined[0].labels[i])
+      var keep = Set(joined[0].rows)
+      for j in joined.dropFirst() { keep.formIntersection(j.rows) }
+      common = Joined(rows: [], scores: [], labels: [])
+      for (i, r) in joined[0].rows.enumerated() where keep.contains(r) {
+        common.rows.append(r); common.labels.append(joined[0].labels[i])
       }
       commonScores = joined.map { j in
-        var byID: [String: Double] = [:]
-        for (i, id) in j.ids.enumerated() { byID[id] = j.scores[i] }
-        return common.ids.map { byID[$0]! }
+        var byRow: [Int32: Double] = [:]
+        for (i, r) in j.rows.enumerated() { byRow[r] = j.scores[i] }
+        return common.rows.map { byRow[$0]! }
       }
       let pos = common.labels.filter { $0 }.count
       guard pos > 0, pos < common.labels.count else {
-        result.notes.append("models were not compared on '\(ref.name)' / '\(f)': the \(common.ids.count) case(s) all of them share do not hold both classes")
+        result.notes.append("models were not compared on '\(ref.name)' / '\(f)': the \(common.rows.count) case(s) all of them share do not hold both classes")
         return
       }
-      result.notes.append("models were compared on '\(ref.name)' / '\(f)' over the \(common.ids.count) case(s) all of them share")
+      result.notes.append("models were compared on '\(ref.name)' / '\(f)' over the \(common.rows.count) case(s) all of them share")
       pairedBoots = Bootstrap.areas(labels: common.labels, rankings: commonScores.map { Ranking(scores: $0, labels: common.labels) },
                                     rounds: rounds, seed: seed)
     } else if !valid[0] {
       return
     }
     let nPos = common.labels.filter { $0 }.count
+    // Both classes are present here, so every model has components.
+    let components = commonScores.map { DeLong.Components(scores: $0, labels: common.labels)! }
     for a in 0..<predictions.count {
       for b in (a + 1)..<predictions.count {
-        guard let d = DeLong.test(scoresA: commonScores[a], scoresB: commonScores[b], labels: common.labels) else { continue }
+        let d = DeLong.test(components[a], components[b])
         let diffs = zip(pairedBoots[a], pairedBoots[b]).map { $0.auroc - $1.auroc }
         let ci = percentileInterval(diffs)
         result.comparisons.append(Comparison(reference: ref.name, finding: f, modelA: predictions[a].name, modelB: predictions[b].name,

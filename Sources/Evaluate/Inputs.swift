@@ -52,26 +52,36 @@ public struct NamedPath: Equatable, Sendable {
   }
 }
 
-/// Binary reference labels per finding: finding -> id -> label. An id missing for a finding is
-/// left out of that finding (CheXpert's uncertain under `ignore`).
+/// Binary reference labels per finding, as columns aligned with `ids`. A nil label (CheXpert's
+/// uncertain under `ignore`) leaves that case out of that finding.
 public struct ReferenceLabels: Sendable {
   public let name: String
   /// Where the labels came from (a file path, or a description for a dataset adapter).
   public let source: String
   public let findings: [String]
-  public let labels: [String: [String: Bool]]
   /// Every id the reference lists, in file order.
   public let ids: [String]
+  /// finding -> label per id (aligned with `ids`).
+  public let columns: [String: [Bool?]]
+  /// id -> position in `ids`.
+  public let row: [String: Int]
+
+  /// The label of `id` for `finding`; nil when the id is absent or left out.
+  public func label(_ finding: String, id: String) -> Bool? {
+    guard let r = row[id], let column = columns[finding] else { return nil }
+    return column[r]
+  }
 
   /// A reference built in code (e.g. from CANDID-PTX masks): id -> finding -> value, with
   /// values 1 / 0 / -1 (uncertain) / nil (not mentioned, negative).
   public init(name: String, source: String, values: [String: [String: Double?]], findings: [String],
               policy: UncertainPolicy = .ones) throws {
     self.name = name; self.source = source; self.findings = findings
-    var labels: [String: [String: Bool]] = [:]
     let ids = values.keys.sorted()
+    var columns: [String: [Bool?]] = [:]
     for f in findings {
-      var column: [String: Bool] = [:]
+      var column: [Bool?] = []
+      column.reserveCapacity(ids.count)
       for id in ids {
         guard let row = values[id], let entry = row.index(forKey: f) else {
           throw FileError("\(source): id '\(id)' has no value for finding '\(f)'; give 1, 0, -1 or nil for every finding")
@@ -85,12 +95,13 @@ public struct ReferenceLabels: Sendable {
         case .some(let x):
           throw FileError("\(source): id '\(id)', finding '\(f)' has value \(x); expected 1, 0, -1 or nil")
         }
-        if let l = cell.label(policy) { column[id] = l }
+        column.append(cell.label(policy))
       }
-      labels[f] = column
+      columns[f] = column
     }
-    self.labels = labels
     self.ids = ids
+    self.columns = columns
+    self.row = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
   }
 
   /// Reads `id` + one column per finding (1/0, CheXpert 1.0/0.0/-1.0/blank, or the words of `LabelCell`).
@@ -103,24 +114,25 @@ public struct ReferenceLabels: Sendable {
     self.name = name; self.source = table.source; self.findings = findings
     let idCol = try table.require("id")
     let cols = try findings.map { try table.require($0) }
-    var labels: [String: [String: Bool]] = Dictionary(uniqueKeysWithValues: findings.map { ($0, [:]) })
+    var columns: [[Bool?]] = findings.map { _ in [] }
     var ids: [String] = []
-    var seen = Set<String>()
-    for (r, row) in table.rows.enumerated() {
-      let id = row[idCol]
-      guard seen.insert(id).inserted else {
+    var row: [String: Int] = [:]
+    for (r, fields) in table.rows.enumerated() {
+      let id = fields[idCol]
+      guard row.updateValue(ids.count, forKey: id) == nil else {
         throw FileError("\(table.source):\(table.lines[r]): id '\(id)' appears twice; keep one row per id")
       }
       ids.append(id)
-      for (f, c) in zip(findings, cols) {
-        guard let cell = LabelCell(row[c]) else {
-          throw FileError("\(table.source):\(table.lines[r]): column '\(f)' holds '\(row[c])'; expected 1, 0, -1, 1.0, 0.0, -1.0 or blank")
+      for (k, c) in cols.enumerated() {
+        guard let cell = LabelCell(fields[c]) else {
+          throw FileError("\(table.source):\(table.lines[r]): column '\(findings[k])' holds '\(fields[c])'; expected 1, 0, -1, 1.0, 0.0, -1.0 or blank")
         }
-        if let l = cell.label(policy) { labels[f]![id] = l }
+        columns[k].append(cell.label(policy))
       }
     }
-    self.labels = labels
     self.ids = ids
+    self.row = row
+    self.columns = Dictionary(uniqueKeysWithValues: zip(findings, columns))
   }
 }
 
@@ -156,6 +168,7 @@ public struct Predictions: Sendable {
       }
       ids.append(id)
       for (f, c) in zip(findings, cols) {
+        if let v = Double(row[c]), v.isFinite { scores[f]!.append(v); continue }  // fast path: no spaces
         let text = row[c].trimmingCharacters(in: .whitespaces)
         guard let v = Double(text), v.isFinite else {
           let shown = text.isEmpty ? "a blank" : "'\(text)'"

@@ -7,6 +7,10 @@ public struct Ranking: Sendable {
   let positive: [Bool]
   /// Start of each tie group in `order`, plus `count` at the end.
   let groupStarts: [Int32]
+  /// Whether position k ends its tie group.
+  let lastOfGroup: [Bool]
+  /// -1 (all bits) for a positive at position k, else 0: a mask for branch-free sums.
+  let positiveWeight: [Int]
   public var count: Int { order.count }
 
   public init(scores: [Double], labels: [Bool]) {
@@ -21,56 +25,52 @@ public struct Ranking: Sendable {
     }
     starts.append(Int32(scores.count))
     groupStarts = starts
+    var last = [Bool](repeating: false, count: scores.count)
+    for g in starts.dropFirst() where g > 0 { last[Int(g) - 1] = true }
+    lastOfGroup = last
+    positiveWeight = positive.map { $0 ? -1 : 0 }
   }
 
   /// AUROC (ties count half, as scikit-learn's roc_auc_score) and AUPRC (average precision,
   /// step-wise, as average_precision_score) with every case counted once. Nil when one class is absent.
-  public func areas() -> Areas? { areas(weightOf: { _ in 1 }) }
+  public func areas() -> Areas? {
+    [Int32](repeating: 1, count: count).withUnsafeBufferPointer { areas(weights: $0) }
+  }
 
   /// The same with case `i` counted `weights[i]` times (a bootstrap resample).
   public func areas(weights: UnsafeBufferPointer<Int32>) -> Areas? {
-    areas(weightOf: { Int(weights[Int($0)]) })
+    var totalPos = 0, total = 0
+    for k in 0..<count {
+      let w = Int(weights[Int(order[k])])
+      total += w
+      if positive[k] { totalPos += w }
+    }
+    return areas(weights: weights, totalPos: totalPos, totalNeg: total - totalPos)
   }
 
   /// As `areas(weights:)` when the weighted class totals are already known (saves a pass).
+  /// This is the bootstrap's inner loop: one branch-light pass in score order.
   public func areas(weights: UnsafeBufferPointer<Int32>, totalPos: Int, totalNeg: Int) -> Areas? {
-    areas(weightOf: { Int(weights[Int($0)]) }, totalPos: totalPos, totalNeg: totalNeg)
-  }
-
-  @inline(__always)
-  private func areas(weightOf: (Int32) -> Int) -> Areas? {
-    // Totals first, so each group knows the negatives ranked below it.
-    var totalPos = 0, totalNeg = 0
-    order.withUnsafeBufferPointer { ord in
-      positive.withUnsafeBufferPointer { pos in
-        for k in 0..<ord.count {
-          let w = weightOf(ord[k])
-          if pos[k] { totalPos += w } else { totalNeg += w }
-        }
-      }
-    }
-    return areas(weightOf: weightOf, totalPos: totalPos, totalNeg: totalNeg)
-  }
-
-  @inline(__always)
-  private func areas(weightOf: (Int32) -> Int, totalPos: Int, totalNeg: Int) -> Areas? {
     guard totalPos > 0, totalNeg > 0 else { return nil }
-    var twiceAUCNumerator = 0  // sum over groups of pos * (2 * negBelow + negTied), exact in Int
-    var precisionSum = 0.0     // sum over groups of pos * precision at that threshold
+    var twiceAUCNumerator = 0  // sum over tie groups of pos * (2 * negBelow + negTied), exact in Int
+    var precisionSum = 0.0     // sum over tie groups of pos * precision at that threshold
     var tp = 0, fp = 0
     order.withUnsafeBufferPointer { ord in
-      positive.withUnsafeBufferPointer { pos in
-        groupStarts.withUnsafeBufferPointer { starts in
-          for g in 0..<(starts.count - 1) {
-            var p = 0, n = 0
-            for k in Int(starts[g])..<Int(starts[g + 1]) {
-              let w = weightOf(ord[k])
-              if pos[k] { p += w } else { n += w }
-            }
-            tp += p; fp += n
-            if p > 0 {
-              twiceAUCNumerator += p * (2 * (totalNeg - fp) + n)
-              precisionSum += Double(p) * Double(tp) / Double(tp + fp)
+      positiveWeight.withUnsafeBufferPointer { isPos in
+        lastOfGroup.withUnsafeBufferPointer { last in
+          var p = 0, t = 0
+          for k in 0..<ord.count {
+            let w = Int(weights[Int(ord[k])])
+            t += w
+            p += w & isPos[k]  // isPos is 0 or -1 (all bits set)
+            if last[k] {
+              let n = t - p
+              tp += p; fp += n
+              if p > 0 {
+                twiceAUCNumerator += p * (2 * (totalNeg - fp) + n)
+                precisionSum += Double(p) * Double(tp) / Double(tp + fp)
+              }
+              p = 0; t = 0
             }
           }
         }
