@@ -116,6 +116,21 @@ final class EvaluateEndToEndTests: XCTestCase {
     XCTAssertEqual(r.rows[0].n, 6)
   }
 
+  /// Models covering different ids: each gets its own CIs; comparisons use the shared cases.
+  func testModelsWithDifferentCasesAreComparedOnSharedCases() throws {
+    let predsC = "id,Pneumothorax\na,0.3\nb,0.2\nc,0.9\nd,0.1\ne,0.8\n"
+    let a = try write(predsA, "a.csv", in: dir), c = try write(predsC, "c.csv", in: dir)
+    let r = try Jobs.evaluate(predictions: ["A=\(a)", "C=\(c)"], references: ["chex=\(try write(reference, "ref.csv", in: dir))"],
+                              findings: ["Pneumothorax"], uncertain: .zeros, rounds: 100, seed: 4, out: dir.appendingPathComponent("out"))
+    XCTAssertEqual(r.notes.last, "models were compared on 'chex' / 'Pneumothorax' over the 5 case(s) all of them share")
+    XCTAssertEqual(r.rows.map(\.n), [6, 6, 5, 5])
+    let cmp = try XCTUnwrap(r.comparisons.first)
+    XCTAssertEqual(cmp.n, 5)
+    XCTAssertEqual(cmp.aurocA, 4.0 / 6, accuracy: 1e-12)  // A on a-e: positives .9 .8 .55, negatives .7 .6
+    XCTAssertEqual(cmp.aurocB, 3.0 / 6, accuracy: 1e-12)  // C: positives .3 .2 .8 each above only .1 of negatives .9 .1
+    XCTAssertNotNil(cmp.ciLow)
+  }
+
   func testOneClassFindingSaysSoAndPrintsNoNaN() throws {
     let ref = try write("id,Pneumothorax,Fracture\na,1,0\nb,0,0\nc,1,0\nd,0,0\ne,0,0\nf,1,0\n", "ref.csv", in: dir)
     let out = dir.appendingPathComponent("out")
