@@ -7,14 +7,17 @@ public struct Ranking: Sendable {
   let positive: [Bool]
   /// Start of each tie group in `order`, plus `count` at the end.
   let groupStarts: [Int32]
-  /// Whether position k ends its tie group.
-  let lastOfGroup: [Bool]
-  /// -1 (all bits) for a positive at position k, else 0: a mask for branch-free sums.
-  let positiveWeight: [Int]
+  /// Per position, one word for the bootstrap's pass (small enough that 7 models stay in
+  /// cache): case index (bits 0-29), positive (bit 30), last of its tie group (bit 31).
+  let packed: [UInt32]
+  static let indexMask: UInt32 = (1 << 30) - 1
+  static let positiveFlag: UInt32 = 1 << 30
+  static let lastFlag: UInt32 = 1 << 31
   public var count: Int { order.count }
 
   public init(scores: [Double], labels: [Bool]) {
     precondition(scores.count == labels.count, "scores and labels must pair up")
+    precondition(scores.count < 1 << 30, "at most 2^30 cases")
     let sorted = scores.indices.sorted { scores[$0] > scores[$1] }
     order = sorted.map { Int32($0) }
     positive = sorted.map { labels[$0] }
@@ -25,10 +28,9 @@ public struct Ranking: Sendable {
     }
     starts.append(Int32(scores.count))
     groupStarts = starts
-    var last = [Bool](repeating: false, count: scores.count)
-    for g in starts.dropFirst() where g > 0 { last[Int(g) - 1] = true }
-    lastOfGroup = last
-    positiveWeight = positive.map { $0 ? -1 : 0 }
+    var words = sorted.map { i in UInt32(i) | (labels[i] ? Ranking.positiveFlag : 0) }
+    for g in starts.dropFirst() where g > 0 { words[Int(g) - 1] |= Ranking.lastFlag }
+    packed = words
   }
 
   /// AUROC (ties count half, as scikit-learn's roc_auc_score) and AUPRC (average precision,
@@ -55,24 +57,20 @@ public struct Ranking: Sendable {
     var twiceAUCNumerator = 0  // sum over tie groups of pos * (2 * negBelow + negTied), exact in Int
     var precisionSum = 0.0     // sum over tie groups of pos * precision at that threshold
     var tp = 0, fp = 0
-    order.withUnsafeBufferPointer { ord in
-      positiveWeight.withUnsafeBufferPointer { isPos in
-        lastOfGroup.withUnsafeBufferPointer { last in
-          var p = 0, t = 0
-          for k in 0..<ord.count {
-            let w = Int(weights[Int(ord[k])])
-            t += w
-            p += w & isPos[k]  // isPos is 0 or -1 (all bits set)
-            if last[k] {
-              let n = t - p
-              tp += p; fp += n
-              if p > 0 {
-                twiceAUCNumerator += p * (2 * (totalNeg - fp) + n)
-                precisionSum += Double(p) * Double(tp) / Double(tp + fp)
-              }
-              p = 0; t = 0
-            }
+    packed.withUnsafeBufferPointer { entries in
+      var p = 0, t = 0
+      for e in entries {
+        let w = Int(weights[Int(e & Ranking.indexMask)])
+        t += w
+        p += w & -Int((e >> 30) & 1)  // branch-free: add w for positives only
+        if e & Ranking.lastFlag != 0 {
+          let n = t - p
+          tp += p; fp += n
+          if p > 0 {
+            twiceAUCNumerator += p * (2 * (totalNeg - fp) + n)
+            precisionSum += Double(p) * Double(tp) / Double(tp + fp)
           }
+          p = 0; t = 0
         }
       }
     }
