@@ -80,6 +80,34 @@ final class BootstrapTests: XCTestCase {
     XCTAssertTrue(boot[0].allSatisfy { $0.auroc.isFinite && $0.auprc.isFinite })
   }
 
+  /// The generic bootstrap behind `agree`: reproducible, redraws rounds without a positive, and
+  /// leaves a metric's undefined rounds out of its interval.
+  func testStatisticsBootstrap() {
+    let truth = [true, false, false, false, false, false, false, false, false, false]
+    let predicted = [true, true, false, false, false, false, false, false, false, false]
+    let positives: [Int32] = [0]
+    func run(_ seed: UInt64) -> [[Double]] {
+      Bootstrap.statistics(caseCount: truth.count, rounds: 300, seed: seed, positives: positives, metrics: 2) { w in
+        let c = Confusion(predicted: predicted, truth: truth, weights: w)
+        return [c.sensitivity, c.ppv]
+      }
+    }
+    let first = run(9)
+    XCTAssertEqual(first, run(9))
+    XCTAssertNotEqual(first, run(10))
+    // Case 0 (the only positive) is in every round, so sensitivity is always defined and 1;
+    // PPV is defined in every round too since case 0 is also predicted positive.
+    XCTAssertEqual(first[0].count, 300)
+    XCTAssertTrue(first[0].allSatisfy { $0 == 1 })
+    XCTAssertEqual(first[1].count, 300)
+    // Without the class check, rounds that miss case 0 leave sensitivity undefined: those are dropped.
+    let loose = Bootstrap.statistics(caseCount: truth.count, rounds: 300, seed: 9, metrics: 1) { w in
+      [Confusion(predicted: predicted, truth: truth, weights: w).sensitivity]
+    }
+    XCTAssertLessThan(loose[0].count, 300)
+    XCTAssertGreaterThan(loose[0].count, 150)  // P(case 0 drawn) = 1 - 0.9^10 = 0.65
+  }
+
   func testPercentileMatchesNumpyLinear() {
     let ci = percentileInterval([5, 1, 4, 2, 3])!  // numpy.percentile([1..5], [2.5, 97.5]) = 1.1, 4.9
     XCTAssertEqual(ci.low, 1.1, accuracy: 1e-12)
