@@ -35,10 +35,10 @@ final class BootstrapTests: XCTestCase {
   func testRoundsAreIndependentOfThreadsAndMatchScikitLearnResampling() throws {
     let (scores, labels) = data(120, seed: 3)
     let rankings = scores.map { Ranking(scores: $0, labels: labels) }
-    let parallel = Bootstrap.areas(labels: labels, rankings: rankings, rounds: 40, seed: 5)
+    let parallel = Bootstrap.areas(labels: labels, rankings: rankings, rounds: 16, seed: 5)
     let positives = labels.indices.filter { labels[$0] }.map { Int32($0) }
     var allCounts: [[Int]] = []
-    for r in 0..<40 {
+    for r in 0..<16 {
       var counts = [Int32](repeating: 0, count: labels.count)
       counts.withUnsafeMutableBufferPointer { c in
         _ = Bootstrap.draw(into: c, seed: 5, round: r, positives: positives)
@@ -63,7 +63,7 @@ final class BootstrapTests: XCTestCase {
       print(json.dumps(out))
       """, input: ["labels": labels.map { $0 ? 1 : 0 }, "scores": scores, "counts": allCounts]) as! [[[Double]]]
     for m in 0..<2 {
-      for r in 0..<40 {
+      for r in 0..<16 {
         XCTAssertEqual(parallel[m][r].auroc, ref[m][r][0], accuracy: 1e-9)
         XCTAssertEqual(parallel[m][r].auprc, ref[m][r][1], accuracy: 1e-9)
       }
