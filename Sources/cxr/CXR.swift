@@ -7,7 +7,7 @@ struct CXR: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cxr",
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
-    subcommands: [Info.self, Bench.self])
+    subcommands: [Info.self, Bench.self, Inspect.self])
 }
 
 struct Info: ParsableCommand {
@@ -18,4 +18,10 @@ struct Info: ParsableCommand {
     print("CUDA available: \(Runtime.cudaAvailable ? "yes (\(Runtime.cudaDeviceCount) device(s))" : "no")")
     print("CPU threads: \(Runtime.threads)")
   }
+}
+
+/// `cxr inspect ...`: look at what the program would see, without training.
+struct Inspect: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Look at data the way a run would see it.", subcommands: [InspectData.self])
 }

@@ -102,14 +102,17 @@ public struct PatientSplit: Equatable, Sendable {
   /// otherwise made with `make` and written there. `reused` says which happened.
   public static func loadOrMake(_ url: URL, records: [ImageRecord], tuneFraction: Double = 0.2, seed: UInt64,
                                 strata: [String: String]? = nil) throws -> (split: PatientSplit, reused: Bool) {
-    if FileManager.default.fileExists(atPath: url.path) {
-      let (split, rows) = try read(url)
-      try split.check(records, rows: rows, source: url.path)
-      return (split, true)
-    }
+    if FileManager.default.fileExists(atPath: url.path) { return (try load(url, checkedAgainst: records), true) }
     let split = try make(records: records, tuneFraction: tuneFraction, seed: seed, strata: strata)
     try split.write(records, to: url)
     return (split, false)
+  }
+
+  /// Reads a split file and checks it against `records` (see `check`).
+  public static func load(_ url: URL, checkedAgainst records: [ImageRecord]) throws -> PatientSplit {
+    let (split, rows) = try read(url)
+    try split.check(records, rows: rows, source: url.path)
+    return split
   }
 
   /// A reused split must cover every patient and agree on who each image belongs to.

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Common
+import Data
+import Foundation
+
+/// `cxr inspect data`: a dry run over a dataset and its label schemas. It reads and checks
+/// everything a training run would index, prints the counts, and writes nothing.
+struct InspectData: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "data",
+    abstract: "Dry run: images, patients and label counts per split and per schema, and bad files.",
+    discussion: """
+      Give one dataset (--mimic, --candid or --manifest) and any number of label schemas:
+        cxr inspect data --mimic /data/mimic-cxr-jpg \\
+          --schema chexpert=/data/mimic-cxr-jpg/mimic-cxr-2.0.0-chexpert.csv.gz \\
+          --schema llama3-cot=/runs/labels/llama3_cot.csv:mapped --findings Pneumothorax,Fracture
+      CANDID-PTX's mask labels are reported as schema 'masks'; a manifest's label columns as 'manifest'.
+      """)
+
+  @Option(name: .customLong("mimic"), help: "MIMIC-CXR-JPG root (holds files/ and the metadata CSV).")
+  var mimicRoot: String?
+  @Option(name: .customLong("candid"), help: "CANDID-PTX folder (holds Pneumothorax_reports.csv).")
+  var candidRoot: String?
+  @Option(name: .customLong("manifest"), help: "CSV manifest with path, patient, study columns.")
+  var manifestFile: String?
+  @Option(help: "MIMIC views to keep, comma-separated; 'all' keeps every view.")
+  var views = "PA,AP"
+  @Option(name: .customLong("schema"), parsing: .singleValue,
+          help: ArgumentHelp("A label schema NAME=FILE[:chexpert|mapped] (repeatable).", valueName: "name=file[:format]"))
+  var schemas: [String] = []
+  @Option(help: "Findings, comma-separated.")
+  var findings = "Pneumothorax,Fracture"
+  @Option(help: "Uncertainty policy of the schemas: ones, zeros or ignore.")
+  var uncertainty = "ones"
+  @Option(help: "Value map of mapped schemas, e.g. 'Present->1, Absent->0, Uncertain->-1'.")
+  var values = "Present->1, Absent->0, Uncertain->-1"
+  @Option(name: .customLong("id-column"), help: "Id column of mapped schemas (default index).")
+  var idColumn: String?
+  @Option(help: "A split.csv to check and report; without it a split is made in memory.")
+  var split: String?
+  @Option(help: "Seed of the in-memory split.")
+  var seed: UInt64 = 0
+  @Option(name: .customLong("tune-fraction"), help: "Share of patients in the tune split.")
+  var tuneFraction = 0.2
+  @Flag(help: "Stratify the in-memory split by the first schema's positives.")
+  var stratify = false
+  @Flag(inversion: .prefixedNo, help: "Check that every image file exists and looks like an image.")
+  var checkFiles = true
+
+  // FileError is CustomStringConvertible: ArgumentParser prints "Error: <message>" and exits 1.
+  func run() throws { print(try inspect(), terminator: "") }
+
+  func inspect() throws -> String {
+    let given = [mimicRoot, candidRoot, manifestFile].compactMap { $0 }
+    guard given.count == 1 else { throw FileError("give exactly one of --mimic, --candid or --manifest") }
+    guard let policy = UncertaintyPolicy(rawValue: uncertainty) else {
+      throw FileError("--uncertainty '\(uncertainty)' is not one of ones, zeros, ignore")
+    }
+    let findingList = findings.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    guard !findingList.isEmpty else { throw FileError("--findings is empty; name at least one finding") }
+    let index: DatasetIndex
+    if let mimicRoot {
+      let v = views == "all" ? [] : Set(views.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+      index = try MIMICCXRJPG(root: URL(fileURLWithPath: mimicRoot), views: v).index()
+    } else if let candidRoot {
+      index = try CANDIDPTX(root: URL(fileURLWithPath: candidRoot)).index()
+    } else {
+      let file = URL(fileURLWithPath: manifestFile!)
+      let header = try TableFile.read(file).header
+      index = try CSVManifest(file: file, labelFindings: findingList.filter(header.contains), uncertainty: policy).index()
+    }
+    var tables: [LabelTable] = index.builtInLabels.map { [$0] } ?? []
+    for spec in schemas {
+      tables.append(try parseSchema(spec, policy: policy).read(findings: findingList))
+    }
+    let patientSplit: PatientSplit
+    let origin: String
+    if let split {
+      let url = URL(fileURLWithPath: split)
+      patientSplit = try PatientSplit.load(url, checkedAgainst: index.records)
+      origin = "read from \(url.path)"
+    } else {
+      var strata: [String: String]?
+      if stratify, let first = tables.first {
+        strata = PatientSplit.positiveStrata(Labelling(index: index, table: first).set)
+      }
+      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: tuneFraction, seed: seed, strata: strata)
+      origin = "made in memory: seed \(seed), tune fraction \(tuneFraction)\(strata == nil ? "" : ", stratified by \(tables[0].schema)"); nothing written"
+    }
+    let bad = checkFiles ? FileCheck.scan(index.records) : nil
+    return DataInspection(index: index, tables: tables, split: patientSplit, splitOrigin: origin, badFiles: bad).render()
+  }
+
+  /// NAME=FILE[:chexpert|mapped]; the format defaults to chexpert.
+  func parseSchema(_ spec: String, policy: UncertaintyPolicy) throws -> LabelSchema {
+    guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
+      throw FileError("--schema '\(spec)' is not NAME=FILE[:chexpert|mapped]")
+    }
+    let name = String(spec[..<eq])
+    var file = String(spec[spec.index(after: eq)...])
+    var format = LabelFormat.chexpert
+    if let colon = file.lastIndex(of: ":"), let f = LabelFormat(rawValue: String(file[file.index(after: colon)...])) {
+      format = f
+      file = String(file[..<colon])
+    }
+    guard !file.isEmpty else { throw FileError("--schema '\(spec)' names no file") }
+    let map = format == .mapped ? try LabelSchema.parseValueMap(values) : nil
+    return LabelSchema(name: name, file: URL(fileURLWithPath: file), format: format,
+                       idColumns: format == .mapped && idColumn != nil ? [idColumn!] : nil,
+                       values: map, uncertainty: policy)
+  }
+}
