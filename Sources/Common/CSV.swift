@@ -37,6 +37,15 @@ public struct CSVTable {
   }
 
   public static func parse(_ data: Data, source: String, skipComments: Bool = true) throws -> CSVTable {
+    try parse(data, source: source, skipComments: skipComments, columns: nil)
+  }
+
+  /// Like `parse`, but only the named `columns` are kept: the other cells of each row read as
+  /// "" (rows keep their width, so indices and errors stay the same). Reading 4 of 12 columns
+  /// of a 377,110-row file this way skips most of the string building.
+  public static func parse(_ data: Data, source: String, skipComments: Bool = true, columns: Set<String>?) throws -> CSVTable {
+    var keep: [Bool]? = nil
+    var column = 0
     var records: [([String], Int)] = []
     var comments: [String] = []
     try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
@@ -86,15 +95,25 @@ public struct CSVTable {
           continue
         }
         if c == UInt8(ascii: ",") {
-          record.append(String(decoding: field, as: UTF8.self)); field.removeAll(keepingCapacity: true)
+          record.append(keepColumn(keep, column) ? String(decoding: field, as: UTF8.self) : "")
+          field.removeAll(keepingCapacity: true)
+          column += 1
           i += 1
           continue
         }
         if c == 0x0D || c == 0x0A {
-          record.append(String(decoding: field, as: UTF8.self)); field.removeAll(keepingCapacity: true)
+          let blankLine = record.isEmpty && field.isEmpty
+          record.append(keepColumn(keep, column) ? String(decoding: field, as: UTF8.self) : "")
+          field.removeAll(keepingCapacity: true)
+          column = 0
           if c == 0x0D, i + 1 < n, b[i + 1] == 0x0A { i += 1 }
           i += 1
-          if !(record.count == 1 && record[0].isEmpty) { records.append((record, recordLine)) }
+          if !blankLine {
+            if records.isEmpty, let columns {
+              keep = record.map { columns.contains($0.trimmingCharacters(in: .whitespaces)) }
+            }
+            records.append((record, recordLine))
+          }
           record = []
           line += 1
           recordLine = line
@@ -105,8 +124,8 @@ public struct CSVTable {
         i += 1
       }
       if !field.isEmpty || !record.isEmpty {
-        record.append(String(decoding: field, as: UTF8.self))
-        if !(record.count == 1 && record[0].isEmpty) { records.append((record, recordLine)) }
+        record.append(keepColumn(keep, column) ? String(decoding: field, as: UTF8.self) : "")
+        records.append((record, recordLine))
       }
     }
     guard let first = records.first else { throw FileError("\(source) is empty: expected a header row") }
@@ -123,6 +142,12 @@ public struct CSVTable {
       lines.append(l)
     }
     return CSVTable(source: source, header: header, rows: rows, lines: lines, comments: comments)
+  }
+
+  @inline(__always)
+  private static func keepColumn(_ keep: [Bool]?, _ column: Int) -> Bool {
+    guard let keep else { return true }
+    return column >= keep.count || keep[column]
   }
 
   public func index(of column: String) -> Int? { columnIndex[column] }

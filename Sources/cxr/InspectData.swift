@@ -46,6 +46,8 @@ struct InspectData: ParsableCommand {
   var stratify = false
   @Flag(inversion: .prefixedNo, help: "Check that every image file exists and looks like an image.")
   var checkFiles = true
+  @Flag(help: "Print the seconds each step took to stderr (scripts/bench/index.sh reads them).")
+  var timing = false
 
   // FileError is CustomStringConvertible: ArgumentParser prints "Error: <message>" and exits 1.
   func run() throws { print(try inspect(), terminator: "") }
@@ -53,11 +55,10 @@ struct InspectData: ParsableCommand {
   func inspect() throws -> String {
     let given = [mimicRoot, candidRoot, manifestFile].compactMap { $0 }
     guard given.count == 1 else { throw FileError("give exactly one of --mimic, --candid or --manifest") }
-    guard let policy = UncertaintyPolicy(rawValue: uncertainty) else {
-      throw FileError("--uncertainty '\(uncertainty)' is not one of ones, zeros, ignore")
-    }
+    let policy = try UncertaintyPolicy(config: uncertainty, context: "--uncertainty")
     let findingList = findings.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     guard !findingList.isEmpty else { throw FileError("--findings is empty; name at least one finding") }
+    var clock = StepClock(enabled: timing)
     let index: DatasetIndex
     if let mimicRoot {
       let v = views == "all" ? [] : Set(views.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
@@ -69,10 +70,12 @@ struct InspectData: ParsableCommand {
       let header = try TableFile.read(file).header
       index = try CSVManifest(file: file, labelFindings: findingList.filter(header.contains), uncertainty: policy).index()
     }
+    clock.lap("index")
     var tables: [LabelTable] = index.builtInLabels.map { [$0] } ?? []
     for spec in schemas {
       tables.append(try parseSchema(spec, policy: policy).read(findings: findingList))
     }
+    clock.lap("labels")
     let patientSplit: PatientSplit
     let origin: String
     if let split {
@@ -87,8 +90,13 @@ struct InspectData: ParsableCommand {
       patientSplit = try PatientSplit.make(records: index.records, tuneFraction: tuneFraction, seed: seed, strata: strata)
       origin = "made in memory: seed \(seed), tune fraction \(tuneFraction)\(strata == nil ? "" : ", stratified by \(tables[0].schema)"); nothing written"
     }
+    clock.lap("split")
     let bad = checkFiles ? FileCheck.scan(index.records) : nil
-    return DataInspection(index: index, tables: tables, split: patientSplit, splitOrigin: origin, badFiles: bad).render()
+    clock.lap("files")
+    let report = DataInspection(index: index, tables: tables, split: patientSplit, splitOrigin: origin, badFiles: bad).render()
+    clock.lap("join+report")
+    clock.total()
+    return report
   }
 
   /// NAME=FILE[:chexpert|mapped]; the format defaults to chexpert.
@@ -108,5 +116,42 @@ struct InspectData: ParsableCommand {
     return LabelSchema(name: name, file: URL(fileURLWithPath: file), format: format,
                        idColumns: format == .mapped && idColumn != nil ? [idColumn!] : nil,
                        values: map, uncertainty: policy)
+  }
+}
+
+/// Seconds per step, printed to stderr as `time STEP WALL CPU` (CPU: this process's CPU time,
+/// the steadier figure on a shared machine).
+struct StepClock {
+  let enabled: Bool
+  private let start: (wall: Double, cpu: Double)
+  private var last: (wall: Double, cpu: Double)
+
+  init(enabled: Bool) {
+    self.enabled = enabled
+    start = StepClock.now()
+    last = start
+  }
+
+  static func now() -> (wall: Double, cpu: Double) {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return (Double(DispatchTime.now().uptimeNanoseconds) / 1e9, Double(t.tv_sec) + Double(t.tv_nsec) / 1e9)
+  }
+
+  mutating func lap(_ step: String) {
+    guard enabled else { return }
+    let now = StepClock.now()
+    report(step, now.wall - last.wall, now.cpu - last.cpu)
+    last = now
+  }
+
+  func total() {
+    guard enabled else { return }
+    let now = StepClock.now()
+    report("total", now.wall - start.wall, now.cpu - start.cpu)
+  }
+
+  private func report(_ step: String, _ wall: Double, _ cpu: Double) {
+    FileHandle.standardError.write(Data("time \(step) \(String(format: "%.3f %.3f", wall, cpu))\n".utf8))
   }
 }

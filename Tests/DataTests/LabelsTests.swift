@@ -138,3 +138,16 @@ final class LabelsTests: XCTestCase {
     XCTAssertEqual(LabelKey.make(subject: "p10", id: "s20"), "10/20")
   }
 }
+
+final class LabelsConfigTests: XCTestCase {
+  func testConfigWordsNameTheirKey() throws {
+    XCTAssertEqual(try UncertaintyPolicy(config: " ignore", context: "s.yaml: schemas.a.uncertainty"), .ignore)
+    XCTAssertEqual(try LabelFormat(config: "mapped", context: "s.yaml: schemas.a.format"), .mapped)
+    XCTAssertThrowsError(try UncertaintyPolicy(config: "U-ones", context: "s.yaml: schemas.a.uncertainty")) {
+      XCTAssertEqual("\($0)", "s.yaml: schemas.a.uncertainty: 'U-ones' is not one of ones, zeros, ignore")
+    }
+    XCTAssertThrowsError(try LabelFormat(config: "negbio", context: "s.yaml: schemas.b.format")) {
+      XCTAssertEqual("\($0)", "s.yaml: schemas.b.format: 'negbio' is not one of chexpert, mapped")
+    }
+  }
+}

@@ -29,16 +29,19 @@ public struct DataInspection: Sendable {
     let recs = index.records
     out.append("dataset \(index.name): \(n(recs.count)) images, \(n(Set(recs.map(\.subjectID)).count)) patients, \(n(Set(recs.map(\.studyID)).count)) studies")
     for note in index.notes { out.append("  note: \(note)") }
-    let sides: [(String, (ImageRecord) -> Bool)]
+    var sides: [(name: String, part: SplitPart?)] = [("all", nil)]
     if let split {
-      sides = [("all", { _ in true })] + SplitPart.allCases.map { part in (part.rawValue, { split.part(of: $0) == part }) }
+      sides += SplitPart.allCases.map { ($0.rawValue, $0) }
       out.append("split (\(splitOrigin)):")
       for part in SplitPart.allCases {
-        let r = recs.filter { split.part(of: $0) == part }
-        out.append("  \(part.rawValue): \(n(r.count)) images, \(n(Set(r.map(\.subjectID)).count)) patients")
+        var images = 0
+        var patients = Set<String>()
+        for r in recs where split.parts[r.subjectID] == part {
+          images += 1
+          patients.insert(r.subjectID)
+        }
+        out.append("  \(part.rawValue): \(n(images)) images, \(n(patients.count)) patients")
       }
-    } else {
-      sides = [("all", { _ in true })]
     }
     for table in tables {
       let l = Labelling(index: index, table: table)
@@ -50,8 +53,9 @@ public struct DataInspection: Sendable {
       if l.unusedRows > 0 { out.append("  \(n(l.unusedRows)) label rows match no image") }
       let width = max(8, table.findings.map(\.count).max() ?? 0)
       out.append("  " + pad("split", 6) + pad("finding", width + 2) + ["images", "patients", "positive", "negative", "uncertain", "missing"].map { lpad($0, 10) }.joined())
-      for (name, keep) in sides {
-        let idx = l.set.records.indices.filter { keep(l.set.records[$0]) }
+      let partOf = l.set.records.map { split?.parts[$0.subjectID] }
+      for (name, part) in sides {
+        let idx = part == nil ? Array(partOf.indices) : partOf.indices.filter { partOf[$0] == part }
         let patients = Set(idx.map { l.set.records[$0].subjectID }).count
         for (f, c) in l.counts(idx).enumerated() {
           let cells = [idx.count, patients, c.positive, c.negative, c.uncertain, c.missing].map { lpad(n($0), 10) }

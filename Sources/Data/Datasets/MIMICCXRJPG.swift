@@ -29,7 +29,7 @@ public struct MIMICCXRJPG: Sendable {
     guard let metaURL = metadata ?? TableFile.firstExisting(Self.metadataNames, in: root) else {
       throw FileError("\(root.path) has no \(Self.metadataNames.joined(separator: " or ")); give the metadata file's path or the MIMIC-CXR-JPG root folder")
     }
-    let meta = try TableFile.read(metaURL)
+    let meta = try TableFile.read(metaURL, columns: ["dicom_id", "subject_id", "study_id", "ViewPosition"])
     let cDicom = try meta.require("dicom_id")
     let cSubject = try meta.require("subject_id")
     let cStudy = try meta.require("study_id")
@@ -38,7 +38,7 @@ public struct MIMICCXRJPG: Sendable {
     var keepIDs: Set<String>?
     var notes: [String] = []
     if let officialSplit {
-      let split = try TableFile.read(officialSplit)
+      let split = try TableFile.read(officialSplit, columns: ["dicom_id", "split"])
       let sDicom = try split.require("dicom_id")
       let sPart = try split.require("split")
       var keep = Set<String>(minimumCapacity: split.count)

@@ -5,12 +5,13 @@ import Foundation
 /// Reads CSV files that may be gzipped (MIMIC ships `.csv.gz`; users often unpack them).
 /// gzip is recognised by its magic bytes, not by the file name.
 public enum TableFile {
-  public static func read(_ url: URL) throws -> CSVTable {
+  /// Reads the whole table; with `columns`, only those cells are kept (see `CSVTable.parse`).
+  public static func read(_ url: URL, columns: Set<String>? = nil) throws -> CSVTable {
     let data: Data
     do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
       throw FileError("cannot read \(url.path): \(error.localizedDescription); check the path")
     }
-    return try CSVTable.parse(try gunzipIfNeeded(data, source: url.path), source: url.path)
+    return try CSVTable.parse(try gunzipIfNeeded(data, source: url.path), source: url.path, columns: columns)
   }
 
   /// The data itself, or its inflated content when it starts with the gzip magic 1f 8b.

@@ -97,3 +97,19 @@ public struct LabelSchema: Sendable {
     return map
   }
 }
+
+/// Config values that must be one of a few words: the error names where the value came
+/// from (e.g. `study.yaml: schemas.llama3.uncertainty`) and lists the accepted words.
+public protocol ConfigWord: RawRepresentable, CaseIterable where RawValue == String {}
+
+extension ConfigWord {
+  public init(config value: String, context: String) throws {
+    guard let v = Self(rawValue: value.trimmingCharacters(in: .whitespaces)) else {
+      throw FileError("\(context): '\(value)' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    self = v
+  }
+}
+
+extension UncertaintyPolicy: ConfigWord {}
+extension LabelFormat: ConfigWord {}

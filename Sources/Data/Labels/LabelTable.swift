@@ -40,6 +40,8 @@ public struct LabelTable: Sendable {
 /// prefixes (`p10000032`, `s50414267`) and pandas' float rendering (`50414267.0`).
 public enum LabelKey {
   public static func normalize<S: StringProtocol>(_ raw: S) -> String {
+    // Fast path for the common case (MIMIC ids are plain digits).
+    if !raw.isEmpty, raw.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) { return String(raw) }
     var s = Substring(raw)
     while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
     while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
@@ -64,7 +66,8 @@ extension LabelSchema {
   /// Reads the schema's file for `findings`. Errors name the file, line and column.
   public func read(findings: [String]) throws -> LabelTable {
     try checkIDColumns()
-    return try read(table: TableFile.read(file), findings: findings)
+    let wanted = Set(idColumns + findings.flatMap(candidateColumns(for:)))
+    return try read(table: TableFile.read(file, columns: wanted), findings: findings)
   }
 
   private func checkIDColumns() throws {
