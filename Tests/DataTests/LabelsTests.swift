@@ -135,7 +135,9 @@ final class LabelsTests: XCTestCase {
     XCTAssertEqual(LabelKey.normalize("p10000032"), "10000032")
     XCTAssertEqual(LabelKey.normalize("1.2.840.0"), "1.2.840.0")
     XCTAssertEqual(LabelKey.normalize("study"), "study")
-    XCTAssertEqual(LabelKey.make(subject: "p10", id: "s20"), "10/20")
+    XCTAssertEqual(LabelKey(subject: "p10", id: "s20"), LabelKey(subject: "10", id: "20"))
+    XCTAssertEqual(LabelKey(subject: "p10", id: "s20").description, "10/20")
+    XCTAssertEqual(LabelKey(subject: nil, id: "1.2.3").description, "1.2.3")
   }
 }
 

@@ -103,7 +103,7 @@ public struct CANDIDPTX: Sendable {
 
     let labels = LabelTable(schema: "masks", source: root.path, findings: Self.findings, uncertainty: .ones,
                             join: .image, keyedBySubject: false, values: masks.values,
-                            rowOfKey: Dictionary(uniqueKeysWithValues: records.enumerated().map { (LabelKey.normalize($1.id), $0) }))
+                            rowOfKey: Dictionary(uniqueKeysWithValues: records.enumerated().map { (LabelKey(subject: nil, id: $1.id), $0) }))
     return DatasetIndex(name: "candid-ptx", records: records, labelJoin: .image, builtInLabels: labels,
                         reports: reportOf, notes: notes)
   }

@@ -27,20 +27,38 @@ public struct DataInspection: Sendable {
   public func render() -> String {
     var out: [String] = []
     let recs = index.records
-    out.append("dataset \(index.name): \(n(recs.count)) images, \(n(Set(recs.map(\.subjectID)).count)) patients, \(n(Set(recs.map(\.studyID)).count)) studies")
+    // Patients as dense numbers, so the counts below index arrays instead of hashing strings.
+    var numberOf = [String: Int](minimumCapacity: recs.count / 2)
+    let patientOf = recs.map { r -> Int in
+      if let k = numberOf[r.subjectID] { return k }
+      numberOf[r.subjectID] = numberOf.count
+      return numberOf.count - 1
+    }
+    var sideOfPatient = [SplitPart?](repeating: nil, count: numberOf.count)
+    if let split { for (s, k) in numberOf { sideOfPatient[k] = split.parts[s] } }
+    /// Of `images` (dataset positions), the positions in that list on `side`, and their patients.
+    func tally(_ images: [Int], _ side: SplitPart?) -> (images: [Int], patients: Int) {
+      var seen = [Bool](repeating: false, count: numberOf.count)
+      var kept: [Int] = []
+      kept.reserveCapacity(images.count)
+      var patients = 0
+      for (position, i) in images.enumerated() where side == nil || sideOfPatient[patientOf[i]] == side {
+        kept.append(position)
+        if !seen[patientOf[i]] { seen[patientOf[i]] = true; patients += 1 }
+      }
+      return (kept, patients)
+    }
+
+    let all = Array(recs.indices)
+    out.append("dataset \(index.name): \(n(recs.count)) images, \(n(numberOf.count)) patients, \(n(Set(recs.map(\.studyID)).count)) studies")
     for note in index.notes { out.append("  note: \(note)") }
     var sides: [(name: String, part: SplitPart?)] = [("all", nil)]
-    if let split {
+    if split != nil {
       sides += SplitPart.allCases.map { ($0.rawValue, $0) }
       out.append("split (\(splitOrigin)):")
       for part in SplitPart.allCases {
-        var images = 0
-        var patients = Set<String>()
-        for r in recs where split.parts[r.subjectID] == part {
-          images += 1
-          patients.insert(r.subjectID)
-        }
-        out.append("  \(part.rawValue): \(n(images)) images, \(n(patients.count)) patients")
+        let t = tally(all, part)
+        out.append("  \(part.rawValue): \(n(t.images.count)) images, \(n(t.patients)) patients")
       }
     }
     for table in tables {
@@ -53,12 +71,10 @@ public struct DataInspection: Sendable {
       if l.unusedRows > 0 { out.append("  \(n(l.unusedRows)) label rows match no image") }
       let width = max(8, table.findings.map(\.count).max() ?? 0)
       out.append("  " + pad("split", 6) + pad("finding", width + 2) + ["images", "patients", "positive", "negative", "uncertain", "missing"].map { lpad($0, 10) }.joined())
-      let partOf = l.set.records.map { split?.parts[$0.subjectID] }
       for (name, part) in sides {
-        let idx = part == nil ? Array(partOf.indices) : partOf.indices.filter { partOf[$0] == part }
-        let patients = Set(idx.map { l.set.records[$0].subjectID }).count
-        for (f, c) in l.counts(idx).enumerated() {
-          let cells = [idx.count, patients, c.positive, c.negative, c.uncertain, c.missing].map { lpad(n($0), 10) }
+        let t = tally(l.sourceIndices, part)
+        for (f, c) in l.counts(t.images).enumerated() {
+          let cells = [t.images.count, t.patients, c.positive, c.negative, c.uncertain, c.missing].map { lpad(n($0), 10) }
           out.append("  " + pad(name, 6) + pad(table.findings[f], width + 2) + cells.joined())
         }
       }

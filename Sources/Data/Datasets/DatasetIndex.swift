@@ -26,8 +26,7 @@ public struct DatasetIndex: Sendable {
   }
 
   /// The key a label row must have to label `record` under `join`.
-  public static func labelKey(_ record: ImageRecord, join: LabelJoin, withSubject: Bool) -> String {
-    let id = join == .study ? record.studyID : record.id
-    return LabelKey.make(subject: withSubject ? record.subjectID : nil, id: id)
+  public static func labelKey(_ record: ImageRecord, join: LabelJoin, withSubject: Bool) -> LabelKey {
+    LabelKey(subject: withSubject ? record.subjectID : nil, id: join == .study ? record.studyID : record.id)
   }
 }

@@ -13,18 +13,18 @@ public struct LabelTable: Sendable {
   public var keyedBySubject: Bool
   /// Row-major values, `findings.count` per row.
   public var values: [LabelValue]
-  public var rowOfKey: [String: Int]
+  public var rowOfKey: [LabelKey: Int]
 
   public var rowCount: Int { rowOfKey.count }
 
   /// The labels for a key, or nil when the file has no row for it.
-  public func labels(for key: String) -> ArraySlice<LabelValue>? {
+  public func labels(for key: LabelKey) -> ArraySlice<LabelValue>? {
     guard let r = rowOfKey[key] else { return nil }
     return values[(r * findings.count)..<(r * findings.count + findings.count)]
   }
 
   public init(schema: String, source: String, findings: [String], uncertainty: UncertaintyPolicy,
-              join: LabelJoin?, keyedBySubject: Bool, values: [LabelValue], rowOfKey: [String: Int]) {
+              join: LabelJoin?, keyedBySubject: Bool, values: [LabelValue], rowOfKey: [LabelKey: Int]) {
     self.schema = schema
     self.source = source
     self.findings = findings
@@ -36,9 +36,22 @@ public struct LabelTable: Sendable {
   }
 }
 
-/// Ids are compared after removing the decorations different tools add: MIMIC folder
-/// prefixes (`p10000032`, `s50414267`) and pandas' float rendering (`50414267.0`).
-public enum LabelKey {
+/// What a label row is matched on: a study or image id, with the subject id when the file
+/// has two id columns. Ids are compared after removing the decorations different tools add:
+/// MIMIC folder prefixes (`p10000032`, `s50414267`) and pandas' float rendering (`50414267.0`).
+/// Two short strings rather than one joined string: MIMIC's ids stay inline, with no allocation.
+public struct LabelKey: Hashable, Sendable, CustomStringConvertible {
+  /// Empty when the file has one id column.
+  public let subject: String
+  public let id: String
+
+  public init(subject: String?, id: String) {
+    self.subject = subject.map { LabelKey.normalize($0) } ?? ""
+    self.id = LabelKey.normalize(id)
+  }
+
+  public var description: String { subject.isEmpty ? id : subject + "/" + id }
+
   public static func normalize<S: StringProtocol>(_ raw: S) -> String {
     // Fast path for the common case (MIMIC ids are plain digits).
     if !raw.isEmpty, raw.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) { return String(raw) }
@@ -52,10 +65,6 @@ public enum LabelKey {
     return String(s)
   }
 
-  public static func make(subject: String?, id: String) -> String {
-    guard let subject else { return normalize(id) }
-    return normalize(subject) + "/" + normalize(id)
-  }
 }
 
 extension Character {
@@ -92,7 +101,7 @@ extension LabelSchema {
     let nf = findings.count
     var values = [LabelValue]()
     values.reserveCapacity(table.count * nf)
-    var rowOfKey = [String: Int](minimumCapacity: table.count)
+    var rowOfKey = [LabelKey: Int](minimumCapacity: table.count)
     var lineOfRow = [Int]()
     lineOfRow.reserveCapacity(table.count)
     var row = [LabelValue](repeating: .blank, count: nf)
@@ -101,8 +110,7 @@ extension LabelSchema {
       for (k, ci) in idIdx.enumerated() where fields[ci].allSatisfy({ $0 == " " }) {
         throw FileError("\(table.source):\(line): column '\(idColumns[k])' is blank; every label row needs its id")
       }
-      let key = idIdx.count == 2 ? LabelKey.make(subject: fields[idIdx[0]], id: fields[idIdx[1]])
-                                 : LabelKey.make(subject: nil, id: fields[idIdx[0]])
+      let key = LabelKey(subject: idIdx.count == 2 ? fields[idIdx[0]] : nil, id: fields[idIdx.last!])
       for (k, ci) in findingIdx.enumerated() {
         guard let v = parse(fields[ci]) else {
           throw FileError(unknownValueMessage(table.source, line, table.header[ci], fields[ci]))

@@ -35,6 +35,8 @@ public struct Labelling: Sendable {
   public var unlabelledStudies: Int
   /// Label rows that match no image of the dataset.
   public var unusedRows: Int
+  /// For each image of `set`, its position in the dataset index's records.
+  public var sourceIndices: [Int]
 
   /// Joins `index` with `table`. Images whose key has no row are excluded and counted
   /// (an unlabelled study is not a negative one).
@@ -45,18 +47,21 @@ public struct Labelling: Sendable {
     var raw: [LabelValue] = []
     records.reserveCapacity(index.records.count)
     raw.reserveCapacity(index.records.count * nf)
-    var missingKeys = Set<String>()
-    var usedRows = Set<Int>()
+    var missingKeys = Set<LabelKey>()
+    var usedRows = [Bool](repeating: false, count: table.rowCount)
     var unlabelled = 0
-    for r in index.records {
+    var sources: [Int] = []
+    sources.reserveCapacity(index.records.count)
+    for (i, r) in index.records.enumerated() {
       let key = DatasetIndex.labelKey(r, join: join, withSubject: table.keyedBySubject)
       guard let row = table.rowOfKey[key] else {
         unlabelled += 1
         missingKeys.insert(key)
         continue
       }
-      usedRows.insert(row)
+      usedRows[row] = true
       records.append(r)
+      sources.append(i)
       raw.append(contentsOf: table.values[(row * nf)..<(row * nf + nf)])
     }
     let (targets, mask) = Labelling.apply(table.uncertainty, to: raw)
@@ -64,7 +69,8 @@ public struct Labelling: Sendable {
     self.raw = raw
     unlabelledImages = unlabelled
     unlabelledStudies = missingKeys.count
-    unusedRows = table.rowCount - usedRows.count
+    unusedRows = usedRows.lazy.filter { !$0 }.count
+    sourceIndices = sources
   }
 
   /// Targets and loss mask for labels under a policy: positive -> 1, negative and blank -> 0,
