@@ -112,7 +112,8 @@ public struct CSVTable {
           if i < n, b[i] != comma, b[i] != lf, b[i] != cr {
             throw FileError("\(source):\(line): unexpected character after a closing quote")
           }
-          blankLine = false
+          // A line holding only `""` is blank, like an empty line.
+          blankLine = record.isEmpty && quoted.isEmpty
           record.append(wanted ? String(decoding: quoted, as: UTF8.self) : "")
         } else {
           // Unquoted: up to the next comma or line end, taken straight from the buffer.
