@@ -46,6 +46,8 @@ struct InspectData: ParsableCommand {
   var stratify = false
   @Flag(inversion: .prefixedNo, help: "Check that every image file exists and looks like an image.")
   var checkFiles = true
+  @Option(name: .customLong("bad-files"), help: "Also write every bad file found to this CSV (id,path,problem).")
+  var badFilesOut: String?
   @Flag(help: "Print the seconds each step took to stderr (scripts/bench/index.sh reads them).")
   var timing = false
 
@@ -92,6 +94,10 @@ struct InspectData: ParsableCommand {
     }
     clock.lap("split")
     let bad = checkFiles ? FileCheck.scan(index.records) : nil
+    if let badFilesOut {
+      guard let bad else { throw FileError("--bad-files needs the file check; drop --no-check-files") }
+      try FileCheck.write(bad, to: URL(fileURLWithPath: badFilesOut))
+    }
     clock.lap("files")
     let report = DataInspection(index: index, tables: tables, split: patientSplit, splitOrigin: origin, badFiles: bad).render()
     clock.lap("join+report")

@@ -21,7 +21,7 @@ final class DatasetsCANDIDTests: XCTestCase {
       1.2.3.1,9.1,P001_aa.dcm,5000 10,"Small right pneumothorax, chest tube in place."
       1.2.3.2,9.1,P001_ab.dcm,-1,"No pneumothorax.
       Healed rib fracture."
-      1.2.3.3,9.2,P002_ac.dcm,-1,Clear lungs.
+      1.2.3.3,9.2,dataset/P002_ac.dcm,-1,Clear lungs.
       1.2.3.4,9.3,P003_ad.dcm,-1,Clear.
 
       """, root.appendingPathComponent("Pneumothorax_reports.csv"))

@@ -23,6 +23,15 @@ final class DatasetsInspectTests: XCTestCase {
     XCTAssertEqual(found.map(\.record.id), ["e.jpg", "f.jpg", "g.jpg"])
     XCTAssertEqual(found.map(\.problem), [.empty, .unknownFormat, .missing])
     XCTAssertEqual(FileCheck.check(dir.path), .unreadable, "a folder is not an image")
+    let out = dir.appendingPathComponent("bad_files.csv")
+    try FileCheck.write(found, to: out)
+    XCTAssertEqual(try String(contentsOf: out, encoding: .utf8), """
+      id,path,problem
+      e.jpg,\(dir.path)/e.jpg,empty
+      f.jpg,\(dir.path)/f.jpg,"not a JPEG, PNG or DICOM file"
+      g.jpg,\(dir.path)/g.jpg,missing
+
+      """)
   }
 
   func testReportCountsPerSplitAndSchema() throws {

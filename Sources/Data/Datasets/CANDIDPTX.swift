@@ -108,9 +108,10 @@ public struct CANDIDPTX: Sendable {
                         reports: reportOf, notes: notes)
   }
 
-  /// `P<patient>_...` -> patient. CANDID-PTX has no patient column; the file name carries it.
+  /// `P<patient>_...` -> patient (a folder before the name is ignored). CANDID-PTX has no
+  /// patient column; the file name carries it.
   static func patient(fromFilename name: String, source: String, line: Int) throws -> String {
-    let t = name.trimmingCharacters(in: .whitespaces)
+    let t = (name.trimmingCharacters(in: .whitespaces) as NSString).lastPathComponent
     guard t.first == "P", let underscore = t.firstIndex(of: "_"), t.index(after: t.startIndex) < underscore else {
       throw FileError("\(source):\(line): filename '\(name)' does not start with P<patient>_; the patient id is read from it, so fix that row")
     }

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -47,5 +48,12 @@ public enum FileCheck {
       }
     }
     return records.indices.compactMap { i in problems[i].map { Finding(record: records[i], problem: $0) } }
+  }
+
+  /// Writes `id,path,problem`, one row per finding, atomically.
+  public static func write(_ findings: [Finding], to url: URL) throws {
+    var w = CSVWriter(header: ["id", "path", "problem"])
+    for f in findings { w.append([f.record.id, f.record.path, f.problem.rawValue]) }
+    try w.write(to: url)
   }
 }
