@@ -73,7 +73,7 @@ struct InspectData: ParsableCommand {
       index = try CSVManifest(file: file, labelFindings: findingList.filter(header.contains), uncertainty: policy).index()
     }
     clock.lap("index")
-    var tables: [LabelTable] = index.builtInLabels.map { [$0] } ?? []
+    var tables: [LabelTable] = try index.builtInLabels.map { [try $0.selecting(findingList)] } ?? []
     for spec in schemas {
       tables.append(try parseSchema(spec, policy: policy).read(findings: findingList))
     }

@@ -71,6 +71,16 @@ final class DatasetsCANDIDTests: XCTestCase {
     ])
   }
 
+  func testMaskLabelsForChosenFindings() throws {
+    let labels = try XCTUnwrap(try CANDIDPTX(root: try makeCandid()).index().builtInLabels)
+    let picked = try labels.selecting(["Fracture", "Pneumothorax"])
+    XCTAssertEqual(picked.findings, ["Fracture", "Pneumothorax"])
+    XCTAssertEqual(picked.values, [.negative, .positive, .positive, .negative, .negative, .negative, .negative, .negative])
+    XCTAssertThrowsError(try labels.selecting(["Edema"])) {
+      XCTAssertEqual("\($0)", "schema 'masks' (\(labels.source)) has no finding 'Edema'; it has Pneumothorax, Fracture, Chest Tube")
+    }
+  }
+
   func testAcuteRibFractureNameAndMissingMaskFiles() throws {
     let root = try makeCandid(fracture: "acute_rib_fracture.csv")
     XCTAssertEqual(Labelling(index: try CANDIDPTX(root: root).index(), table: try CANDIDPTX(root: root).index().builtInLabels!).set.targets[4], 1)

@@ -65,8 +65,11 @@ public struct DataInspection: Sendable {
       let l = Labelling(index: index, table: table)
       out.append("schema \(table.schema) (\(table.source), uncertain -> \(table.uncertainty.rawValue)): \(n(l.set.count)) images labelled")
       if l.unlabelledImages > 0 {
-        let unit = (table.join ?? index.labelJoin) == .study ? "studies" : "images"
-        out.append("  excluded: \(n(l.unlabelledImages)) images whose \(n(l.unlabelledStudies)) \(unit) have no row")
+        if (table.join ?? index.labelJoin) == .study {
+          out.append("  excluded: \(n(l.unlabelledImages)) images whose \(n(l.unlabelledStudies)) studies have no row")
+        } else {
+          out.append("  excluded: \(n(l.unlabelledImages)) images that have no row")
+        }
       }
       if l.unusedRows > 0 { out.append("  \(n(l.unusedRows)) label rows match no image") }
       let width = max(8, table.findings.map(\.count).max() ?? 0)

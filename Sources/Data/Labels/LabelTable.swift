@@ -36,6 +36,29 @@ public struct LabelTable: Sendable {
   }
 }
 
+extension LabelTable {
+  /// The same table with only `wanted` findings, in that order (e.g. CANDID's mask labels
+  /// for the findings a study trains on).
+  public func selecting(_ wanted: [String]) throws -> LabelTable {
+    let columns = try wanted.map { f -> Int in
+      guard let i = findings.firstIndex(of: f) else {
+        throw FileError("schema '\(schema)' (\(source)) has no finding '\(f)'; it has \(findings.joined(separator: ", "))")
+      }
+      return i
+    }
+    let nf = findings.count
+    var picked = [LabelValue]()
+    picked.reserveCapacity(rowCount * wanted.count)
+    for r in 0..<(values.count / max(nf, 1)) {
+      for c in columns { picked.append(values[r * nf + c]) }
+    }
+    var t = self
+    t.findings = wanted
+    t.values = picked
+    return t
+  }
+}
+
 /// What a label row is matched on: a study or image id, with the subject id when the file
 /// has two id columns. Ids are compared after removing the decorations different tools add:
 /// MIMIC folder prefixes (`p10000032`, `s50414267`) and pandas' float rendering (`50414267.0`).
