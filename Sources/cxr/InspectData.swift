@@ -60,24 +60,27 @@ struct InspectData: ParsableCommand {
     let policy = try UncertaintyPolicy(config: uncertainty, context: "--uncertainty")
     let findingList = findings.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     guard !findingList.isEmpty else { throw FileError("--findings is empty; name at least one finding") }
+    let schemaList = try schemas.map { try parseSchema($0, policy: policy) }
     var clock = StepClock(enabled: timing)
-    let index: DatasetIndex
-    if let mimicRoot {
-      let v = views == "all" ? [] : Set(views.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-      index = try MIMICCXRJPG(root: URL(fileURLWithPath: mimicRoot), views: v).index()
-    } else if let candidRoot {
-      index = try CANDIDPTX(root: URL(fileURLWithPath: candidRoot)).index()
-    } else {
-      let file = URL(fileURLWithPath: manifestFile!)
-      let header = try TableFile.read(file).header
-      index = try CSVManifest(file: file, labelFindings: findingList.filter(header.contains), uncertainty: policy).index()
+    // The dataset and the label files are independent reads: index on another thread while
+    // this one reads the labels.
+    let indexing = Background { () throws -> DatasetIndex in
+      if let mimicRoot {
+        let v = views == "all" ? [] : Set(views.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return try MIMICCXRJPG(root: URL(fileURLWithPath: mimicRoot), views: v).index()
+      } else if let candidRoot {
+        return try CANDIDPTX(root: URL(fileURLWithPath: candidRoot)).index()
+      } else {
+        let file = URL(fileURLWithPath: manifestFile!)
+        let header = try TableFile.read(file).header
+        return try CSVManifest(file: file, labelFindings: findingList.filter(header.contains), uncertainty: policy).index()
+      }
     }
-    clock.lap("index")
+    let read = Result { try schemaList.map { try $0.read(findings: findingList) } }
+    let index = try indexing.value()
     var tables: [LabelTable] = try index.builtInLabels.map { [try $0.selecting(findingList)] } ?? []
-    for spec in schemas {
-      tables.append(try parseSchema(spec, policy: policy).read(findings: findingList))
-    }
-    clock.lap("labels")
+    tables += try read.get()
+    clock.lap("index+labels")
     let patientSplit: PatientSplit
     let origin: String
     if let split {
@@ -159,5 +162,24 @@ struct StepClock {
 
   private func report(_ step: String, _ wall: Double, _ cpu: Double) {
     FileHandle.standardError.write(Data("time \(step) \(String(format: "%.3f %.3f", wall, cpu))\n".utf8))
+  }
+}
+
+/// A computation started on a global queue; `value()` waits for it and rethrows its error.
+final class Background<T>: @unchecked Sendable {
+  private var result: Result<T, Error>?
+  private let done = DispatchSemaphore(value: 0)
+
+  init(_ work: @escaping () throws -> T) {
+    DispatchQueue.global().async {
+      self.result = Result { try work() }
+      self.done.signal()
+    }
+  }
+
+  func value() throws -> T {
+    done.wait()
+    done.signal()
+    return try result!.get()
   }
 }
