@@ -1,5 +1,18 @@
 import Foundation
 
+// The indexing half of the data layer, in the order a run uses it (all plain values, no
+// global state; the experiment layer builds them from its YAML):
+//
+//   let index = try MIMICCXRJPG(root: root).index()          // or CANDIDPTX, CSVManifest
+//   let table = try LabelSchema(name: "chexpert", file: labels, format: .chexpert,
+//                               uncertainty: .ones).read(findings: ["Pneumothorax", "Fracture"])
+//   let labelled = Labelling(index: index, table: table)     // .set: LabelledSet; counts
+//   // Split the dataset's patients (not one schema's labelled subset), so that every schema
+//   // trains and tunes on the same patients:
+//   let (split, _) = try PatientSplit.loadOrMake(run.appendingPathComponent("split.csv"),
+//                                                records: index.records, seed: seed)
+//   let train = labelled.set.subset(split.indices(.train, in: labelled.set.records))
+
 /// One image of a dataset, as an adapter found it. Plain values: the loader decodes `path`,
 /// the split groups by `subjectID`, label schemas join on `studyID` (or on `id`).
 public struct ImageRecord: Hashable, Sendable {
