@@ -119,3 +119,31 @@ final class SplitTests: XCTestCase {
     }
   }
 }
+
+final class SplitIntegrationTests: XCTestCase {
+  /// The flow Records.swift documents, end to end on MIMIC-layout files.
+  func testIndexLabelSplitSubset() throws {
+    let root = try TestEnv.scratch("flow")
+    try Fixture.writeGzip(Fixture.mimicMetadata, root.appendingPathComponent("mimic-cxr-2.0.0-metadata.csv.gz"))
+    let labels = root.appendingPathComponent("mimic-cxr-2.0.0-chexpert.csv.gz")
+    try Fixture.writeGzip(Fixture.chexpertLabels, labels)
+    let index = try MIMICCXRJPG(root: root).index()
+    let table = try LabelSchema(name: "chexpert", file: labels, format: .chexpert).read(findings: ["Pneumothorax", "Fracture"])
+    let labelled = Labelling(index: index, table: table)
+    let run = root.appendingPathComponent("run")
+    let (split, reused) = try PatientSplit.loadOrMake(run.appendingPathComponent("split.csv"), records: index.records,
+                                                      tuneFraction: 0.34, seed: 11)
+    XCTAssertFalse(reused)
+    let trainIdx = split.indices(.train, in: labelled.set.records), tuneIdx = split.indices(.tune, in: labelled.set.records)
+    let train = labelled.set.subset(trainIdx), tune = labelled.set.subset(tuneIdx)
+    XCTAssertEqual(train.count + tune.count, 3)
+    XCTAssertEqual(split.parts.values.filter { $0 == SplitPart.tune }.count, 1, "round(3 patients * 0.34) = 1 patient in tune")
+    let tunePatient = split.parts.first { $0.value == .tune }!.key
+    XCTAssertEqual(tune.records.map(\.id), labelled.set.records.filter { $0.subjectID == tunePatient }.map(\.id))
+    XCTAssertTrue(Set(train.records.map(\.subjectID)).isDisjoint(with: tune.records.map(\.subjectID)))
+    for (i, r) in tuneIdx.enumerated() {
+      XCTAssertEqual(tune.target(i, 0), labelled.set.target(r, 0))
+      XCTAssertEqual(tune.target(i, 1), labelled.set.target(r, 1))
+    }
+  }
+}
