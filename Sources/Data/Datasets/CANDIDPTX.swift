@@ -29,6 +29,11 @@ public struct CANDIDPTX: Sendable {
     self.maskHeight = maskHeight
   }
 
+  var maskPixelCount: Int? {
+    guard let maskWidth, let maskHeight else { return nil }
+    return maskWidth * maskHeight
+  }
+
   public func index() throws -> DatasetIndex {
     let reportsURL = root.appendingPathComponent(Self.reportsName)
     guard FileManager.default.fileExists(atPath: reportsURL.path) else {
@@ -76,7 +81,7 @@ public struct CANDIDPTX: Sendable {
         masks.addImage()
       }
       if reportOf[sop, default: ""].isEmpty, !row[cReport].isEmpty { reportOf[sop] = row[cReport] }
-      try masks.add(row[cPixels], finding: 0, image: index, check: self, source: reports.source, line: line, column: "EncodedPixels")
+      try masks.add(row[cPixels], finding: 0, image: index, pixelCount: maskPixelCount, source: reports.source, line: line, column: "EncodedPixels")
     }
     if missing > 0 { notes.append("\(missing) images listed in \(Self.reportsName) have no DICOM file under \(imageFolder.path)") }
 
@@ -95,7 +100,7 @@ public struct CANDIDPTX: Sendable {
       var unknown = 0
       for (r, row) in t.rows.enumerated() {
         guard let image = rowOfID[row[cID].trimmingCharacters(in: .whitespaces)] else { unknown += 1; continue }
-        try masks.add(row[cMask], finding: finding, image: image, check: self, source: t.source, line: t.lines[r], column: "mask_rle")
+        try masks.add(row[cMask], finding: finding, image: image, pixelCount: maskPixelCount, source: t.source, line: t.lines[r], column: "mask_rle")
       }
       if unknown > 0 { notes.append("\(unknown) rows of \(url.lastPathComponent) name images not in \(Self.reportsName); ignored") }
     }
@@ -157,13 +162,15 @@ struct MaskTally {
 
   mutating func addImage() { values.append(contentsOf: repeatElement(.negative, count: findings)) }
 
-  mutating func add(_ rle: String, finding: Int, image: Int, check: CANDIDPTX, source: String, line: Int, column: String) throws {
+  /// Marks `image` positive for `finding` unless `rle` is `-1`; checks the RLE, and when the
+  /// image size is known, which reading (relative or absolute) fits it.
+  mutating func add(_ rle: String, finding: Int, image: Int, pixelCount: Int?, source: String, line: Int, column: String) throws {
     do {
       let pairs = try RLE.parse(rle)
       if pairs.isEmpty { return }
       values[image * findings + finding] = .positive
-      if let w = check.maskWidth, let h = check.maskHeight {
-        encodings[finding][try RLE.detectEncoding(pairs, pixelCount: w * h), default: 0] += 1
+      if let pixelCount {
+        encodings[finding][try RLE.detectEncoding(pairs, pixelCount: pixelCount), default: 0] += 1
       }
     } catch let e as RLEError {
       throw FileError("\(source):\(line): column '\(column)': \(e.message)")
