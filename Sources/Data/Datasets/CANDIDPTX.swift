@@ -63,16 +63,16 @@ public struct CANDIDPTX: Sendable {
       let line = reports.lines[r]
       let sop = row[cSOP].trimmingCharacters(in: .whitespaces)
       guard !sop.isEmpty else { throw FileError("\(reports.source):\(line): SOPInstanceUID is blank; fix or remove that row") }
+      let study = row[cStudy].trimmingCharacters(in: .whitespaces)
       let index: Int
       if let known = rowOfID[sop] {
         index = known
         let r = records[known]
-        guard r.studyID == row[cStudy] else {
-          throw FileError("\(reports.source):\(line): image \(sop) has StudyInstanceUID \(row[cStudy]) here but \(r.studyID) on an earlier row; the rows of one image must agree")
+        guard r.studyID == study else {
+          throw FileError("\(reports.source):\(line): image \(sop) has StudyInstanceUID \(study) here but \(r.studyID) on an earlier row; the rows of one image must agree")
         }
       } else {
         let patient = try Self.patient(fromFilename: row[cFile], source: reports.source, line: line)
-        let study = row[cStudy].trimmingCharacters(in: .whitespaces)
         guard !study.isEmpty else { throw FileError("\(reports.source):\(line): StudyInstanceUID is blank; fix or remove that row") }
         let path = files[sop] ?? { missing += 1; return imageFolder.appendingPathComponent(sop + ".dcm").path }()
         index = records.count
