@@ -108,23 +108,9 @@ struct InspectData: ParsableCommand {
     return report
   }
 
-  /// NAME=FILE[:chexpert|mapped]; the format defaults to chexpert.
   func parseSchema(_ spec: String, policy: UncertaintyPolicy) throws -> LabelSchema {
-    guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
-      throw FileError("--schema '\(spec)' is not NAME=FILE[:chexpert|mapped]")
-    }
-    let name = String(spec[..<eq])
-    var file = String(spec[spec.index(after: eq)...])
-    var format = LabelFormat.chexpert
-    if let colon = file.lastIndex(of: ":"), let f = LabelFormat(rawValue: String(file[file.index(after: colon)...])) {
-      format = f
-      file = String(file[..<colon])
-    }
-    guard !file.isEmpty else { throw FileError("--schema '\(spec)' names no file") }
-    let map = format == .mapped ? try LabelSchema.parseValueMap(values) : nil
-    return LabelSchema(name: name, file: URL(fileURLWithPath: file), format: format,
-                       idColumns: format == .mapped && idColumn != nil ? [idColumn!] : nil,
-                       values: map, uncertainty: policy)
+    let map = try LabelSchema.parseValueMap(values)
+    return try LabelSchema(spec: spec, uncertainty: policy, values: map, mappedIDColumn: idColumn)
   }
 }
 

@@ -153,3 +153,30 @@ final class LabelsConfigTests: XCTestCase {
     }
   }
 }
+
+final class LabelsSpecTests: XCTestCase {
+  func testCommandLineSchemaSpecs() throws {
+    let c = try LabelSchema(spec: "chexpert=/d/mimic-cxr-2.0.0-chexpert.csv.gz", uncertainty: .zeros)
+    XCTAssertEqual(c.name, "chexpert")
+    XCTAssertEqual(c.file.path, "/d/mimic-cxr-2.0.0-chexpert.csv.gz")
+    XCTAssertEqual(c.format, .chexpert)
+    XCTAssertEqual(c.idColumns, ["subject_id", "study_id"])
+    XCTAssertEqual(c.uncertainty, .zeros)
+    let m = try LabelSchema(spec: "phi3-cot=/r/c:d.csv:mapped", uncertainty: .ones, values: ["Yes": .positive],
+                            mappedIDColumn: "SOPInstanceUID")
+    XCTAssertEqual(m.file.path, "/r/c:d.csv", "only a known format after the last colon is taken as the format")
+    XCTAssertEqual(m.format, .mapped)
+    XCTAssertEqual(m.idColumns, ["SOPInstanceUID"])
+    XCTAssertEqual(m.values, ["Yes": .positive])
+    XCTAssertEqual(try LabelSchema(spec: "x=/a/b.csv:mapped", uncertainty: .ones).idColumns, ["index"])
+    XCTAssertThrowsError(try LabelSchema(spec: "=/a.csv", uncertainty: .ones)) {
+      XCTAssertEqual("\($0)", "--schema '=/a.csv' is not NAME=FILE[:chexpert|mapped]")
+    }
+    XCTAssertThrowsError(try LabelSchema(spec: "name:mapped", uncertainty: .ones)) {
+      XCTAssertEqual("\($0)", "--schema 'name:mapped' is not NAME=FILE[:chexpert|mapped]")
+    }
+    XCTAssertThrowsError(try LabelSchema(spec: "a=:mapped", uncertainty: .ones)) {
+      XCTAssertEqual("\($0)", "--schema 'a=:mapped' names no file")
+    }
+  }
+}

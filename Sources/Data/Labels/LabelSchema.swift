@@ -74,6 +74,25 @@ public struct LabelSchema: Sendable {
     return out
   }
 
+  /// A schema from the command-line form `NAME=FILE[:chexpert|mapped]` (format chexpert when
+  /// not given). `values` and `mappedIDColumn` apply to mapped files only.
+  public init(spec: String, uncertainty: UncertaintyPolicy, values: [String: LabelValue]? = nil,
+              mappedIDColumn: String? = nil) throws {
+    guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
+      throw FileError("--schema '\(spec)' is not NAME=FILE[:chexpert|mapped]")
+    }
+    var file = String(spec[spec.index(after: eq)...])
+    var format = LabelFormat.chexpert
+    if let colon = file.lastIndex(of: ":"), let f = LabelFormat(rawValue: String(file[file.index(after: colon)...])) {
+      format = f
+      file = String(file[..<colon])
+    }
+    guard !file.isEmpty else { throw FileError("--schema '\(spec)' names no file") }
+    self.init(name: String(spec[..<eq]), file: URL(fileURLWithPath: file), format: format,
+              idColumns: format == .mapped ? mappedIDColumn.map { [$0] } : nil,
+              values: format == .mapped ? values : nil, uncertainty: uncertainty)
+  }
+
   /// Parses a value map written as `Present->1, Absent->0, Uncertain->-1` (targets 1, 0, -1,
   /// or `blank`).
   public static func parseValueMap(_ text: String) throws -> [String: LabelValue] {
