@@ -38,8 +38,15 @@ final class SplitTests: XCTestCase {
       a = list(range(10))
       for i in range(len(a) - 1, 0, -1):
           j = r.below(i + 1); a[i], a[j] = a[j], a[i]
-      print(json.dumps({'first': first, 'shuffled': a}))
+      subjects = sorted(str(10_000_000 + p) for p in range(200))
+      r = SM(7)
+      for i in range(len(subjects) - 1, 0, -1):
+          j = r.below(i + 1); subjects[i], subjects[j] = subjects[j], subjects[i]
+      print(json.dumps({'first': first, 'shuffled': a, 'tune': sorted(subjects[:40])}))
       """) as! [String: Any]
+    // The split itself, as documented: sorted patients, shuffled, the first round(200 * 0.2) to tune.
+    let split = try PatientSplit.make(records: records(), seed: 7)
+    XCTAssertEqual(split.parts.filter { $0.value == .tune }.map(\.key).sorted(), out["tune"] as! [String])
     var r = SplitMix64(seed: 1234567)
     XCTAssertEqual((0..<3).map { _ in String(r.next()) }, out["first"] as! [String])
     var g = SplitMix64(seed: 42)
@@ -76,6 +83,12 @@ final class SplitTests: XCTestCase {
     let strata = PatientSplit.positiveStrata(set)
     XCTAssertEqual(strata[positive.first!], "10")
     XCTAssertEqual(Set(strata.values), ["10", "00"])
+    // Small strata: 7 patients in strata of 1, 2 and 4; 20 % of 7 rounds to 1 tune patient in total
+    // (per-stratum rounding would give 0), placed in the stratum with the largest remainder (4 * 0.2).
+    let few = (0..<7).map { ImageRecord(id: "i\($0)", path: "/\($0)", subjectID: "s\($0)", studyID: "t\($0)") }
+    let fewStrata = ["s0": "a", "s1": "b", "s2": "b", "s3": "c", "s4": "c", "s5": "c", "s6": "c"]
+    let fewSplit = try PatientSplit.make(records: few, seed: 1, strata: fewStrata)
+    XCTAssertEqual(fewSplit.parts.filter { $0.value == .tune }.map { fewStrata[$0.key]! }, ["c"])
     for seed: UInt64 in 0..<5 {
       let s = try PatientSplit.make(records: recs, seed: seed, strata: strata)
       XCTAssertEqual(positive.filter { s.parts[$0] == SplitPart.tune }.count, 6)

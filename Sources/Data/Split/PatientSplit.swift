@@ -15,9 +15,10 @@ public struct PatientSplit: Equatable, Sendable {
 
   public init(parts: [String: SplitPart]) { self.parts = parts }
 
-  /// Splits the patients of `records`: within each stratum (all patients when `strata` is nil)
-  /// the patients are sorted, shuffled with SplitMix64(seed) and the first
-  /// round(n * tuneFraction) go to tune. Strata are visited in sorted order with one generator.
+  /// Splits the patients of `records`: round(n * tuneFraction) patients go to tune. Within each
+  /// stratum (all patients when `strata` is nil) the patients are sorted, shuffled with
+  /// SplitMix64(seed), and the first ones take the stratum's tune places (its share of the
+  /// total, by largest remainder). Strata are visited in sorted order with one generator.
   public static func make(records: [ImageRecord], tuneFraction: Double = 0.2, seed: UInt64,
                           strata: [String: String]? = nil) throws -> PatientSplit {
     guard tuneFraction >= 0, tuneFraction <= 1 else {
@@ -27,13 +28,24 @@ public struct PatientSplit: Equatable, Sendable {
     for subject in Set(records.map(\.subjectID)) {
       groups[strata?[subject] ?? "", default: []].append(subject)
     }
+    // Tune places per stratum by largest remainder, so the strata add up to round(n * fraction)
+    // even when each stratum is small.
+    let keys = groups.keys.sorted()
+    let total = Int((Double(groups.values.reduce(0) { $0 + $1.count }) * tuneFraction).rounded())
+    let quotas = keys.map { Double(groups[$0]!.count) * tuneFraction }
+    var places = quotas.map { Int($0.rounded(.down)) }
+    let byRemainder = keys.indices.sorted { a, b in
+      let ra = quotas[a] - Double(places[a]), rb = quotas[b] - Double(places[b])
+      return ra != rb ? ra > rb : a < b
+    }
+    for k in byRemainder.prefix(max(0, total - places.reduce(0, +))) { places[k] += 1 }
+
     var rng = SplitMix64(seed: seed)
     var parts: [String: SplitPart] = [:]
-    for key in groups.keys.sorted() {
+    for (k, key) in keys.enumerated() {
       var subjects = groups[key]!.sorted()
       rng.shuffle(&subjects)
-      let tune = Int((Double(subjects.count) * tuneFraction).rounded())
-      for (i, s) in subjects.enumerated() { parts[s] = i < tune ? .tune : .train }
+      for (i, s) in subjects.enumerated() { parts[s] = i < places[k] ? .tune : .train }
     }
     return PatientSplit(parts: parts)
   }
