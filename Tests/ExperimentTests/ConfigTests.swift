@@ -77,3 +77,19 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(ConfigValue.scalar("'007'"), .string("007"))
   }
 }
+
+final class ShippedConfigTests: XCTestCase {
+  func testShippedConfigsAreValid() throws {
+    for name in ["study.yaml"] {
+      let url = TestEnvRoot.url.appendingPathComponent("configs/\(name)")
+      let c = try Config.load(url)
+      XCTAssertEqual(try c.double("train.lr"), 1e-5, name)
+      XCTAssertEqual(c.count("schemas"), 7, name)
+      XCTAssertEqual(try c.string("model.arch"), "convnext_base", name)
+    }
+  }
+}
+
+enum TestEnvRoot {
+  static let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+}

@@ -51,6 +51,13 @@ public struct Config {
     return cfg
   }
 
+  /// The defaults with their comments: the documentation of every key.
+  public static var documentedDefaults: String {
+    "# cxr config keys and defaults\n" + ConfigSchema.defaultsYAML
+      + "\n# each item of `schemas`:\n" + ConfigSchema.schemaItemYAML
+      + "\n# each item of `references`:\n" + ConfigSchema.referenceItemYAML
+  }
+
   /// The resolved configuration as YAML, with a header saying where it came from.
   public func resolvedYAML() -> String {
     "# resolved cxr config (defaults <- \(source) <- --set)\n" + root.yaml()
