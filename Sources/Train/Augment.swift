@@ -144,6 +144,7 @@ public struct RandomAffine {
   /// The [B,2,3] matrices mapping output to input normalised coordinates. The image is rotated
   /// by the angle and zoomed by the scale about its centre, then shifted by the translation
   /// (a fraction of the side; normalised coordinates span 2 per side). Aspect ratio is honoured.
+  /// A positive angle turns the image counter-clockwise as displayed (90° = `torch.rot90(k=1)`).
   public static func theta(_ p: Params, height h: Int, width w: Int) -> [Float] {
     var out: [Float] = []
     let aspect = Double(h) / Double(w)

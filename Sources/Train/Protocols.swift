@@ -49,3 +49,10 @@ public final class ArrayBatchIterator: BatchIterator {
   public init(_ batches: ArraySlice<Batch>) { self.batches = batches }
   public func next() throws -> Batch? { batches.popFirst() }
 }
+
+/// A batch iterator over a closure (lazy sources).
+public final class FunctionBatchIterator: BatchIterator {
+  private let body: () throws -> Batch?
+  public init(_ body: @escaping () throws -> Batch?) { self.body = body }
+  public func next() throws -> Batch? { try body() }
+}

@@ -89,7 +89,7 @@ public final class Trainer {
     var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
     line.append(0x0A)
     let fm = FileManager.default
-    if !fm.fileExists(atPath: metricsURL.path) { fm.createFile(atPath: metricsURL.path, contents: nil) }
+    if !fm.fileExists(atPath: metricsURL.path) { _ = fm.createFile(atPath: metricsURL.path, contents: nil) }
     let h = try FileHandle(forWritingTo: metricsURL)
     defer { try? h.close() }
     try h.seekToEnd()
@@ -110,7 +110,7 @@ public final class Trainer {
   func noteSkipped(_ lines: [String]) throws {
     guard !lines.isEmpty else { return }
     let url = runDirectory.appendingPathComponent("skipped.txt")
-    if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+    if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
     let h = try FileHandle(forWritingTo: url)
     defer { try? h.close() }
     try h.seekToEnd()
