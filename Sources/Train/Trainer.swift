@@ -167,7 +167,8 @@ public final class Trainer {
         position.batch += 1
         let lv = try value.item()
         if !lv.isFinite {
-          let where_ = "loss is \(lv) at step \(position.step + 1) (epoch \(position.epoch + 1), batch \(position.batch))"
+          let shown = lv.isNaN ? "NaN" : (lv > 0 ? "+inf" : "-inf")
+          let where_ = "loss is \(shown) at step \(position.step + 1) (epoch \(position.epoch + 1), batch \(position.batch))"
           switch options.nonFinite {
           case .stop:
             let keep = try store.latest().map { "the last good checkpoint is \($0.path)" } ?? "no checkpoint was written yet"
