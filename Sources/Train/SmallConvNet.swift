@@ -2,7 +2,7 @@ import Torch
 
 /// A small conv classifier for tests and the CPU benchmark until ConvNeXt (Models layer) is
 /// merged: conv 3x3/2 -> GELU -> conv 3x3/2 -> GELU -> global average pool -> channel scale
-/// `gamma` -> linear. Parameter names follow PyTorch `state_dict` keys of the equivalent
+/// `gamma` -> dropout (default generator; 0 by default) -> linear. Parameter names follow PyTorch `state_dict` keys of the equivalent
 /// `nn.Module` (see scripts/bench/train_reference.py).
 public final class SmallConvNet: Classifier {
   public let stem: Parameter, stemBias: Parameter
@@ -10,9 +10,11 @@ public final class SmallConvNet: Classifier {
   public let gamma: Parameter
   public let head: Parameter, headBias: Parameter
   private var training = true
+  public let dropout: Double
 
   /// Weights ~ N(0, 2/fan_in) (He), biases 0, gamma 1, from a seeded generator.
-  public init(inChannels: Int = 1, width: Int = 16, classes: Int, seed: UInt64 = 0) throws {
+  public init(inChannels: Int = 1, width: Int = 16, classes: Int, dropout: Double = 0, seed: UInt64 = 0) throws {
+    self.dropout = dropout
     let g = try Generator(seed: seed)
     func he(_ shape: [Int], fanIn: Int) throws -> Parameter {
       try Parameter(Tensor.randn(shape, generator: g) * (2.0 / Double(fanIn)).squareRoot())
@@ -36,6 +38,7 @@ public final class SmallConvNet: Classifier {
     var h = try F.conv2d(x, weight: stem.value, bias: stemBias.value, stride: 2, padding: 1).gelu()
     h = try F.conv2d(h, weight: conv.value, bias: convBias.value, stride: 2, padding: 1).gelu()
     h = try F.adaptiveAvgPool2d(h, 1, 1).flatten(1) * gamma.value
+    if dropout > 0 { h = try F.dropout(h, p: dropout, training: training) }
     return try F.linear(h, weight: head.value, bias: headBias.value)
   }
 }

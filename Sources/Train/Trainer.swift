@@ -21,6 +21,9 @@ public final class Trainer {
   public let progress: ProgressReporter
   /// Extra safetensors metadata for the weight files (e.g. schema, findings, model name).
   public var metadata: [String: String] = [:]
+  /// The resolved configuration (YAML text from the Experiment layer), written atomically to
+  /// `config.yaml` in the run folder when `fit` starts.
+  public var resolvedConfig: String?
 
   public private(set) var lion: Lion
   public private(set) var ema: EMA
@@ -52,8 +55,18 @@ public final class Trainer {
 
   // MARK: checkpoints
 
+  /// Generators whose state a checkpoint keeps: the augmentation's two, and the default
+  /// generators that layers use when given none (dropout, drop path) on CPU and the device.
+  func generators() throws -> [(String, Generator)] {
+    var gs = [("augment_host", random.host), ("augment_device", random.device), ("default_cpu", try Generator.defaultGenerator(.cpu))]
+    if options.device.isCUDA { gs.append(("default_device", try Generator.defaultGenerator(options.device))) }
+    return gs
+  }
+
   func rngStates() throws -> [String: Tensor] {
-    ["augment_host": try random.host.state(), "augment_device": try random.device.state()]
+    var out: [String: Tensor] = [:]
+    for (name, g) in try generators() { out[name] = try g.state() }
+    return out
   }
 
   @discardableResult
@@ -75,7 +88,7 @@ public final class Trainer {
     } catch {
       throw TrainError("--resume: \(folder.path) does not fit this model: \(error)")
     }
-    for (name, gen) in [("augment_host", random.host), ("augment_device", random.device)] {
+    for (name, gen) in try generators() {
       guard let s = c.rng[name] else { throw TrainError("--resume: \(folder.path)/state.safetensors lacks the generator state 'rng/\(name)'") }
       try gen.setState(s)
     }
@@ -125,6 +138,7 @@ public final class Trainer {
   /// checkpoints is refused (so no work is overwritten by accident).
   public func fit(train: BatchSource, tune: BatchSource?, resume: Bool = false) throws -> TrainOutcome {
     try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+    if let text = resolvedConfig { try AtomicFile.write(text, to: runDirectory.appendingPathComponent("config.yaml")) }
     if resume {
       let folder = try restore()
       try truncateMetrics(afterStep: position.step)

@@ -7,7 +7,7 @@ struct CXR: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cxr",
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
-    subcommands: [Info.self])
+    subcommands: [Info.self, BenchTrain.self])
 }
 
 struct Info: ParsableCommand {

@@ -78,7 +78,9 @@ final class TrainerTests: XCTestCase {
       o.maxSteps = maxSteps
       var aug = AugmentOptions(); aug.mix = 0.5; aug.noise = 0.5; aug.affine = 0.5
       o.augment = aug
-      let t = try Trainer(model: try SmallConvNet(classes: 2, seed: 3), options: o, runDirectory: dir, progress: quietProgress())
+      // Dropout draws from the default generator, which the checkpoint must carry too.
+      let t = try Trainer(model: try SmallConvNet(classes: 2, dropout: 0.3, seed: 3), options: o, runDirectory: dir, progress: quietProgress())
+      if !resume { try Generator.defaultGenerator().setState(Generator(seed: 99).state()) }
       _ = try t.fit(train: train, tune: tune, resume: resume)
       return t
     }
@@ -86,6 +88,8 @@ final class TrainerTests: XCTestCase {
     let dir = try scratch()
     let first = try run(dir, maxSteps: 9, resume: false)   // stops mid-epoch 2 (6 batches per epoch)
     XCTAssertEqual(first.position.step, 9)
+    // A different default-generator state before resuming: the checkpoint must restore it.
+    try Generator.defaultGenerator().setState(Generator(seed: 12345).state())
     let resumed = try run(dir, maxSteps: nil, resume: true)
     XCTAssertEqual(resumed.position.step, straight.position.step)
     for ((n, a), (_, b)) in zip(try straight.model.stateDict(), try resumed.model.stateDict()) {
@@ -173,7 +177,9 @@ final class TrainerTests: XCTestCase {
     var said: [String] = []
     let progress = ProgressReporter(live: false, interval: 1e9, write: { said.append($0) })
     let t = try Trainer(model: try SmallConvNet(classes: 2), options: options(epochs: 1), runDirectory: dir, progress: progress)
+    t.resolvedConfig = "train:\n  epochs: 1\n"
     _ = try t.fit(train: train, tune: tune)
+    XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("config.yaml"), encoding: .utf8), "train:\n  epochs: 1\n")
     let listed = try String(contentsOf: dir.appendingPathComponent("skipped.txt"), encoding: .utf8)
     XCTAssertEqual(listed.split(separator: "\n").sorted(), ["img00007: unreadable (synthetic)", "img00100: unreadable (synthetic)"])
     XCTAssertTrue(said.contains("skipped image img00007: unreadable (synthetic)\n"))
