@@ -39,6 +39,7 @@ public enum TrainBenchmark {
     return ["side": "cxr", "model": s.model, "size": s.size, "images": s.images, "batch": s.batch,
             "threads": Runtime.threads,
             "epoch_seconds": recs.map { $0["seconds"] as! Double },
+            "epoch_cpu_seconds": recs.map { $0["cpu_seconds"] as! Double },
             "rss_mib": recs.map { $0["rss_mib"] as! Double },
             "peak_rss_mib": recs.map { $0["peak_rss_mib"] as! Double }]
   }

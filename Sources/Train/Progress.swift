@@ -64,3 +64,14 @@ public func residentMemoryMiB() -> (current: Double, peak: Double) {
   }
   return (field("VmRSS"), field("VmHWM"))
 }
+
+/// CPU seconds (user + system) this process has used so far.
+public func processCPUSeconds() -> Double {
+  var u = rusage()
+  #if canImport(Glibc)
+  getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+  #else
+  getrusage(RUSAGE_SELF, &u)
+  #endif
+  return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+}

@@ -15,25 +15,46 @@ public enum StopSignal {
     return p
   }()
   private static let installLock = NSLock()
-  private static var installed = false
+  private static var previous: [Int32: sigaction] = [:]
 
-  /// Installs the handlers for SIGINT and SIGTERM (idempotent).
+  /// Installs the handlers for SIGINT and SIGTERM (idempotent) and remembers the ones they
+  /// replace. A second signal while a stop is pending is not swallowed: the handler restores
+  /// the default action and raises it again, so a second Ctrl-C ends the process at once.
   public static func install() {
     installLock.lock(); defer { installLock.unlock() }
     _ = flag
-    guard !installed else { return }
-    installed = true
+    guard previous.isEmpty else { return }
     for sig in [SIGINT, SIGTERM] {
       var action = sigaction()
+      let handler: @convention(c) (Int32) -> Void = { sig in
+        if StopSignal.flag.pointee != 0 {
+          signal(sig, SIG_DFL)
+          raise(sig)
+          return
+        }
+        StopSignal.flag.pointee = sig
+      }
       #if canImport(Glibc)
-      action.__sigaction_handler.sa_handler = { StopSignal.flag.pointee = $0 }
+      action.__sigaction_handler.sa_handler = handler
       #else
-      action.__sigaction_u.__sa_handler = { StopSignal.flag.pointee = $0 }
+      action.__sigaction_u.__sa_handler = handler
       #endif
       sigemptyset(&action.sa_mask)
       action.sa_flags = 0
-      sigaction(sig, &action, nil)
+      var old = sigaction()
+      sigaction(sig, &action, &old)
+      previous[sig] = old
     }
+  }
+
+  /// Puts back the handlers that `install` replaced (the loop calls it when it returns).
+  public static func uninstall() {
+    installLock.lock(); defer { installLock.unlock() }
+    for (sig, old) in previous {
+      var o = old
+      sigaction(sig, &o, nil)
+    }
+    previous = [:]
   }
 
   /// The signal number that asked to stop, or nil.

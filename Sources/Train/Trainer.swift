@@ -150,6 +150,7 @@ public final class Trainer {
       throw TrainError("the tuning split's findings \(t.findings) differ from the training split's \(train.findings)")
     }
     StopSignal.install()
+    defer { StopSignal.uninstall() }
     let augment = Augmenter(options.augment)
     let dev = options.device
     let batches = train.batchesPerEpoch
@@ -165,7 +166,7 @@ public final class Trainer {
     }
 
     while position.epoch < options.epochs {
-      let epochStart = Date()
+      let epochStart = Date(), epochCPU = processCPUSeconds()
       var seen = 0, lossSum = 0.0, lossCount = 0, micro = 0
       var pendingIds: [String] = []
       let it = try train.makeIterator(epoch: position.epoch, startingAt: position.batch)
@@ -225,6 +226,7 @@ public final class Trainer {
       var record: [String: Any] = ["type": "epoch", "epoch": position.epoch + 1, "step": position.step,
                                    "train_loss": lossCount > 0 ? lossSum / Double(lossCount) : NSNull(),
                                    "lr": lion.lr, "seconds": Date().timeIntervalSince(epochStart),
+                                   "cpu_seconds": processCPUSeconds() - epochCPU,
                                    "images_per_s": Double(seen) / max(Date().timeIntervalSince(epochStart), 1e-9)]
       var improved = false
       if let tune {

@@ -139,6 +139,10 @@ final class TrainerTests: XCTestCase {
     XCTAssertEqual(out.reason, .interrupted(signal: SIGTERM))
     XCTAssertEqual(out.position.step, 3)
     XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("checkpoints/step-00000003/state.safetensors").path))
+    // After fit the previous (here: default) handler is back.
+    var current = sigaction()
+    sigaction(SIGTERM, nil, &current)
+    XCTAssertNil(unsafeBitCast(current.__sigaction_handler.sa_handler, to: UnsafeRawPointer?.self))
   }
 
   func testNonFiniteLossStopsNamingStepAndImagesAndKeepsTheLastCheckpoint() throws {

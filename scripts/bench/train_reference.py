@@ -150,10 +150,15 @@ def rss_mib():
     return 0.0
 
 
-epoch_seconds, rss, peak = [], [], []
+def cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+epoch_seconds, epoch_cpu, rss, peak = [], [], [], []
 step = 0
 for epoch in range(a.epochs):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     order = torch.randperm(n, generator=torch.Generator().manual_seed(1 + 1_000_003 * (epoch + 1)))
     for bi in range(n // a.batch):
         idx = order[bi * a.batch:(bi + 1) * a.batch]
@@ -170,9 +175,10 @@ for epoch in range(a.epochs):
         step += 1
         ema.update(model, step=step)
     epoch_seconds.append(time.perf_counter() - t0)
+    epoch_cpu.append(cpu() - c0)
     rss.append(rss_mib())
     peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 print(json.dumps({'side': 'pytorch', 'model': a.model, 'size': a.size, 'images': a.images, 'batch': a.batch,
-                  'threads': torch.get_num_threads(), 'epoch_seconds': epoch_seconds, 'rss_mib': rss,
+                  'threads': torch.get_num_threads(), 'epoch_seconds': epoch_seconds, 'epoch_cpu_seconds': epoch_cpu, 'rss_mib': rss,
                   'peak_rss_mib': peak}, sort_keys=True))
