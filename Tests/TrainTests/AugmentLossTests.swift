@@ -191,3 +191,45 @@ final class AugmentLossTests: XCTestCase {
     }
   }
 }
+
+/// The benchmark's PyTorch reference (scripts/bench/train_reference.py) renders the same
+/// augmentation independently with torch ops; from the same seeds both must give the same
+/// batches, so the benchmark compares like with like and our transforms match plain PyTorch.
+final class AugmentReferenceParityTests: XCTestCase {
+  func testAugmenterMatchesTheReferenceScriptBatchForBatch() throws {
+    let dir = try TestEnv.scratch("augref")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let g = try Generator(seed: 8)
+    let r = try AugmentRandom(seed: 3, device: .cpu)
+    let aug = Augmenter(AugmentOptions())
+    var tensors: [(String, Tensor)] = []
+    for i in 0..<16 {
+      let b = Batch(ids: [], images: try Tensor.randn([8, 1, 12, 16], generator: g),
+                    targets: try Tensor.rand([8, 2], generator: g).lt(0.5).to(dtype: .float32),
+                    mask: try Tensor.rand([8, 2], generator: g).lt(0.8).to(dtype: .float32))
+      let out = try aug(b, r)
+      tensors += [("in/x/\(i)", b.images), ("in/y/\(i)", b.targets), ("in/m/\(i)", b.mask),
+                  ("out/x/\(i)", out.images), ("out/y/\(i)", out.targets), ("out/m/\(i)", out.mask)]
+    }
+    let file = dir.appendingPathComponent("batches.safetensors")
+    try SafeTensors.write(tensors, to: file)
+    let res = try Python.json("""
+      from safetensors.torch import load_file
+      sys.path.insert(0, os.path.join(sys.argv[2], 'scripts', 'bench'))
+      import train_reference as ref
+      t = load_file(sys.argv[1])
+      ref.seed_generators(3)
+      diff, kinds = 0.0, []
+      for i in range(16):
+          x, y, m = ref.augment(t[f'in/x/{i}'], t[f'in/y/{i}'], t[f'in/m/{i}'])
+          kinds.append(ref.LAST_MIX)
+          for a, b in ((x, t[f'out/x/{i}']), (y, t[f'out/y/{i}']), (m, t[f'out/m/{i}'])):
+              diff = max(diff, (a - b).abs().max().item())
+      print(json.dumps({'diff': diff, 'kinds': kinds}))
+      """, args: [file.path, TestEnv.root.path]) as! [String: Any]
+    XCTAssertLessThan(res["diff"] as! Double, 1e-5)
+    let kinds = res["kinds"] as! [Any]
+    XCTAssertTrue(kinds.contains { ($0 as? String) == "mixup" } && kinds.contains { ($0 as? String) == "cutmix" }
+                  && kinds.contains { $0 is NSNull }, "the seed should exercise mixup, CutMix and no mixing: \(kinds)")
+  }
+}

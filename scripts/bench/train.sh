@@ -36,5 +36,7 @@ for side in runs:
 mo, mr = best['cxr'], best['pytorch']
 print(f"  steady epoch (median after the first, best round): cxr {mo:.3f} s, pytorch {mr:.3f} s, ratio cxr/pytorch {mo / mr:.2f}")
 print(f"  steady epoch CPU time (user+sys, less sensitive to a shared machine): cxr {bestcpu['cxr']:.2f} s, pytorch {bestcpu['pytorch']:.2f} s, ratio {bestcpu['cxr'] / bestcpu['pytorch']:.2f}")
+fast = {k: min(min(r['epoch_seconds'][1:] or r['epoch_seconds']) for r in runs if r['side'] == k) for k in ('cxr', 'pytorch')}
+print(f"  fastest steady epoch (closest to an idle machine): cxr {fast['cxr']:.3f} s, pytorch {fast['pytorch']:.3f} s, ratio {fast['cxr'] / fast['pytorch']:.2f}")
 print(f"  images/s: cxr {o['images'] / mo:.0f}, pytorch {o['images'] / mr:.0f}")
 PYEOF

@@ -7,25 +7,17 @@ import torch
 # The CPU torch wheel plus PyPI's torchvision die registering fake kernels for
 # torchvision::nms/qnms (imported through timm); defining their schemas first avoids it
 # (the same fix as Tests/TestSupport's Python prelude).
-_tv = torch.library.Library('torchvision', 'DEF')
-_tv.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
-_tv.define('qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+try:
+    _tv = torch.library.Library('torchvision', 'DEF')
+    _tv.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+    _tv.define('qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+except RuntimeError:
+    pass  # already defined by the importer (the test prelude)
 
 import torch.nn as nn
 import torch.nn.functional as F
 from lion_pytorch.foreach import Lion
 from timm.utils.model_ema import ModelEmaV3
-
-p = argparse.ArgumentParser()
-p.add_argument('--model', default='small-cnn')
-p.add_argument('--size', type=int, default=64)
-p.add_argument('--images', type=int, default=512)
-p.add_argument('--batch', type=int, default=32)
-p.add_argument('--epochs', type=int, default=3)
-p.add_argument('--width', type=int, default=32)
-p.add_argument('--threads', type=int, default=2)
-a = p.parse_args()
-torch.set_num_threads(a.threads)
 
 
 class SmallConvNet(nn.Module):
@@ -44,26 +36,25 @@ class SmallConvNet(nn.Module):
         return self.head(h)
 
 
-def make_model(name):
+def make_model(name, width):
     if name == 'small-cnn':
-        return SmallConvNet(a.width, 2)
+        return SmallConvNet(width, 2)
     if name.startswith('convnext'):
         import timm
         return timm.create_model(name, pretrained=False, num_classes=2, in_chans=1)
     raise SystemExit(f'unknown model {name}')
 
 
-# Synthetic split (content does not matter for timing; shapes and work do).
-g = torch.Generator().manual_seed(0)
-n, s = a.images, a.size
-X = torch.randn(n, 1, s, s, generator=g) * 0.5
-Y = (torch.rand(n, 2, generator=g) < 0.5).float()
-M = torch.ones(n, 2)
-model = make_model(a.model)
-opt = Lion(model.parameters(), lr=1e-5, betas=(0.9, 0.99), weight_decay=3e-4)
-ema = ModelEmaV3(model, decay=0.9999)
-host = torch.Generator().manual_seed(0)
-dev = torch.Generator().manual_seed(0x9E3779B9)
+# The augmentation's generators, seeded as Train.AugmentRandom(seed:): host draws on the CPU,
+# pixel noise from a second generator (seed + 0x9E3779B9).
+host = dev = None
+
+
+def seed_generators(seed):
+    global host, dev
+    host = torch.Generator().manual_seed(seed)
+    dev = torch.Generator().manual_seed(seed + 0x9E3779B9)
+
 
 # AugmentOptions defaults (Sources/Train/Augment.swift)
 P_HFLIP, P_VFLIP, P_NOISE, NOISE_STD, P_AFFINE, P_MIX, CUTMIX_SHARE, ALPHA = 0.5, 0.5, 0.1, 0.1, 0.5, 0.5, 0.5, 1.0
@@ -88,7 +79,11 @@ def flip(x, c, dim):
     return f if all(c) else torch.where(sel(c, x), f, x)
 
 
+LAST_MIX = None  # the kind of mixing the last batch got (for the parity test)
+
+
 def augment(x, y, m):
+    global LAST_MIX
     b, _, h, w = x.shape
     ch, cv = coin(b, P_HFLIP), coin(b, P_VFLIP)
     ca = coin(b, P_AFFINE); ang = uni(b, -25 * math.pi / 180, 25 * math.pi / 180); sc = uni(b, 0.9, 1.1)
@@ -111,6 +106,7 @@ def augment(x, y, m):
                 boxes.append((ys[i], y1, xs[i], x1))
                 lam[i] = 1 - (y1 - ys[i]) * (x1 - xs[i]) / (h * w)
         mix = (kind, perm, lam, boxes)
+    LAST_MIX = mix[0] if mix else None
     x = flip(x, ch, [3]); x = flip(x, cv, [2])
     if any(ca):
         th = []
@@ -155,30 +151,55 @@ def cpu():
     return u.ru_utime + u.ru_stime
 
 
-epoch_seconds, epoch_cpu, rss, peak = [], [], [], []
-step = 0
-for epoch in range(a.epochs):
-    t0, c0 = time.perf_counter(), cpu()
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(1 + 1_000_003 * (epoch + 1)))
-    for bi in range(n // a.batch):
-        idx = order[bi * a.batch:(bi + 1) * a.batch]
-        x, y, m = augment(X.index_select(0, idx), Y.index_select(0, idx), M.index_select(0, idx))
-        logits = model(x)
-        each = F.binary_cross_entropy_with_logits(logits, y, reduction='none')
-        loss = (each * m).sum() / m.sum().clamp(min=1)
-        lv = loss.item()
-        if not math.isfinite(lv):
-            raise SystemExit('non-finite loss')
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        step += 1
-        ema.update(model, step=step)
-    epoch_seconds.append(time.perf_counter() - t0)
-    epoch_cpu.append(cpu() - c0)
-    rss.append(rss_mib())
-    peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--model', default='small-cnn')
+    p.add_argument('--size', type=int, default=64)
+    p.add_argument('--images', type=int, default=512)
+    p.add_argument('--batch', type=int, default=32)
+    p.add_argument('--epochs', type=int, default=3)
+    p.add_argument('--width', type=int, default=32)
+    p.add_argument('--threads', type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    # Synthetic split (content does not matter for timing; shapes and work do).
+    g = torch.Generator().manual_seed(0)
+    n, s = a.images, a.size
+    X = torch.randn(n, 1, s, s, generator=g) * 0.5
+    Y = (torch.rand(n, 2, generator=g) < 0.5).float()
+    M = torch.ones(n, 2)
+    model = make_model(a.model, a.width)
+    opt = Lion(model.parameters(), lr=1e-5, betas=(0.9, 0.99), weight_decay=3e-4)
+    ema = ModelEmaV3(model, decay=0.9999)
+    seed_generators(0)
+    epoch_seconds, epoch_cpu, rss, peak = [], [], [], []
+    step = 0
+    for epoch in range(a.epochs):
+        t0, c0 = time.perf_counter(), cpu()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(1 + 1_000_003 * (epoch + 1)))
+        for bi in range(n // a.batch):
+            idx = order[bi * a.batch:(bi + 1) * a.batch]
+            x, y, m = augment(X.index_select(0, idx), Y.index_select(0, idx), M.index_select(0, idx))
+            logits = model(x)
+            each = F.binary_cross_entropy_with_logits(logits, y, reduction='none')
+            loss = (each * m).sum() / m.sum().clamp(min=1)
+            lv = loss.item()
+            if not math.isfinite(lv):
+                raise SystemExit('non-finite loss')
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            ema.update(model, step=step)
+        epoch_seconds.append(time.perf_counter() - t0)
+        epoch_cpu.append(cpu() - c0)
+        rss.append(rss_mib())
+        peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
-print(json.dumps({'side': 'pytorch', 'model': a.model, 'size': a.size, 'images': a.images, 'batch': a.batch,
-                  'threads': torch.get_num_threads(), 'epoch_seconds': epoch_seconds, 'epoch_cpu_seconds': epoch_cpu, 'rss_mib': rss,
-                  'peak_rss_mib': peak}, sort_keys=True))
+    print(json.dumps({'side': 'pytorch', 'model': a.model, 'size': a.size, 'images': a.images, 'batch': a.batch,
+                      'threads': torch.get_num_threads(), 'epoch_seconds': epoch_seconds, 'epoch_cpu_seconds': epoch_cpu, 'rss_mib': rss,
+                      'peak_rss_mib': peak}, sort_keys=True))
+
+
+if __name__ == '__main__':
+    main()
