@@ -54,7 +54,10 @@ public final class Lion {
         for (name, p) in zip(g.names, g.params) {
           guard let grad = p.value.grad else { continue }
           let m: Tensor
-          if let e = expAvg[name] { m = e } else { m = try Tensor.zeros(p.value.shape, dtype: p.value.dtype, device: p.value.device); expAvg[name] = m }
+          if let e = expAvg[name] { m = e } else {
+            // zeros like the parameter: same dtype, device and memory format (channels_last)
+            m = try p.value.detach().clone(); try m.zero_(); expAvg[name] = m
+          }
           ps.append(p.value); grads.append(grad); ms.append(m)
         }
         guard !ps.isEmpty else { continue }

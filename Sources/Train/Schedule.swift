@@ -3,7 +3,8 @@ import Foundation
 /// Learning rate per optimizer step. The study used a constant rate; warmup and cosine are options.
 public enum LRSchedule: Equatable, Sendable {
   case constant
-  /// Linear warmup from 0 over `warmupSteps`, then cosine decay to `minLR` at `totalSteps`.
+  /// Linear warmup from 0 over `warmupSteps`, then cosine decay to `minLR` at `totalSteps`
+  /// (0: the loop sets it to epochs x optimizer steps per epoch).
   case warmupCosine(warmupSteps: Int, totalSteps: Int, minLR: Double)
 
   /// The rate for 0-based step `step`.

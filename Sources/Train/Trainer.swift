@@ -31,6 +31,8 @@ public final class Trainer {
   public private(set) var position = TrainPosition()
   let store: CheckpointStore
   let loss: MaskedBCE
+  /// The schedule with its last step resolved (warmup_cosine with totalSteps 0).
+  var schedule: LRSchedule
 
   public init(model: Classifier, options: TrainOptions, runDirectory: URL, progress: ProgressReporter? = nil) throws {
     try options.validate()
@@ -47,6 +49,7 @@ public final class Trainer {
     ema = try EMA(model, decay: options.emaDecay, warmup: options.emaWarmup)
     random = try AugmentRandom(seed: options.seed, device: options.device)
     store = CheckpointStore(runDirectory: runDirectory, keepLast: options.keepLast)
+    schedule = options.schedule
     loss = MaskedBCE(posWeight: try options.posWeight.map { try Tensor($0.map(Float.init)) })
   }
 
@@ -152,6 +155,9 @@ public final class Trainer {
     StopSignal.install()
     defer { StopSignal.uninstall() }
     let augment = Augmenter(options.augment)
+    if case let .warmupCosine(w, 0, m) = options.schedule {
+      schedule = .warmupCosine(warmupSteps: w, totalSteps: options.epochs * max(1, train.batchesPerEpoch / options.accumulation), minLR: m)
+    }
     let dev = options.device
     let batches = train.batchesPerEpoch
     var lastCheckpoint: URL?
@@ -280,7 +286,7 @@ public final class Trainer {
   /// Clip, set the rate, Lion, zero the gradients, EMA.
   func optimizerStep() throws {
     if let maxNorm = options.gradClipNorm { try clipGradients(maxNorm) }
-    lion.lr = options.schedule.lr(base: options.lr, step: position.step)
+    lion.lr = schedule.lr(base: options.lr, step: position.step)
     try lion.step()
     try model.zeroGrad()
     position.step += 1
