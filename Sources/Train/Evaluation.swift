@@ -34,7 +34,7 @@ public struct SplitMetrics: Equatable, Sendable {
 }
 
 /// Runs `model` over every batch of `source` (epoch 0 order, no augmentation) and scores it.
-public func evaluate(_ model: Classifier, on source: BatchSource, device: Device, bf16: Bool,
+public func evaluateTuning(_ model: Classifier, on source: BatchSource, device: Device, bf16: Bool,
                      channelsLast: Bool, loss: MaskedBCE) throws -> SplitMetrics {
   model.setTraining(false)
   defer { model.setTraining(true) }

@@ -138,7 +138,8 @@ public final class Trainer {
 
   /// Trains on `train`, evaluating on `tune` after every epoch. With `resume`, continues from
   /// the newest checkpoint of the run folder; without it, a folder that already holds
-  /// checkpoints is refused (so no work is overwritten by accident).
+  /// checkpoints is refused (so no work is overwritten by accident). Without `tune` there is no
+  /// per-epoch evaluation, no `best.safetensors` and no early stop.
   public func fit(train: BatchSource, tune: BatchSource?, resume: Bool = false) throws -> TrainOutcome {
     try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
     if let text = resolvedConfig { try AtomicFile.write(text, to: runDirectory.appendingPathComponent("config.yaml")) }
@@ -236,8 +237,8 @@ public final class Trainer {
                                    "images_per_s": Double(seen) / max(Date().timeIntervalSince(epochStart), 1e-9)]
       var improved = false
       if let tune {
-        let rawM = try evaluate(model, on: tune, device: dev, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss)
-        let emaM = try withEMAWeights { try evaluate(model, on: tune, device: dev, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss) }
+        let rawM = try evaluateTuning(model, on: tune, device: dev, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss)
+        let emaM = try withEMAWeights { try evaluateTuning(model, on: tune, device: dev, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss) }
         record["raw"] = rawM.json; record["ema"] = emaM.json
         let sel = options.selection
         let v = (sel.weights == .raw ? rawM : emaM).value(sel)

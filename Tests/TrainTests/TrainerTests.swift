@@ -104,6 +104,43 @@ final class TrainerTests: XCTestCase {
     XCTAssertEqual(types, ["epoch", "stop", "epoch"])
   }
 
+  /// A crash (here: the loader throws at epoch 2, batch 4) leaves only the periodic
+  /// checkpoints; resuming from the newest one still ends bit-identical to a straight run.
+  func testResumeAfterACrashFromAPeriodicCheckpointIsBitIdentical() throws {
+    struct Crash: Error {}
+    final class Crashing: BatchSource {
+      let inner: SyntheticSplit
+      init(_ inner: SyntheticSplit) { self.inner = inner }
+      var batchesPerEpoch: Int { inner.batchesPerEpoch }
+      var findings: [String] { inner.findings }
+      func makeIterator(epoch: Int, startingAt batch: Int) throws -> BatchIterator {
+        let it = try inner.makeIterator(epoch: epoch, startingAt: batch)
+        var i = batch
+        return FunctionBatchIterator {
+          if epoch == 1 && i == 4 { throw Crash() }
+          i += 1
+          return try it.next()
+        }
+      }
+    }
+    func trainer(_ dir: URL) throws -> Trainer {
+      var o = options(epochs: 2); o.checkpointEverySteps = 4; o.keepLast = 5
+      return try Trainer(model: try SmallConvNet(classes: 2, seed: 3), options: o, runDirectory: dir, progress: quietProgress())
+    }
+    let (train, tune) = try splits(train: 96, tune: 64)
+    let straight = try trainer(try scratch())
+    _ = try straight.fit(train: train, tune: tune)
+    let dir = try scratch()
+    XCTAssertThrowsError(try trainer(dir).fit(train: Crashing(train), tune: tune))
+    XCTAssertEqual(try CheckpointStore(runDirectory: dir, keepLast: 5).list().map(\.step), [4, 6, 8])
+    let resumed = try trainer(dir)
+    _ = try resumed.fit(train: train, tune: tune, resume: true)
+    for ((n, a), (_, b)) in zip(try straight.model.stateDict(), try resumed.model.stateDict()) {
+      XCTAssertTrue(try a.equal(b), "weights \(n)")
+    }
+    for ((n, a), (_, b)) in zip(straight.ema.stateDict(), resumed.ema.stateDict()) { XCTAssertTrue(try a.equal(b), "ema \(n)") }
+  }
+
   func testStopRequestFinishesTheStepWritesACheckpointAndResumes() throws {
     let (train, tune) = try splits()
     let hooked = HookedSource(train) { epoch, i, _ in if epoch == 0 && i == 4 { StopSignal.request(SIGINT) } }
