@@ -150,6 +150,9 @@ public final class Trainer {
     } else if let existing = try store.latest() {
       throw TrainError("\(runDirectory.path) already holds checkpoint \(existing.lastPathComponent): pass --resume to continue it, or choose a new run folder")
     }
+    guard train.batchesPerEpoch > 0 else {
+      throw TrainError("the training split yields no batch: it has fewer images than one batch; lower the batch size or check the split")
+    }
     if let t = tune, t.findings != train.findings {
       throw TrainError("the tuning split's findings \(t.findings) differ from the training split's \(train.findings)")
     }

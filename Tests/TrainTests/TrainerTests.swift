@@ -276,6 +276,9 @@ final class TrainerTests: XCTestCase {
     XCTAssertThrowsError(try t.fit(train: train, tune: tune, resume: true)) {
       XCTAssertEqual("\($0)", "--resume: \(dir.path)/checkpoints holds no checkpoint; start the run without --resume")
     }
+    XCTAssertThrowsError(try t.fit(train: try SyntheticSplit(count: 8, batchSize: 16, seed: 1), tune: tune)) {
+      XCTAssertEqual("\($0)", "the training split yields no batch: it has fewer images than one batch; lower the batch size or check the split")
+    }
     let other = try SyntheticSplit(count: 32, findings: 3, batchSize: 16, seed: 1)
     XCTAssertThrowsError(try t.fit(train: train, tune: other)) {
       XCTAssertEqual("\($0)", "the tuning split's findings [\"finding0\", \"finding1\", \"finding2\"] differ from the training split's [\"finding0\", \"finding1\"]")
