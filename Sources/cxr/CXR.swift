@@ -7,7 +7,7 @@ struct CXR: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cxr",
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
-    subcommands: [Info.self, Bench.self])
+    subcommands: [Info.self, Bench.self, Inspect.self, CacheCommand.self])
 }
 
 struct Info: ParsableCommand {

@@ -84,3 +84,22 @@ final class CacheTests: XCTestCase {
     XCTAssertNil(try PreprocessedCache.open(dir.appendingPathComponent("none")))
   }
 }
+
+final class CacheManifestTests: XCTestCase {
+  func testReadsPathsAndNamesBadRows() throws {
+    let dir = try TestEnv.scratch()
+    let ok = dir.appendingPathComponent("m.csv")
+    try "id,path\na,x/1.jpg\nb,/abs/2.png\n".write(to: ok, atomically: true, encoding: .utf8)
+    XCTAssertEqual(try CacheManifest.read(ok).map(\.path), [dir.appendingPathComponent("x/1.jpg").path, "/abs/2.png"])
+    let noPath = dir.appendingPathComponent("n.csv")
+    try "id,file\na,1.jpg\n".write(to: noPath, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try CacheManifest.read(noPath)) { e in
+      XCTAssertEqual("\(e)", "\(noPath.path) has no `path` column (columns: id, file); add one with the image paths")
+    }
+    let empty = dir.appendingPathComponent("e.csv")
+    try "id,path\na,1.jpg\nb,\n".write(to: empty, atomically: true, encoding: .utf8)
+    XCTAssertThrowsError(try CacheManifest.read(empty)) { e in
+      XCTAssertEqual("\(e)", "\(empty.path):3: empty path; every row needs an image path")
+    }
+  }
+}
