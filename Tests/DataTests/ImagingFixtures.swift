@@ -69,6 +69,28 @@ enum ImagingFixtures {
   dicom("signed.dcm", (xray(20, 26, hi=2000, dtype=np.uint16).astype(np.int16) - 1000), signed=True)
   dicom("rle.dcm", xray(35, 23, hi=4095, dtype=np.uint16), rle=True, stored=12)
   dicom("byte.dcm", xray(19, 17), )
+  # Compressed syntaxes pydicom cannot encode itself: encapsulate PIL's codestreams.
+  from pydicom.encaps import encapsulate
+  def encapsulated(name, arr, codestream, ts, stored):
+      meta = FileMetaDataset()
+      meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+      meta.MediaStorageSOPInstanceUID = generate_uid()
+      meta.TransferSyntaxUID = ts
+      ds = Dataset(); ds.file_meta = meta
+      ds.SOPClassUID = meta.MediaStorageSOPClassUID; ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+      ds.Modality = "CR"; ds.Rows, ds.Columns = arr.shape
+      ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = "MONOCHROME2"
+      ds.BitsAllocated = arr.dtype.itemsize * 8; ds.BitsStored = stored; ds.HighBit = stored - 1
+      ds.PixelRepresentation = 0
+      ds.PixelData = encapsulate([codestream]); ds["PixelData"].VR = "OB"
+      ds.save_as(f"{out}/{name}", enforce_file_format=True)
+  j = xray(37, 29); buf = io.BytesIO(); Image.fromarray(j).save(buf, format="JPEG", quality=90)
+  encapsulated("jpeg.dcm", j, buf.getvalue(), "1.2.840.10008.1.2.4.50", 8)
+  put("jpeg.dcm", np.asarray(Image.open(io.BytesIO(buf.getvalue()))))
+  k = xray(33, 21, hi=4095, dtype=np.uint16); buf = io.BytesIO()
+  Image.fromarray(k).save(buf, format="JPEG2000", no_jp2=True, irreversible=False)
+  encapsulated("j2k.dcm", k, buf.getvalue(), "1.2.840.10008.1.2.4.90", 16)
+  put("j2k.dcm", k)
   # Bad files
   data = open(f"{out}/big.jpg", "rb").read()
   open(f"{out}/truncated.jpg", "wb").write(data[: len(data) // 2])

@@ -107,7 +107,22 @@ final class ImagingTests: XCTestCase {
       XCTAssertEqual(maxDiff, 0, accuracy: 1e-3, name)
     }
     XCTAssertEqual(try DICOMDecoder.decode(path: fx.url("rle.dcm").path).transferSyntax, "1.2.840.10008.1.2.5")
+    // JPEG baseline and lossless JPEG 2000 inside DICOM (codestreams from PIL).
+    for (name, syntax) in [("jpeg.dcm", "1.2.840.10008.1.2.4.50"), ("j2k.dcm", "1.2.840.10008.1.2.4.90")] {
+      let d = try DICOMDecoder.decode(path: fx.url(name).path)
+      XCTAssertEqual(d.transferSyntax, syntax, name)
+      XCTAssertEqual([d.image.width, d.image.height].map(Double.init), [fx.size(name).0, fx.size(name).1].map(Double.init), name)
+      XCTAssertEqual(d.image.floats.map(Double.init), fx.pixels(name), name)
+    }
     XCTAssertTrue(try DICOMDecoder.decode(path: fx.url("mono1.dcm").path).isMonochrome1)
+  }
+
+  func testMissingDICOMLibraryIsANamedError() {
+    let r = DICOMDecoder.loadLibrary(candidates: ["/nonexistent/libcxt_dicom.so"])
+    guard case .failure(let e) = r else { return XCTFail("a missing library must not load") }
+    XCTAssertEqual(e.kind, .dicomUnavailable)
+    XCTAssertTrue(e.reason.hasPrefix("DICOM support is not available: libcxt_dicom.so was not found or could not load (tried /nonexistent/libcxt_dicom.so ("), e.reason)
+    XCTAssertTrue(e.reason.hasSuffix("Install GDCM (apt-get install libgdcm-dev) and run `make shim`, or set CXR_DICOM_LIB"), e.reason)
   }
 
   func testDICOMToEightBitIsMinMaxAndInvertsMonochrome1() throws {

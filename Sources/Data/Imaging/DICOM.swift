@@ -52,7 +52,9 @@ public enum DICOMDecoder {
     return list
   }
 
-  static let library: Result<Library, ImageError> = {
+  static let library: Result<Library, ImageError> = loadLibrary(candidates: candidates)
+
+  static func loadLibrary(candidates: [String]) -> Result<Library, ImageError> {
     var tried: [String] = []
     for path in candidates {
       guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
@@ -67,7 +69,7 @@ public enum DICOMDecoder {
     }
     return .failure(ImageError(path: "", kind: .dicomUnavailable,
       reason: "DICOM support is not available: libcxt_dicom.so was not found or could not load (tried \(tried.joined(separator: "; "))). Install GDCM (apt-get install libgdcm-dev) and run `make shim`, or set CXR_DICOM_LIB"))
-  }()
+  }
 
   public static var isAvailable: Bool { if case .success = library { return true } else { return false } }
 
