@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
 
 static void set_err(char *err, size_t errlen, const char *msg) {
@@ -32,9 +33,17 @@ static void ccx_jpeg_error_exit(j_common_ptr cinfo) {
   longjmp(e->jump, 1);
 }
 
+/* Warnings that mean pixels are missing or wrong (libjpeg would fill them with grey). Others
+ * (extraneous bytes between markers, an odd JFIF version, an ICC quirk) leave the image
+ * intact and are ignored, as PIL does. */
+static int ccx_jpeg_damaging(int code) {
+  return code == JWRN_JPEG_EOF || code == JWRN_HUFF_BAD_CODE || code == JWRN_ARITH_BAD_CODE ||
+         code == JWRN_HIT_MARKER || code == JWRN_MUST_RESYNC || code == JWRN_NOT_SEQUENTIAL;
+}
+
 static void ccx_jpeg_emit(j_common_ptr cinfo, int level) {
   ccx_jpeg_error *e = (ccx_jpeg_error *)cinfo->err;
-  if (level < 0 && !e->warned) {
+  if (level < 0 && !e->warned && ccx_jpeg_damaging(cinfo->err->msg_code)) {
     e->warned = 1;
     (*cinfo->err->format_message)(cinfo, e->message);
   }

@@ -59,6 +59,16 @@ final class ImagingTests: XCTestCase {
     XCTAssertEqual([src.originalWidth, src.originalHeight], [203, 301])
   }
 
+  func testHarmlessJPEGWarningsAreTolerated() throws {
+    // Two stray bytes between SOI and the next marker: libjpeg warns "extraneous bytes
+    // before marker" but every pixel is intact, so the image must decode as the original.
+    let fx = try fx
+    var data = try Data(contentsOf: fx.url("gray.jpg"))
+    data.insert(contentsOf: [0x12, 0x34], at: 2)
+    let img = try JPEGDecoder.decode(data)
+    XCTAssertEqual(img.floats.map(Double.init), fx.pixels("gray.jpg"))
+  }
+
   func testColourJPEGGivesLuma() throws {
     let fx = try fx
     let img = try ImageDecoder.load(fx.url("color.jpg")).pixels

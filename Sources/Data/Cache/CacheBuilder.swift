@@ -19,6 +19,7 @@ public enum CacheBuilder {
   /// Writes `folder/images.u8` + `folder/index.json` (+ `bad_files.csv` when some files
   /// cannot be read) unless the cache there is already fresh for these sources and settings.
   /// Sources whose stamp and settings did not change are copied from the old cache.
+  /// `progress(done, total)` is called once per image, serialised (never concurrently).
   @discardableResult
   public static func build(sources: [URL], settings: PreprocessSettings, folder: URL, workers: Int = 1,
                            progress: ((Int, Int) -> Void)? = nil) throws -> Report {
@@ -88,9 +89,8 @@ public enum CacheBuilder {
         entries[i] = entry
         done += 1
         if wasReused { reused += 1 }
-        let d = done
+        progress?(done, sources.count)  // under the lock: callers need no synchronisation
         lock.unlock()
-        progress?(d, sources.count)
       }
     }
     if let writeError { throw CacheError("cannot write \(tmpURL.path): \(writeError) (disk full?)") }
