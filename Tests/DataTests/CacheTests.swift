@@ -42,6 +42,9 @@ final class CacheTests: XCTestCase {
     let settings = PreprocessSettings(size: 12)
     XCTAssertTrue(try CacheBuilder.build(sources: files, settings: settings, folder: cacheDir).rebuilt)
     XCTAssertFalse(try CacheBuilder.build(sources: files, settings: settings, folder: cacheDir).rebuilt)
+    XCTAssertNotNil(try PreprocessedCache.openIfMatching(cacheDir, settings: settings))
+    XCTAssertNil(try PreprocessedCache.openIfMatching(cacheDir, settings: PreprocessSettings(size: 13)))
+    XCTAssertNil(try PreprocessedCache.openIfMatching(dir.appendingPathComponent("none"), settings: settings))
     // A changed source (new mtime): rebuilt, the three others copied over.
     let later = Date().addingTimeInterval(10)
     try FileManager.default.setAttributes([.modificationDate: later], ofItemAtPath: files[2].path)

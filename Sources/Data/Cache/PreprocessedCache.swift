@@ -69,6 +69,14 @@ public final class PreprocessedCache: @unchecked Sendable {
     return try PreprocessedCache(folder: folder, index: index)
   }
 
+  /// The cache in `folder` when there is one built with `settings`; nil when there is none
+  /// or it was built with other settings (the loader then decodes; `cxr cache` rebuilds).
+  /// Entries whose source changed since are skipped per image by `pixels(for:stamp:)`.
+  public static func openIfMatching(_ folder: URL, settings: PreprocessSettings) throws -> PreprocessedCache? {
+    guard let cache = try open(folder), cache.settings == settings else { return nil }
+    return cache
+  }
+
   init(folder: URL, index: CacheIndex) throws {
     self.folder = folder
     self.index = index
