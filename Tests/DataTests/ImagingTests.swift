@@ -127,6 +127,26 @@ final class ImagingTests: XCTestCase {
     XCTAssertTrue(try DICOMDecoder.decode(path: fx.url("mono1.dcm").path).isMonochrome1)
   }
 
+  func testConcurrentDecodesMatchSerialOnes() throws {
+    // The loader decodes on several threads: GDCM, libjpeg and libpng must give the same
+    // pixels (and the same errors) as one thread does.
+    let fx = try fx
+    let names = ["plain.dcm", "rle.dcm", "j2k.dcm", "jpeg.dcm", "big.jpg", "gray16.png", "truncated.dcm", "truncated.jpg"]
+    func describe(_ n: String) -> String {
+      do { return "\(try ImageDecoder.load(fx.url(n)).pixels.floats.reduce(0, +))" } catch { return "\(error)" }
+    }
+    let serial = names.map(describe)
+    var parallel = [[String]](repeating: [], count: 4)
+    let lock = NSLock()
+    DispatchQueue.concurrentPerform(iterations: 4) { t in
+      var got: [String] = []
+      for _ in 0..<5 { got = names.map(describe) }
+      lock.lock(); parallel[t] = got; lock.unlock()
+    }
+    for p in parallel { XCTAssertEqual(p, serial) }
+    XCTAssertTrue(serial[6].contains("truncated pixel data"), serial[6])
+  }
+
   func testMissingDICOMLibraryIsANamedError() {
     let r = DICOMDecoder.loadLibrary(candidates: ["/nonexistent/libcxt_dicom.so"])
     guard case .failure(let e) = r else { return XCTFail("a missing library must not load") }
