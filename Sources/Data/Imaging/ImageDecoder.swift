@@ -25,7 +25,7 @@ public enum ImageDecoder {
     let path = url.path
     let data: Data
     do {
-      data = try Data(contentsOf: url, options: .mappedIfSafe)
+      data = try Data(contentsOf: url)  // one read(): cheaper than page-faulting a mapping
     } catch {
       if !FileManager.default.fileExists(atPath: path) {
         throw ImageError(path: path, kind: .missing, reason: "file not found; check the path or the dataset root")

@@ -144,11 +144,15 @@ public enum Preprocess {
     // Bin index as numpy computes it, then corrected against the edges.
     var hist = [Int](repeating: 0, count: bins)
     let norm = Double(bins) / (last - first)
-    for v in values {
-      let x = Double(v)
-      var k = min(bins - 1, max(0, Int((x - first) * norm)))
-      if x < edges[k] { k = max(0, k - 1) } else if k < bins - 1, x >= edges[k + 1] { k += 1 }
-      hist[k] += 1
+    edges.withUnsafeBufferPointer { e in
+      hist.withUnsafeMutableBufferPointer { h in
+        for v in values {
+          let x = Double(v)
+          var k = min(bins - 1, max(0, Int((x - first) * norm)))
+          if x < e[k] { k = max(0, k - 1) } else if k < bins - 1, x >= e[k + 1] { k += 1 }
+          h[k] += 1
+        }
+      }
     }
     var centers = [Double](repeating: 0, count: bins)
     for i in 0..<bins { centers[i] = Double((Float(edges[i]) + Float(edges[i + 1])) / 2) }
@@ -160,18 +164,28 @@ public enum Preprocess {
     for i in 0..<bins {
       cum[i] = cmax == cmin ? Double(lo) : (cum[i] - cmin) / (cmax - cmin) * Double(hi - lo) + Double(lo)
     }
-    // np.interp: clamped outside the centres, linear in between.
+    // np.interp: clamped outside the centres, linear in between (slopes as numpy computes them).
+    var slopes = [Double](repeating: 0, count: bins - 1)
+    for j in 0..<(bins - 1) { slopes[j] = (cum[j + 1] - cum[j]) / (centers[j + 1] - centers[j]) }
     let c0 = centers[0], cl = centers[bins - 1]
     let inv = Double(bins - 1) / (cl - c0)
-    for i in 0..<values.count {
-      let x = Double(values[i])
-      if x <= c0 { values[i] = Float(cum[0]); continue }
-      if x >= cl { values[i] = Float(cum[bins - 1]); continue }
-      var j = min(bins - 2, Int((x - c0) * inv))
-      while j > 0 && x < centers[j] { j -= 1 }
-      while j < bins - 2 && x >= centers[j + 1] { j += 1 }
-      let slope = (cum[j + 1] - cum[j]) / (centers[j + 1] - centers[j])
-      values[i] = Float(slope * (x - centers[j]) + cum[j])
+    let lowValue = Float(cum[0]), highValue = Float(cum[bins - 1])
+    centers.withUnsafeBufferPointer { c in
+      cum.withUnsafeBufferPointer { f in
+        slopes.withUnsafeBufferPointer { s in
+          values.withUnsafeMutableBufferPointer { v in
+            for i in 0..<v.count {
+              let x = Double(v[i])
+              if x <= c0 { v[i] = lowValue; continue }
+              if x >= cl { v[i] = highValue; continue }
+              var j = min(bins - 2, Int((x - c0) * inv))
+              while j > 0 && x < c[j] { j -= 1 }
+              while j < bins - 2 && x >= c[j + 1] { j += 1 }
+              v[i] = Float(s[j] * (x - c[j]) + f[j])
+            }
+          }
+        }
+      }
     }
   }
 
