@@ -8,7 +8,7 @@ struct CXR: ParsableCommand {
     commandName: "cxr",
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
     subcommands: [Info.self, ConfigCommand.self, Bench.self, EvaluateCommand.self, AgreeCommand.self,
-                  Inspect.self, BenchTrain.self])
+                  Inspect.self, BenchTrain.self, CacheCommand.self])
 }
 
 struct Info: ParsableCommand {

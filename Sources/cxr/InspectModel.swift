@@ -3,13 +3,6 @@ import Foundation
 import Models
 import Torch
 
-/// `cxr inspect ...`: what cxr sees in a model (and, later, an image or a dataset).
-struct Inspect: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Show what cxr makes of a model, an image or a dataset.",
-    subcommands: [InspectModel.self])
-}
-
 struct InspectModel: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "model",
