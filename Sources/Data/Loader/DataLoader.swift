@@ -119,14 +119,15 @@ public final class DataLoader: @unchecked Sendable {
   }
 
   /// Starts the workers for an epoch. Iterate with `next()`; dropping the iterator stops them.
-  public func epoch(_ epoch: Int) -> EpochIterator {
+  /// `startingAt` skips the first batches without decoding them (a resumed run's position).
+  public func epoch(_ epoch: Int, startingAt first: Int = 0) -> EpochIterator {
     let order = order(epoch: epoch)
     let b = options.batchSize
     var batches: [[Int]] = []
     for s in stride(from: 0, to: order.count, by: b) where !options.dropLast || s + b <= order.count {
       batches.append(Array(order[s..<min(s + b, order.count)]))
     }
-    return EpochIterator(loader: self, batches: batches)
+    return EpochIterator(loader: self, batches: Array(batches.dropFirst(first)))
   }
 
   /// One image as the model sees it (size*size floats in [-1, 1]), from the cache when fresh.
