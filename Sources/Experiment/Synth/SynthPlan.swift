@@ -203,6 +203,8 @@ enum SynthReport {
     return "\(n)\(suffix)"
   }
 
+  static func sentenceCase(_ name: String) -> String { name.prefix(1) + name.dropFirst().lowercased() }
+
   static func text(_ truth: ReportTruth, rng: inout SplitMix64) -> String {
     var findings: [String] = []
     var impression: [String] = []
@@ -225,9 +227,9 @@ enum SynthReport {
     }
     for (name, _) in SynthFindings.labelOnly {
       if truth.present.contains(name) {
-        findings.append(name == "Support Devices" ? "Support devices in place." : "\(name) is present.")
+        findings.append(name == "Support Devices" ? "Support devices in place." : name == "Pleural Other" ? "Pleural thickening is present." : "\(sentenceCase(name)) is present.")
       } else if truth.negated.contains(name) {
-        findings.append("No \(name.lowercased()).")
+        findings.append(name == "Pleural Other" ? "No other pleural abnormality." : "No \(name.lowercased()).")
       }
     }
     if findings.isEmpty { findings.append("The lungs are clear.") }

@@ -47,7 +47,11 @@ public enum SyntheticStudy {
                          to: labelsRoot.appendingPathComponent("SYNTHETIC.txt"))
 
     let mimicImages = try writeMimic(plan, root: mimicRoot, writeImages: writeImages)
-    let (candidImages, reports, fractures) = try writeCandid(plan, root: candidRoot, writeImages: writeImages)
+    // Without images (tests of the label files only) the test set's CSVs are left out too,
+    // since its masks come from drawing the images.
+    let reports = candidRoot.appendingPathComponent("Pneumothorax_reports.csv")
+    let fractures = candidRoot.appendingPathComponent("acute_rib_fracture.csv")
+    let candidImages = writeImages ? try writeCandid(plan, root: candidRoot, reports: reports, fractures: fractures) : []
 
     var trainLabels: [String: URL] = [:], testLabels: [String: URL] = [:]
     var measured: [String: [String: MeasuredRates]] = [:]
@@ -146,7 +150,7 @@ public enum SyntheticStudy {
 
   // MARK: CANDID-PTX-like
 
-  static func writeCandid(_ plan: SynthPlan, root: URL, writeImages: Bool) throws -> ([URL], URL, URL) {
+  static func writeCandid(_ plan: SynthPlan, root: URL, reports reportsURL: URL, fractures fracturesURL: URL) throws -> [URL] {
     let dataset = root.appendingPathComponent("dataset")
     try FileManager.default.createDirectory(at: dataset, withIntermediateDirectories: true)
     let urls = plan.candid.map { dataset.appendingPathComponent("\($0.sopUID).dcm") }
@@ -156,7 +160,6 @@ public enum SyntheticStudy {
       let rendered = ChestRenderer.render(image.spec)
       masks[i] = (SynthEncoding.rle(rendered.pneumothoraxMask, width: rendered.width, height: rendered.height),
                   SynthEncoding.rle(rendered.fractureMask, width: rendered.width, height: rendered.height))
-      guard writeImages else { return }
       let v = image.variant
       let dicom = DicomImage(
         rows: rendered.height, columns: rendered.width, bitsAllocated: v.bitsAllocated, bitsStored: v.bitsStored,
@@ -173,11 +176,9 @@ public enum SyntheticStudy {
       reports.append([image.sopUID, image.studyUID, image.filename, m.ptx, image.report])
       if m.fracture != "-1" { fractures.append([image.sopUID, "synthetic-fracture-\(i + 1)", m.fracture]) }
     }
-    let reportsURL = root.appendingPathComponent("Pneumothorax_reports.csv")
-    let fracturesURL = root.appendingPathComponent("acute_rib_fracture.csv")
     try reports.write(to: reportsURL)
     try fractures.write(to: fracturesURL)
-    return (urls, reportsURL, fracturesURL)
+    return urls
   }
 
   // MARK: labels
