@@ -111,7 +111,7 @@ public struct StudyRun {
     if let builtIn = index.builtInLabels {
       let present = study.findings.filter { builtIn.findings.contains($0) }
       if !present.isEmpty {
-        refs.append(try reference(name: index.name == "CANDID-PTX" ? "masks" : "\(index.name) labels",
+        refs.append(try reference(name: index.name.lowercased().contains("candid") ? "masks" : "\(index.name) labels",
                                   source: "\(index.name) labels", labelling: Labelling(index: index, table: builtIn),
                                   policy: .ones))
       }
