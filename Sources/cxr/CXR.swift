@@ -7,7 +7,8 @@ struct CXR: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cxr",
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
-    subcommands: [Info.self, ConfigCommand.self, Bench.self, EvaluateCommand.self, AgreeCommand.self, Inspect.self])
+    subcommands: [Info.self, ConfigCommand.self, Bench.self, EvaluateCommand.self, AgreeCommand.self,
+                  Inspect.self, BenchTrain.self, CacheCommand.self])
 }
 
 struct Info: ParsableCommand {
@@ -18,10 +19,4 @@ struct Info: ParsableCommand {
     print("CUDA available: \(Runtime.cudaAvailable ? "yes (\(Runtime.cudaDeviceCount) device(s))" : "no")")
     print("CPU threads: \(Runtime.threads)")
   }
-}
-
-/// `cxr inspect ...`: look at what the program would see, without training.
-struct Inspect: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Look at data the way a run would see it.", subcommands: [InspectData.self])
 }
