@@ -100,7 +100,7 @@ public final class ConvNeXt: Module {
   public let stemNorm: LayerNorm
   public let stages: [ConvNeXtStage]
   public let headNorm: LayerNorm
-  public private(set) var headFC: Linear
+  public let headFC: Linear
   /// Whether dropout and drop path are active (like `nn.Module.training`); off after init.
   public private(set) var isTraining = false
   /// Where drop path and dropout draw their random numbers; nil uses libtorch's default

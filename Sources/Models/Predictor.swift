@@ -51,7 +51,9 @@ public final class Predictor {
     guard shape[2] >= 32, shape[3] >= 32 else {
       throw ModelError("images must be at least 32x32 pixels (ConvNeXt downsamples by 32), got \(shape[2])x\(shape[3])")
     }
-    var x = try batch.to(device, dtype: batch.dtype == .float64 ? .float32 : nil)
+    // Input in the weights' dtype (a float64 or float16 batch into float32 weights).
+    let weights = model.stemConv.weight.value.dtype
+    var x = try batch.to(device, dtype: batch.dtype == weights ? nil : weights)
     if shape[1] != want { x = try x.expand([shape[0], want, shape[2], shape[3]]) }
     if channelsLast { x = try x.contiguous(.channelsLast) }
     let logits = try withNoGrad { () -> Tensor in

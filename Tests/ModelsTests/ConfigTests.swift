@@ -38,4 +38,22 @@ final class ConfigValuesTests: XCTestCase {
     XCTAssertEqual(grouped(88_591_464), "88,591,464")
     XCTAssertEqual(grouped(999), "999")
   }
+
+  func testSummaryTableForGrayscaleAttoAt512() throws {
+    let summary = try ModelSummary(try ConvNeXtConfig.named("atto", numClasses: 2, inChannels: 1), inputSize: 512)
+    XCTAssertEqual(summary.text, """
+      convnext_atto: 3,373,882 parameters in 128 tensors
+      in_chans 1, 2 classes, depths 2,2,6,2, dims 40,80,160,320, 1x1-conv MLP
+      part     blocks    output (512x512 input)    parameters
+      stem          -                40x128x128           760
+      stage 0       2                40x128x128        30,240
+      stage 1       2                  80x64x64       124,640
+      stage 2       6                 160x32x32     1,336,000
+      stage 3       2                 320x16x16     1,880,960
+      head          -                         2         1,282
+      """)
+    XCTAssertThrowsError(try ModelSummary(try ConvNeXtConfig.named("atto"), inputSize: 16)) { e in
+      XCTAssertEqual("\(e)", "the input size must be at least 32 pixels, not 16")
+    }
+  }
 }

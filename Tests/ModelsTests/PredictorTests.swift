@@ -19,6 +19,7 @@ final class PredictorTests: XCTestCase {
     XCTAssertEqual(p.shape, [3, 2])
     XCTAssertFalse(p.requiresGrad)
     XCTAssertLessThan(try maxAbsDiff(p, try withNoGrad { try m(x) }.sigmoid()), 1e-7)
+    XCTAssertLessThan(try maxAbsDiff(try predictor.probabilities(x.to(dtype: .float64)), p), 1e-7)
     let rows = try predictor.predict(x)
     XCTAssertEqual(rows.count, 3)
     XCTAssertEqual(rows[2], try p.select(dim: 0, 2).toArray(Float.self))
