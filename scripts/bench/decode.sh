@@ -7,7 +7,8 @@
 #   cache   reading a preprocessed image from the memory-mapped cache
 # All single-threaded (images/s per core) on the same 2544x3056 8-bit JPEGs (quality 95).
 # The two sides alternate for PASSES passes (so both see the same machine load), each pass
-# timing every image ROUNDS times; per image the fastest time over everything is kept.
+# timing every image ROUNDS times in process CPU time (per-core cost; wall time on a shared
+# machine measures the neighbours); per image the fastest over everything is kept.
 # Usage: scripts/bench/decode.sh [N_FILES] [PASSES] [ROUNDS]
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
