@@ -34,7 +34,11 @@ public enum Preprocess {
     let (xs, xe) = windows(inW, outW)
     let (ys, ye) = windows(inH, outH)
     if case .u8(let v) = image.samples {
-      return v.withUnsafeBufferPointer { areaU8($0, inW, inH, outW, outH, xs, xe, ys, ye) }
+      var out = [Float](repeating: 0, count: outW * outH)
+      out.withUnsafeMutableBufferPointer { o in
+        v.withUnsafeBufferPointer { areaU8($0, inW, inH, outW, outH, xs, xe, ys, ye, into: o.baseAddress!, stride: outW) }
+      }
+      return out
     }
     // Horizontal pass: row sums over each column window.
     var rows = [Float](repeating: 0, count: inH * outW)
@@ -65,43 +69,44 @@ public enum Preprocess {
   }
 
   /// The 8-bit case in integers: window sums are exact, then one division per pixel.
-  /// Horizontal sums come from a running prefix sum of each row (no per-window loop).
+  /// Horizontal sums come from a running prefix sum of each input row and are kept in a
+  /// small ring of rows (each input row is summed once), so nothing large is allocated.
+  /// Writes `outH` rows of `outW` pixels into `dst`, rows `dstStride` apart.
   static func areaU8(_ src: UnsafeBufferPointer<UInt8>, _ inW: Int, _ inH: Int, _ outW: Int, _ outH: Int,
-                     _ xs: [Int], _ xe: [Int], _ ys: [Int], _ ye: [Int]) -> [Float] {
-    var rows = [UInt32](repeating: 0, count: inH * outW)
+                     _ xs: [Int], _ xe: [Int], _ ys: [Int], _ ye: [Int],
+                     into dst: UnsafeMutablePointer<Float>, stride dstStride: Int) {
+    var ring = 1
+    for i in 0..<outH { ring = max(ring, ye[i] - ys[i]) }
+    var rows = [UInt32](repeating: 0, count: ring * outW)
     var prefix = [UInt32](repeating: 0, count: inW + 1)
-    var out = [Float](repeating: 0, count: outW * outH)
     var acc = [UInt32](repeating: 0, count: outW)
+    let kw = (0..<outW).map { Float(xe[$0] - xs[$0]) }
     xs.withUnsafeBufferPointer { xs in
     xe.withUnsafeBufferPointer { xe in
+    kw.withUnsafeBufferPointer { kw in
     prefix.withUnsafeMutableBufferPointer { p in
     rows.withUnsafeMutableBufferPointer { r in
-      for y in 0..<inH {
-        let s = y * inW
-        var run: UInt32 = 0
-        for x in 0..<inW { run &+= UInt32(src[s + x]); p[x + 1] = run }
-        let d = y * outW
-        for j in 0..<outW { r[d + j] = p[xe[j]] &- p[xs[j]] }
-      }
-    }}}}
-    var area = [Float](repeating: 0, count: outW)
-    rows.withUnsafeBufferPointer { r in
     acc.withUnsafeMutableBufferPointer { a in
-    area.withUnsafeMutableBufferPointer { ar in
-    out.withUnsafeMutableBufferPointer { o in
+      var next = 0
       for i in 0..<outH {
+        while next < ye[i] {
+          let s = next * inW
+          var run: UInt32 = 0
+          for x in 0..<inW { run &+= UInt32(src[s + x]); p[x + 1] = run }
+          let d = (next % ring) * outW
+          for j in 0..<outW { r[d + j] = p[xe[j]] &- p[xs[j]] }
+          next += 1
+        }
         for j in 0..<outW { a[j] = 0 }
         for y in ys[i]..<ye[i] {
-          let rowBase = y * outW
-          for j in 0..<outW { a[j] &+= r[rowBase + j] }
+          let d = (y % ring) * outW
+          for j in 0..<outW { a[j] &+= r[d + j] }
         }
-        let kh = ye[i] - ys[i]
-        for j in 0..<outW { ar[j] = Float(kh * (xe[j] - xs[j])) }
-        let base = i * outW
-        for j in 0..<outW { o[base + j] = Float(a[j]) / ar[j] }
+        let kh = Float(ye[i] - ys[i])
+        let o = dst + i * dstStride
+        for j in 0..<outW { o[j] = Float(a[j]) / (kh * kw[j]) }
       }
-    }}}}
-    return out
+    }}}}}}
   }
 
   static func windows(_ n: Int, _ out: Int) -> (starts: [Int], ends: [Int]) {
@@ -272,8 +277,24 @@ public enum Preprocess {
   /// The preprocessed image in the [0, 255] range (before ScaleIntensityRange), size x size.
   public static func apply(_ source: SourceImage, _ settings: PreprocessSettings) -> [Float] {
     let target = resizedSize(width: source.originalWidth, height: source.originalHeight, longest: settings.size)
-    let resized = resizeArea(source.pixels, width: target.width, height: target.height)
-    var (padded, _, _) = padCenter(resized, width: target.width, height: target.height, size: settings.size)
+    var padded: [Float]
+    if case .u8(let v) = source.pixels.samples, target.width <= settings.size, target.height <= settings.size {
+      // 8-bit fast path: resize straight into the zero-padded square.
+      let n = settings.size
+      padded = [Float](repeating: 0, count: n * n)
+      let left = (n - target.width) / 2, top = (n - target.height) / 2
+      let (xs, xe) = windows(source.pixels.width, target.width)
+      let (ys, ye) = windows(source.pixels.height, target.height)
+      padded.withUnsafeMutableBufferPointer { o in
+        v.withUnsafeBufferPointer {
+          areaU8($0, source.pixels.width, source.pixels.height, target.width, target.height, xs, xe, ys, ye,
+                 into: o.baseAddress! + top * n + left, stride: n)
+        }
+      }
+    } else {
+      let resized = resizeArea(source.pixels, width: target.width, height: target.height)
+      padded = padCenter(resized, width: target.width, height: target.height, size: settings.size).values
+    }
     if settings.equalize { equalizeHistogram(&padded) }
     return padded
   }
