@@ -129,6 +129,13 @@ final class LoaderTests: XCTestCase {
     // A second pass does not duplicate entries.
     _ = try ids(loader, epoch: 1)
     XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8), csv)
+    // A later loader in the same run folder (a resumed run) keeps the earlier entries.
+    let garbage = dir.appendingPathComponent("noise.jpg")
+    try Data("not an image".utf8).write(to: garbage)
+    let resumed = try DataLoader(items: items([files[1], garbage]), options: opts)
+    XCTAssertEqual(try ids(resumed, epoch: 0), ["id0"])
+    XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8),
+                   csv + "\(garbage.path),\"unknownFormat: not a JPEG, PNG or DICOM image (unrecognised content)\"\n")
   }
 
   func testFailPolicyStopsWithANamedError() throws {
