@@ -153,6 +153,19 @@ final class LoaderTests: XCTestCase {
     XCTAssertEqual(loader.badFiles.all.map(\.path), [missing.path])
   }
 
+  func testMissingDICOMSupportStopsEvenUnderSkip() throws {
+    let opts = LoaderOptions(batchSize: 1, preprocess: PreprocessSettings(size: 8), workers: 1, shuffle: false)
+    let loader = try DataLoader(items: [LoaderItem(id: "a", path: URL(fileURLWithPath: "/data/x.dcm"), targets: [1])],
+                                options: opts)
+    loader.decode = { url, _ in
+      throw ImageError(path: url.path, kind: .dicomUnavailable, reason: "DICOM support is not available")
+    }
+    XCTAssertThrowsError(try loader.epoch(0).next()) { e in
+      XCTAssertEqual((e as? LoaderError)?.message, "/data/x.dcm: DICOM support is not available")
+    }
+    XCTAssertTrue(loader.badFiles.all.isEmpty)
+  }
+
   func testRejectsInconsistentItemsAndOptions() throws {
     let a = LoaderItem(id: "a", path: URL(fileURLWithPath: "/x.jpg"), targets: [1, 0])
     let b = LoaderItem(id: "b", path: URL(fileURLWithPath: "/y.jpg"), targets: [1])
