@@ -2,14 +2,6 @@ import ArgumentParser
 import Data
 import Foundation
 
-/// `cxr inspect ...`: dry runs that show what the tool would do with the user's data.
-/// (`inspect data` joins this list when the dataset layer lands.)
-struct Inspect: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Show what the model would see: one image, or a dataset.",
-    subcommands: [InspectImage.self])
-}
-
 struct InspectImage: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "image",

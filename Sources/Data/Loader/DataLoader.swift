@@ -121,14 +121,15 @@ public final class DataLoader: @unchecked Sendable {
   }
 
   /// Starts the workers for an epoch. Iterate with `next()`; dropping the iterator stops them.
-  public func epoch(_ epoch: Int) -> EpochIterator {
+  /// `startingAt` skips the first batches without decoding them (a resumed run's position).
+  public func epoch(_ epoch: Int, startingAt first: Int = 0) -> EpochIterator {
     let order = order(epoch: epoch)
     let b = options.batchSize
     var batches: [[Int]] = []
     for s in stride(from: 0, to: order.count, by: b) where !options.dropLast || s + b <= order.count {
       batches.append(Array(order[s..<min(s + b, order.count)]))
     }
-    return EpochIterator(loader: self, batches: batches)
+    return EpochIterator(loader: self, batches: Array(batches.dropFirst(first)))
   }
 
   /// One image as the model sees it (size*size floats in [-1, 1]), from the cache when fresh.
@@ -262,18 +263,5 @@ public final class EpochIterator: @unchecked Sendable {
       case .failure(let e): cancel(); throw e
       }
     }
-  }
-}
-
-/// SplitMix64: small, fast, and the same on every platform (for the epoch shuffle).
-struct SplitMix64 {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

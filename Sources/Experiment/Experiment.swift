@@ -1,1 +1,0 @@
-// Experiment layer (see DESIGN.md).
