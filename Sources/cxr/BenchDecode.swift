@@ -18,15 +18,15 @@ struct BenchDecode: ParsableCommand {
     let urls = files.map { URL(fileURLWithPath: $0) }
     let datas = try urls.map { try Data(contentsOf: $0) }
     let settings = PreprocessSettings(size: size, equalize: equalize)
-    // Per image, the fastest of `rounds` runs: on a shared machine the minimum is the
-    // closest estimate of the unloaded cost (what a dedicated core would see).
+    // Per image, the fastest of `rounds` runs, in process CPU time: "per core" cost, and far
+    // less disturbed than wall time when other jobs share the machine.
     func best(_ count: Int, _ body: (Int) throws -> Void) rethrows -> [Double] {
       try (0..<count).map { i in
         var b = Double.infinity
         for _ in 0..<rounds {
-          let t0 = DispatchTime.now().uptimeNanoseconds
+          let t0 = cpuMilliseconds()
           try body(i)
-          b = min(b, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+          b = min(b, cpuMilliseconds() - t0)
         }
         return b
       }
@@ -102,4 +102,11 @@ struct BenchDecode: ParsableCommand {
     print(line("stage-scale", tScale))
     if !sink.isFinite { print("non-finite output") }
   }
+}
+
+/// CPU time of this process (all threads), in milliseconds.
+func cpuMilliseconds() -> Double {
+  var ts = timespec()
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+  return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
 }

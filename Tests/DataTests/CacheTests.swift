@@ -64,6 +64,18 @@ final class CacheTests: XCTestCase {
     XCTAssertTrue(try CacheBuilder.build(sources: Array(files.prefix(3)), settings: settings, folder: cacheDir).rebuilt)
   }
 
+  func testMissingDICOMSupportStopsTheBuild() throws {
+    let dir = try TestEnv.scratch()
+    XCTAssertThrowsError(try CacheBuilder.build(
+      sources: [URL(fileURLWithPath: "/data/x.dcm")], settings: PreprocessSettings(size: 8),
+      folder: dir.appendingPathComponent("cache"), workers: 1, progress: nil,
+      decode: { url, _ in throw ImageError(path: url.path, kind: .dicomUnavailable, reason: "DICOM support is not available") })
+    ) { e in
+      XCTAssertEqual((e as? CacheError)?.message, "/data/x.dcm: DICOM support is not available")
+    }
+    XCTAssertNil(try PreprocessedCache.open(dir.appendingPathComponent("cache")))
+  }
+
   func testBadSourcesAreListedAndDamagedCacheIsNamed() throws {
     let (dir, files) = try LoaderFixtures.write(count: 2)
     let missing = dir.appendingPathComponent("gone.jpg")

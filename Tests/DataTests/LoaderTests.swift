@@ -129,6 +129,13 @@ final class LoaderTests: XCTestCase {
     // A second pass does not duplicate entries.
     _ = try ids(loader, epoch: 1)
     XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8), csv)
+    // A later loader in the same run folder (a resumed run) keeps the earlier entries.
+    let garbage = dir.appendingPathComponent("noise.jpg")
+    try Data("not an image".utf8).write(to: garbage)
+    let resumed = try DataLoader(items: items([files[1], garbage]), options: opts)
+    XCTAssertEqual(try ids(resumed, epoch: 0), ["id0"])
+    XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8),
+                   csv + "\(garbage.path),\"unknownFormat: not a JPEG, PNG or DICOM image (unrecognised content)\"\n")
   }
 
   func testFailPolicyStopsWithANamedError() throws {
@@ -144,6 +151,19 @@ final class LoaderTests: XCTestCase {
         "\(missing.path): file not found; check the path or the dataset root (bad-file policy is 'fail'; use 'skip' to leave such images out: they are listed in bad_files.csv)")
     }
     XCTAssertEqual(loader.badFiles.all.map(\.path), [missing.path])
+  }
+
+  func testMissingDICOMSupportStopsEvenUnderSkip() throws {
+    let opts = LoaderOptions(batchSize: 1, preprocess: PreprocessSettings(size: 8), workers: 1, shuffle: false)
+    let loader = try DataLoader(items: [LoaderItem(id: "a", path: URL(fileURLWithPath: "/data/x.dcm"), targets: [1])],
+                                options: opts)
+    loader.decode = { url, _ in
+      throw ImageError(path: url.path, kind: .dicomUnavailable, reason: "DICOM support is not available")
+    }
+    XCTAssertThrowsError(try loader.epoch(0).next()) { e in
+      XCTAssertEqual((e as? LoaderError)?.message, "/data/x.dcm: DICOM support is not available")
+    }
+    XCTAssertTrue(loader.badFiles.all.isEmpty)
   }
 
   func testRejectsInconsistentItemsAndOptions() throws {

@@ -23,6 +23,13 @@ public enum CacheBuilder {
   @discardableResult
   public static func build(sources: [URL], settings: PreprocessSettings, folder: URL, workers: Int = 1,
                            progress: ((Int, Int) -> Void)? = nil) throws -> Report {
+    try build(sources: sources, settings: settings, folder: folder, workers: workers, progress: progress,
+              decode: { try ImageDecoder.load($0, targetLongestSide: $1) })
+  }
+
+  /// `decode` is replaceable for tests (a machine without GDCM).
+  static func build(sources: [URL], settings: PreprocessSettings, folder: URL, workers: Int,
+                    progress: ((Int, Int) -> Void)?, decode: (URL, Int) throws -> SourceImage) throws -> Report {
     let t0 = Date()
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let stamps = sources.map(SourceStamp.current)
@@ -51,13 +58,14 @@ public enum CacheBuilder {
     let lock = NSLock()
     var next = 0, done = 0, reused = 0
     var writeError: String?
+    var missingLibrary: ImageError?
     let badLog = BadFilesLog(folder: nil)
     DispatchQueue.concurrentPerform(iterations: max(1, min(workers, sources.count))) { _ in
       while true {
         lock.lock()
         let i = next
         next += 1
-        let stop = writeError != nil
+        let stop = writeError != nil || missingLibrary != nil
         lock.unlock()
         if i >= sources.count || stop { return }
         var entry = CacheIndex.Entry(source: stamps[i], slot: i, error: nil)
@@ -68,8 +76,12 @@ public enum CacheBuilder {
           wasReused = true
         } else {
           do {
-            let src = try ImageDecoder.load(sources[i], targetLongestSide: settings.size)
+            let src = try decode(sources[i], settings.size)
             pixels = Preprocess.toUInt8(Preprocess.apply(src, settings))
+          } catch let e as ImageError where e.kind == .dicomUnavailable {
+            // Not a bad file but a missing library: stop rather than mark every DICOM bad.
+            lock.lock(); missingLibrary = e; lock.unlock()
+            return
           } catch let e as ImageError {
             entry.slot = -1
             entry.error = "\(e.kind.rawValue): \(e.reason)"
@@ -93,6 +105,7 @@ public enum CacheBuilder {
         lock.unlock()
       }
     }
+    if let missingLibrary { throw CacheError("\(missingLibrary.path): \(missingLibrary.reason)") }
     if let writeError { throw CacheError("cannot write \(tmpURL.path): \(writeError) (disk full?)") }
     guard fsync(fd) == 0 else { throw CacheError("cannot flush \(tmpURL.path): \(String(cString: strerror(errno)))") }
     close(fd)

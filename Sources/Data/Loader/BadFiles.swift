@@ -7,7 +7,7 @@ public enum BadFilePolicy: String, Sendable, CaseIterable, Codable {
   case skip, fail
 }
 
-/// `bad_files.csv` (columns `path,reason`) in a run or cache folder. Thread-safe; each new
+/// `bad_files.csv` (columns `path,reason`, sorted by path) in a run or cache folder. Thread-safe; each new
 /// file rewrites the CSV atomically, so a crash or interrupt never leaves it half written.
 /// Entries already in the file are kept.
 public final class BadFilesLog: @unchecked Sendable {
@@ -36,8 +36,9 @@ public final class BadFilesLog: @unchecked Sendable {
     seen.insert(error.path)
     entries.append((error.path, "\(error.kind.rawValue): \(error.reason)"))
     guard let url else { return }
+    // Sorted by path: workers find bad files in any order, the file must not depend on it.
     var w = CSVWriter(header: ["path", "reason"])
-    for e in entries { w.append([e.path, e.reason]) }
+    for e in entries.sorted(by: { $0.path < $1.path }) { w.append([e.path, e.reason]) }
     try w.write(to: url)
   }
 }

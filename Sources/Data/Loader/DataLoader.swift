@@ -78,6 +78,8 @@ public final class DataLoader: @unchecked Sendable {
   let pin: Bool
   /// Per item, the cache stamp to check (the file as it is now); nil without a cache.
   let stamps: [SourceStamp]?
+  /// How an image file is read (tests replace it to simulate a machine without GDCM).
+  var decode: @Sendable (URL, Int) throws -> SourceImage = { try ImageDecoder.load($0, targetLongestSide: $1) }
 
   public init(items: [LoaderItem], options: LoaderOptions, cache: PreprocessedCache? = nil) throws {
     guard options.batchSize > 0 else { throw LoaderError("batch size must be at least 1 (got \(options.batchSize))") }
@@ -137,7 +139,7 @@ public final class DataLoader: @unchecked Sendable {
       for k in 0..<px.count { out[k] = Float(px[k]) / 255 * 2 - 1 }
       return
     }
-    let src = try ImageDecoder.load(item.path, targetLongestSide: options.preprocess.size)
+    let src = try decode(item.path, options.preprocess.size)
     let pre = Preprocess.apply(src, options.preprocess)
     pre.withUnsafeBufferPointer { Preprocess.scaleToModelRange($0, into: out) }
   }
@@ -152,6 +154,9 @@ public final class DataLoader: @unchecked Sendable {
         do {
           try modelInput(i, into: slot)
           kept.append(i)
+        } catch let e as ImageError where e.kind == .dicomUnavailable {
+          // Not a bad file but a missing library: skipping would silently drop every DICOM.
+          throw LoaderError("\(e.path): \(e.reason)")
         } catch let e as ImageError {
           try badFiles.record(e)
           if options.badFilePolicy == .fail {
