@@ -31,6 +31,21 @@ public struct StrategySummary {
     return s[max(0, min(s.count - 1, rank - 1))]
   }
 
+  public var json: JSONValue {
+    .object([
+      ("template", .string(template)), ("label_file", .string(labelFile.lastPathComponent)),
+      ("reports", .number(Double(reports))), ("requests", .number(Double(requests))),
+      ("already_done", .number(Double(skippedDone))), ("wall_s", .number(round3(wallSeconds))),
+      ("reports_per_min", .number(round3(reportsPerMinute))), ("tokens_per_s", .number(round3(tokensPerSecond))),
+      ("prompt_tokens", .number(Double(promptTokens))), ("completion_tokens", .number(Double(completionTokens))),
+      ("latency_p50_s", .number(round3(latencyPercentile(50)))), ("latency_p95_s", .number(round3(latencyPercentile(95)))),
+      ("cpu_ms_per_request", .number(round3(cpuMillisPerRequest))),
+      ("outcomes", .object(["strict", "recovered", "error", "failed"].map { ($0, .number(Double(outcomes[$0] ?? 0))) })),
+      ("rows_written", .number(Double(rowsWritten))), ("rows_left_out", .number(Double(rowsIncomplete))),
+    ])
+  }
+  private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+
   public var line: String {
     String(format: "%@: %d reports (%d requests, %d already done) in %.1f s: %.1f reports/min, %.1f tokens/s, latency p50 %.3f s p95 %.3f s, client CPU %.3f ms/request; answers: %d strict, %d recovered, %d ERROR, %d failed; %@: %d rows, %d left out (an answer is ERROR or failed)",
            template, reports, requests, skippedDone, wallSeconds, reportsPerMinute, tokensPerSecond,
@@ -106,8 +121,13 @@ public final class LabelRunner {
       done = store.doneKeys()
       try writeLabels(template, hashes: hashes, store: store, summary: &summary)
       summaries.append(summary)
-      log(summary.line)
     }
+    try AtomicFile.write(JSONValue.object([
+      ("model", .string(model)), ("servers", .array(client.settings.servers.map { .string($0.absoluteString) })),
+      ("in_flight", .number(Double(inFlight))), ("empty_reports_skipped", .number(Double(reports.emptySkipped))),
+      ("duplicate_ids_skipped", .number(Double(reports.duplicatesSkipped))),
+      ("strategies", .array(summaries.map(\.json))),
+    ]).serialized + "\n", to: outDir.appendingPathComponent("summary.json"))
     return summaries
   }
 

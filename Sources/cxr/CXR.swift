@@ -7,7 +7,7 @@ struct CXR: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cxr",
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
-    subcommands: [Info.self, ConfigCommand.self, Bench.self])
+    subcommands: [Info.self, ConfigCommand.self, Bench.self, LabelCommand.self])
 }
 
 struct Info: ParsableCommand {

@@ -275,6 +275,27 @@ final class LabelRunTests: XCTestCase {
     XCTAssertFalse(try String(contentsOf: out.appendingPathComponent("answers.jsonl"), encoding: .utf8).contains("sk-secret"))
   }
 
+  func testMIMICReportsGiveSubjectAndStudyColumns() async throws {
+    let server = try FakeServer()
+    let root = try TestEnv.scratch("cxr-label-mimic-run")
+    for (path, text) in [("p10/p10000032/s50414267.txt", "FINDINGS: positive-looking words.\n\nIMPRESSION: Nothing acute."),
+                         ("p10/p10000032/s53189527.txt", "IMPRESSION: positive rib fracture and pneumothorax."),
+                         ("p10/p10000040/s50000001.txt", "IMPRESSION:\n")] {
+      let url = root.appendingPathComponent("files/\(path)")
+      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+    let out = try TestEnv.scratch("cxr-label-run")
+    _ = try await Fixtures.run(Fixtures.settings([server]), templates: [try Fixtures.zeroShot()],
+                               reports: try ReportSet.mimic(root), out: out)
+    // The impression is what the model sees: the findings' "positive" never reaches it.
+    XCTAssertEqual(try String(contentsOf: out.appendingPathComponent("zero-shot.csv"), encoding: .utf8),
+                   "subject_id,study_id,Pneumothorax,Fracture\n10000032,50414267,0.0,0.0\n10000032,53189527,1.0,1.0\n")
+    let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("summary.json"))) as! [String: Any]
+    XCTAssertEqual(summary["empty_reports_skipped"] as? Int, 1)
+    XCTAssertEqual((summary["strategies"] as! [[String: Any]])[0]["reports"] as? Int, 2)
+  }
+
   func testRunnerRejectsBadSettings() throws {
     let settings = ClientSettings(servers: [URL(string: "http://127.0.0.1:9")!], model: "m")
     let client = ChatClient(settings: settings, maxInFlight: 1)
