@@ -108,8 +108,8 @@ public final class AnswerStore {
   }
 
   public func append(_ record: AnswerRecord) throws {
-    let line = record.json.serialized + "\n"
-    let bytes = Array(line.utf8)
+    var bytes = record.json.bytes
+    bytes.append(0x0A)
     var written = 0
     while written < bytes.count {
       let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }

@@ -241,7 +241,7 @@ public final class ChatClient: @unchecked Sendable {
         ("json_schema", .object([("name", .string("answer")), ("strict", .bool(true)), ("schema", prompt.responseSchema)])),
       ])))
     }
-    return Data(JSONValue.object(fields).serialized.utf8)
+    return Data(JSONValue.object(fields).bytes)
   }
 
   private func attempt(_ messages: [ChatMessage], prompt: RenderedPrompt, schema: Bool, server: Int) async -> Attempt {

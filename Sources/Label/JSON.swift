@@ -25,56 +25,74 @@ public indirect enum JSONValue: Equatable {
   }
 
   /// Compact serialization (no spaces), keys in insertion order.
-  public var serialized: String {
-    var out = ""
+  public var serialized: String { String(decoding: bytes, as: UTF8.self) }
+
+  /// The serialization as UTF-8 bytes (what goes on the wire and into the JSONL file).
+  public var bytes: [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(256)
     write(to: &out)
     return out
   }
 
-  func write(to out: inout String) {
+  func write(to out: inout [UInt8]) {
     switch self {
-    case .null: out += "null"
-    case .bool(let b): out += b ? "true" : "false"
+    case .null: out.append(contentsOf: "null".utf8)
+    case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
     case .number(let d):
-      if d.isFinite, d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) } else { out += String(d) }
+      if d.isFinite, d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: String(Int64(d)).utf8) } else {
+        out.append(contentsOf: String(d).utf8)
+      }
     case .string(let s): JSONValue.writeString(s, to: &out)
     case .array(let a):
-      out += "["
+      out.append(UInt8(ascii: "["))
       for (i, v) in a.enumerated() {
-        if i > 0 { out += "," }
+        if i > 0 { out.append(UInt8(ascii: ",")) }
         v.write(to: &out)
       }
-      out += "]"
+      out.append(UInt8(ascii: "]"))
     case .object(let o):
-      out += "{"
+      out.append(UInt8(ascii: "{"))
       for (i, (k, v)) in o.enumerated() {
-        if i > 0 { out += "," }
+        if i > 0 { out.append(UInt8(ascii: ",")) }
         JSONValue.writeString(k, to: &out)
-        out += ":"
+        out.append(UInt8(ascii: ":"))
         v.write(to: &out)
       }
-      out += "}"
+      out.append(UInt8(ascii: "}"))
     }
   }
 
-  static func writeString(_ s: String, to out: inout String) {
-    out += "\""
-    for u in s.unicodeScalars {
-      switch u {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      default:
-        if u.value < 0x20 {
-          out += String(format: "\\u%04x", u.value)
-        } else {
-          out.unicodeScalars.append(u)
+  private static let hexDigits = Array("0123456789abcdef".utf8)
+
+  /// Escapes byte by byte over UTF-8: multi-byte sequences pass through unchanged, which is valid
+  /// JSON and much cheaper than walking unicode scalars (prompts are kilobytes, sent per request).
+  static func writeString(_ s: String, to out: inout [UInt8]) {
+    out.append(UInt8(ascii: "\""))
+    var s = s
+    s.withUTF8 { buf in
+      var runStart = 0
+      for i in 0..<buf.count {
+        let c = buf[i]
+        guard c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
+        if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart..<i])) }
+        runStart = i + 1
+        out.append(UInt8(ascii: "\\"))
+        switch c {
+        case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+        case 0x0A: out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(UInt8(ascii: "t"))
+        default:
+          out.append(contentsOf: "u00".utf8)
+          out.append(hexDigits[Int(c >> 4)])
+          out.append(hexDigits[Int(c & 0xF)])
         }
       }
+      if buf.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart..<buf.count])) }
     }
-    out += "\""
+    out.append(UInt8(ascii: "\""))
   }
 
   /// Parses JSON text (objects keep no order here: only used to read answers).

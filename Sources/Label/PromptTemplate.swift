@@ -172,6 +172,18 @@ public struct RenderedPrompt {
   public let finding: FindingSpec
   public let system: String
   public let turns: [String]
+  /// Each text split at `{{report}}`, once, so that a request only joins pieces.
+  private let systemPieces: [String]
+  private let turnPieces: [[String]]
+
+  init(template: PromptTemplate, finding: FindingSpec, system: String, turns: [String]) {
+    self.template = template
+    self.finding = finding
+    self.system = system
+    self.turns = turns
+    systemPieces = system.components(separatedBy: "{{report}}")
+    turnPieces = turns.map { $0.components(separatedBy: "{{report}}") }
+  }
 
   /// The JSON schema for `response_format`: reasoning strings first, then the answer as an enum.
   public var responseSchema: JSONValue {
@@ -197,10 +209,6 @@ public struct RenderedPrompt {
   }
 
   /// The conversation's user text for turn `i` with the report filled in.
-  public func userTurn(_ i: Int, report: String) -> String {
-    turns[i].replacingOccurrences(of: "{{report}}", with: report)
-  }
-  public func systemText(report: String) -> String {
-    system.replacingOccurrences(of: "{{report}}", with: report)
-  }
+  public func userTurn(_ i: Int, report: String) -> String { turnPieces[i].joined(separator: report) }
+  public func systemText(report: String) -> String { systemPieces.joined(separator: report) }
 }

@@ -25,8 +25,10 @@ text = text[: text.index("  - column: Fracture")]
 open(sys.argv[2], "w").write(text)
 PYEOF
 echo "in_flight requests wall_s req_per_s ideal_req_per_s ratio_to_ideal p50_s p95_s client_cpu_ms_per_req"
+I=0
 for N in "${LEVELS[@]}"; do
-  COUNT=$(( N * SECONDS_PER_POINT * 5 ))
+  I=$((I + 1))
+  COUNT=$(( N * SECONDS_PER_POINT * 5 )); [ "$COUNT" -lt 60 ] && COUNT=60  # enough requests for a steady CPU figure
   "$PY" -c "
 import csv, sys
 w = csv.writer(open('$WORK/reports-$N.csv', 'w', newline=''))
@@ -35,10 +37,10 @@ for i in range($COUNT):
     w.writerow(['1.2.%d.%d' % ($N, i), 'Portable chest radiograph %d. %s pneumothorax. Lines and tubes unchanged.' % (i, 'Small positive' if i % 4 == 0 else 'No')])
 "
   "$CXR" label --reports "$WORK/reports-$N.csv" --prompt "$WORK/bench.yaml" --server "http://127.0.0.1:$PORT" \
-    --model test-model --in-flight "$N" --out "$WORK/out-$N" > /dev/null 2> "$WORK/log-$N"
+    --model test-model --in-flight "$N" --out "$WORK/out-$I" > /dev/null 2> "$WORK/log-$N"
   "$PY" -c "
 import json
-s = json.load(open('$WORK/out-$N/summary.json'))['strategies'][0]
+s = json.load(open('$WORK/out-$I/summary.json'))['strategies'][0]
 rps = s['requests'] / s['wall_s']
 ideal = $N / $DELAY
 print($N, s['requests'], s['wall_s'], round(rps, 1), round(ideal, 1), round(rps / ideal, 3),
