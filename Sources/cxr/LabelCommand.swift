@@ -7,12 +7,10 @@ struct LabelCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "label",
     abstract: "Label reports with an LLM served by an OpenAI-compatible server (vLLM, llama.cpp, Ollama, TGI).",
-    discussion: """
-      Writes <out>/answers.jsonl (every answer, appended as it arrives), one CheXpert-format label
-      file <out>/<template name>.csv per prompt template, and <out>/summary.json. Interrupting is
-      safe: run the same command again and only the missing answers are asked for.
-      Report text is never printed (except by --verbose, which shows unparsable answers).
-      """)
+    discussion: "Writes <out>/answers.jsonl (every answer, appended as it arrives), one CheXpert-format label "
+      + "file <out>/<template name>.csv per prompt template, and <out>/summary.json. Interrupting is safe: run "
+      + "the same command again and only the missing answers are asked for. Report text is never printed "
+      + "(except by --verbose, which shows unparsable answers).")
 
   @Option(name: .customLong("reports"), help: "A CSV with an id and a report column, or MIMIC-CXR's report folder (files/pXX/pSUBJECT/sSTUDY.txt).")
   var reports: String
@@ -59,7 +57,7 @@ struct LabelCommand: ParsableCommand {
     }
     let set = isDir.boolValue ? try ReportSet.mimic(input)
       : try ReportSet.csv(input, idColumn: idColumn, textColumn: textColumn)
-    log("\(set.reports.count) reports; \(set.emptySkipped) empty reports skipped" +
+    log("\(set.reports.count) reports; \(set.emptySkipped) empty report(s) skipped" +
         (set.duplicatesSkipped > 0 ? "; \(set.duplicatesSkipped) rows repeat an id and were skipped" : ""))
     var settings = ClientSettings(servers: servers.map { URL(string: $0)! }, model: model,
                                   apiKey: ProcessInfo.processInfo.environment[apiKeyEnv])
