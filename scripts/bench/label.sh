@@ -2,6 +2,8 @@
 # Throughput of `cxr label` against the loopback test server with a fixed 200 ms per answer, for
 # 1..128 requests in flight, side by side with the ideal (in_flight / 0.2 s: perfectly linear
 # scaling), plus the client's own CPU per request (getrusage over the run, in summary.json).
+# The reference client (scripts/bench/label_reference_client.py: Python threads + http.client,
+# keep-alive) sends the same requests right after, for the CPU-per-request ratio.
 # Usage: scripts/bench/label.sh [in-flight values...]   (default: 1 2 4 8 16 32 64 128)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -24,7 +26,20 @@ text = open(sys.argv[1]).read().replace("name: zero-shot", "name: bench")
 text = text[: text.index("  - column: Fracture")]
 open(sys.argv[2], "w").write(text)
 PYEOF
-echo "in_flight requests wall_s req_per_s ideal_req_per_s ratio_to_ideal p50_s p95_s client_cpu_ms_per_req"
+"$PY" - "$WORK/bench.yaml" "$WORK/user-turn.txt" <<'PYEOF'
+import sys, re
+text = open(sys.argv[1]).read()
+turn = text[text.index("  - |") + 6 : text.index("format: |")]
+turn = "\n".join(l[4:] for l in turn.rstrip("\n").split("\n")) + "\n"
+fmt = text[text.index("format: |") + 10 : text.index("answer_key:")]
+fmt = "\n".join(l[2:] for l in fmt.rstrip("\n").split("\n")) + "\n"
+opts = '"Present", "Absent"'
+hint = re.search(r"hint: (.*)", text).group(1)
+turn = turn.replace("{{format}}", fmt).replace("{{finding}}", "pneumothorax").replace("{{hint}}", hint).replace("{{options}}", opts)
+open(sys.argv[2], "w").write(turn)
+PYEOF
+# The reference client needs the rendered user turn: take it from the first request cxr sends.
+echo "in_flight requests wall_s req_per_s ideal_req_per_s ratio_to_ideal p50_s p95_s cxr_cpu_ms_per_req python_cpu_ms_per_req cpu_ratio_cxr/python"
 I=0
 for N in "${LEVELS[@]}"; do
   I=$((I + 1))
@@ -38,12 +53,15 @@ for i in range($COUNT):
 "
   "$CXR" label --reports "$WORK/reports-$N.csv" --prompt "$WORK/bench.yaml" --server "http://127.0.0.1:$PORT" \
     --model test-model --in-flight "$N" --out "$WORK/out-$I" > /dev/null 2> "$WORK/log-$N"
+  REF=$("$PY" "$ROOT/scripts/bench/label_reference_client.py" "$PORT" "$N" "$COUNT" "$WORK/user-turn.txt")
   "$PY" -c "
 import json
 s = json.load(open('$WORK/out-$I/summary.json'))['strategies'][0]
+ref = json.loads('$REF')
 rps = s['requests'] / s['wall_s']
 ideal = $N / $DELAY
 print($N, s['requests'], s['wall_s'], round(rps, 1), round(ideal, 1), round(rps / ideal, 3),
-      s['latency_p50_s'], s['latency_p95_s'], s['cpu_ms_per_request'])
+      s['latency_p50_s'], s['latency_p95_s'], s['cpu_ms_per_request'], ref['cpu_ms_per_request'],
+      round(s['cpu_ms_per_request'] / ref['cpu_ms_per_request'], 2))
 "
 done
