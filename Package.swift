@@ -37,7 +37,7 @@ let package = Package(
     .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),
     .target(name: "Label", dependencies: ["Common", "Yams"], swiftSettings: swiftSettings),
     .target(name: "Train", dependencies: ["Models", "Data", "Evaluate"], swiftSettings: swiftSettings),
-    .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Label", "Yams"],
+    .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Label", "Yams", "CCodecs"],
             swiftSettings: swiftSettings),
     .executableTarget(name: "cxr", dependencies: [
       "Experiment", "Train", "Evaluate", "Data", "Models", "Torch", "Label",
