@@ -35,7 +35,7 @@ let package = Package(
     .target(name: "Models", dependencies: ["Torch"], swiftSettings: swiftSettings),
     .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: swiftSettings),
     .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),
-    .target(name: "Label", dependencies: ["Common"], swiftSettings: swiftSettings),
+    .target(name: "Label", dependencies: ["Common", "Yams"], swiftSettings: swiftSettings),
     .target(name: "Train", dependencies: ["Models", "Data", "Evaluate"], swiftSettings: swiftSettings),
     .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Label", "Yams", "CCodecs"],
             swiftSettings: swiftSettings),
@@ -50,7 +50,7 @@ let package = Package(
     .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
     .testTarget(name: "TrainTests", dependencies: ["Train", "TestSupport"]),
     .testTarget(name: "EvaluateTests", dependencies: ["Evaluate", "TestSupport"]),
-    .testTarget(name: "LabelTests", dependencies: ["Label", "TestSupport"]),
+    .testTarget(name: "LabelTests", dependencies: ["Label", "TestSupport"], exclude: ["fake_openai_server.py"]),
     .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "TestSupport"]),
   ],
   swiftLanguageModes: [.v5]

@@ -184,6 +184,8 @@ extension ConfigSchema {
       arch: convnext_base
       pretrained: null          # timm safetensors (e.g. ImageNet weights); null = random init
       in_chans: 1
+      depths: []                # custom stage depths (4 numbers) instead of the arch's; [] = the arch's
+      dims: []                  # custom stage widths (4 numbers); a custom size is not a timm model
       drop_path_rate: 0.0
       head_dropout: 0.0
     loader:

@@ -166,6 +166,13 @@ public struct Study {
   public func modelConfig() throws -> ConvNeXtConfig {
     var c = try ConvNeXtConfig.named(try config.string("model.arch"), numClasses: findings.count,
                                      inChannels: try config.int("model.in_chans"))
+    let depths = try config.doubles("model.depths").map { Int($0) }, dims = try config.doubles("model.dims").map { Int($0) }
+    if !depths.isEmpty || !dims.isEmpty {
+      // A custom size (e.g. for a CPU demo): timm has no name for it, so it gets its own.
+      if !depths.isEmpty { c.depths = depths }
+      if !dims.isEmpty { c.dims = dims }
+      c.arch = "convnext_custom"
+    }
     c.dropPathRate = try config.double("model.drop_path_rate")
     c.dropRate = try config.double("model.head_dropout")
     try c.validate()

@@ -1,0 +1,129 @@
+import Foundation
+
+/// How an answer was read: exactly as asked, recovered from a near miss, or not at all.
+public enum ParseOutcome: String, CaseIterable {
+  /// The whole reply (or the text between `<answer>` tags) was a JSON object with an exact option.
+  case strict
+  /// Read after recovery: JSON inside prose or a code fence, another spelling or case of an option,
+  /// yes/no, true/false, or a bare option word.
+  case recovered
+  /// Nothing usable: the row reads `ERROR` and the raw text is kept for review.
+  case error
+}
+
+public struct ParsedAnswer: Equatable {
+  public let outcome: ParseOutcome
+  /// The option chosen, spelled as in the template; nil for `.error`.
+  public let option: AnswerOption?
+  /// What the model wrote after the reasoning keys, when the answer came from JSON.
+  public let note: String
+
+  public var display: String { option?.answer ?? "ERROR" }
+}
+
+/// Reads a model's reply into one of a finding's options: strict JSON first, then recovery.
+public enum AnswerParser {
+  public static func parse(_ reply: String, key: String, options: [AnswerOption]) -> ParsedAnswer {
+    let body = insideAnswerTags(reply)
+    let trimmed = body.trimmingCharacters(in: .whitespacesAndNewlines)
+    // Strict: the text is one JSON object whose key holds one of the options exactly.
+    if let obj = JSONValue.parse(trimmed) as? [String: Any], let s = obj[key] as? String,
+       let o = options.first(where: { $0.answer == s }) {
+      return ParsedAnswer(outcome: .strict, option: o, note: "")
+    }
+    // Recovery 1: the first JSON object anywhere in the text (fences, prose around it).
+    for candidate in jsonObjects(in: body) + (body == reply ? [] : jsonObjects(in: reply)) {
+      guard let obj = JSONValue.parse(candidate) as? [String: Any] else { continue }
+      let value = obj[key] ?? obj.first(where: { $0.key.caseInsensitiveCompare(key) == .orderedSame })?.value
+      if let value, let o = match(value, options: options) {
+        return ParsedAnswer(outcome: .recovered, option: o, note: "json")
+      }
+    }
+    // Recovery 2: a bare word ("Present.", "yes") as the whole reply.
+    let bare = trimmed.trimmingCharacters(in: CharacterSet.punctuationCharacters.union(.whitespacesAndNewlines))
+    if !bare.isEmpty, !bare.contains("{"), let o = match(bare, options: options) {
+      return ParsedAnswer(outcome: .recovered, option: o, note: "word")
+    }
+    return ParsedAnswer(outcome: .error, option: nil, note: "")
+  }
+
+  /// The text between `<answer>` and `</answer>`; the closing tag may be missing because it is a
+  /// stop sequence. Without tags, the whole reply. The last tagged answer wins (chain of thought
+  /// may quote the tag while reasoning).
+  static func insideAnswerTags(_ text: String) -> String {
+    guard let open = text.range(of: "<answer>", options: [.caseInsensitive, .backwards]) else { return text }
+    let rest = text[open.upperBound...]
+    if let close = rest.range(of: "</answer>", options: .caseInsensitive) { return String(rest[..<close.lowerBound]) }
+    return String(rest)
+  }
+
+  /// Balanced `{...}` spans in order of appearance, skipping braces inside JSON strings.
+  static func jsonObjects(in text: String) -> [String] {
+    let chars = Array(text.unicodeScalars)
+    var found: [String] = []
+    var i = 0
+    while i < chars.count {
+      guard chars[i] == "{" else { i += 1; continue }
+      var depth = 0, inString = false, escaped = false, j = i, end: Int? = nil
+      while j < chars.count {
+        let c = chars[j]
+        if inString {
+          if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+        } else if c == "\"" { inString = true } else if c == "{" { depth += 1 } else if c == "}" {
+          depth -= 1
+          if depth == 0 { end = j; break }
+        }
+        j += 1
+      }
+      guard let e = end else { break }
+      var s = String.UnicodeScalarView()
+      s.append(contentsOf: chars[i...e])
+      found.append(String(s))
+      if found.count >= 8 { break }
+      i = e + 1
+    }
+    return found
+  }
+
+  /// An option for a JSON value or word: exact, other case or spacing, a small misspelling,
+  /// true/1, yes/positive for the 1.0 option and no/false/negative for the 0.0 option.
+  static func match(_ value: Any, options: [AnswerOption]) -> AnswerOption? {
+    // JSON true/false and the CheXpert numbers 1/0/-1 (Foundation reads all of them as NSNumber).
+    if let n = value as? NSNumber { return options.first { $0.value == n.doubleValue } }
+    guard let raw = value as? String else { return nil }
+    let norm = normalize(raw)
+    if norm.isEmpty { return nil }
+    if let o = options.first(where: { normalize($0.answer) == norm }) { return o }
+    switch norm {
+    case "yes", "true", "positive", "present", "y": return options.first { $0.value == 1.0 }
+    case "no", "false", "negative", "absent", "n", "none": return options.first { $0.value == 0.0 }
+    case "uncertain", "possible", "maybe", "unsure", "indeterminate": return options.first { $0.value == -1.0 }
+    default: break
+    }
+    // A misspelling: the one option within edit distance 2 (and not closer to any other).
+    let scored = options.map { ($0, editDistance(normalize($0.answer), norm)) }.sorted { $0.1 < $1.1 }
+    if let best = scored.first, best.1 <= min(2, max(1, norm.count / 4)),
+       scored.count == 1 || scored[1].1 > best.1 { return best.0 }
+    return nil
+  }
+
+  static func normalize(_ s: String) -> String {
+    String(s.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) })
+  }
+
+  static func editDistance(_ a: String, _ b: String) -> Int {
+    let x = Array(a), y = Array(b)
+    if x.isEmpty { return y.count }
+    if y.isEmpty { return x.count }
+    var prev = Array(0...y.count)
+    var cur = prev
+    for i in 1...x.count {
+      cur[0] = i
+      for j in 1...y.count {
+        cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+      }
+      swap(&prev, &cur)
+    }
+    return prev[y.count]
+  }
+}

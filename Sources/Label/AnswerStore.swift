@@ -1,0 +1,124 @@
+import Common
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One answer as the JSONL file keeps it.
+public struct AnswerRecord {
+  public var id: String
+  public var template: String
+  public var templateHash: String
+  public var model: String
+  public var finding: String
+  public var response: String?
+  public var parsed: String
+  public var value: Double?
+  /// strict, recovered, error (unparsable answer) or failed (no answer: the request kept failing).
+  public var outcome: String
+  public var error: String?
+  public var latency: Double
+  public var promptTokens: Int
+  public var completionTokens: Int
+  public var attempts: Int
+  public var schema: Bool
+  public var server: String
+
+  /// Answers are keyed by report id, template hash and model.
+  public var key: String { AnswerRecord.key(id: id, hash: templateHash, model: model) }
+  static func key(id: String, hash: String, model: String) -> String { "\(hash)\u{1F}\(model)\u{1F}\(id)" }
+
+  var json: JSONValue {
+    .object([
+      ("id", .string(id)), ("template", .string(template)), ("template_hash", .string(templateHash)),
+      ("model", .string(model)), ("finding", .string(finding)),
+      ("response", response.map { .string($0) } ?? .null), ("parsed", .string(parsed)),
+      ("value", value.map { .number($0) } ?? .null), ("outcome", .string(outcome)),
+      ("error", error.map { .string($0) } ?? .null), ("latency_s", .number((latency * 1e4).rounded() / 1e4)),
+      ("prompt_tokens", .number(Double(promptTokens))), ("completion_tokens", .number(Double(completionTokens))),
+      ("attempts", .number(Double(attempts))), ("response_format", .bool(schema)), ("server", .string(server)),
+    ])
+  }
+
+  init(id: String, template: String, templateHash: String, model: String, finding: String, response: String?,
+       parsed: String, value: Double?, outcome: String, error: String?, latency: Double, promptTokens: Int,
+       completionTokens: Int, attempts: Int, schema: Bool, server: String) {
+    self.id = id; self.template = template; self.templateHash = templateHash; self.model = model
+    self.finding = finding; self.response = response; self.parsed = parsed; self.value = value
+    self.outcome = outcome; self.error = error; self.latency = latency; self.promptTokens = promptTokens
+    self.completionTokens = completionTokens; self.attempts = attempts; self.schema = schema; self.server = server
+  }
+
+  init?(json obj: [String: Any]) {
+    guard let id = obj["id"] as? String, let hash = obj["template_hash"] as? String,
+          let model = obj["model"] as? String, let outcome = obj["outcome"] as? String else { return nil }
+    self.init(id: id, template: obj["template"] as? String ?? "", templateHash: hash, model: model,
+              finding: obj["finding"] as? String ?? "", response: obj["response"] as? String,
+              parsed: obj["parsed"] as? String ?? "ERROR", value: obj["value"] as? Double, outcome: outcome,
+              error: obj["error"] as? String, latency: obj["latency_s"] as? Double ?? 0,
+              promptTokens: obj["prompt_tokens"] as? Int ?? 0, completionTokens: obj["completion_tokens"] as? Int ?? 0,
+              attempts: obj["attempts"] as? Int ?? 0, schema: obj["response_format"] as? Bool ?? false,
+              server: obj["server"] as? String ?? "")
+  }
+}
+
+/// The append-only JSONL of answers. Each answer is one `write` of one line as soon as it arrives,
+/// so a killed run loses only the requests in flight; a line cut short by the kill is dropped when
+/// the file is opened again.
+public final class AnswerStore {
+  public let url: URL
+  /// Every complete record in the file, in order (later records for a key win).
+  public private(set) var records: [AnswerRecord] = []
+  public private(set) var droppedPartialLine = false
+  private let fd: Int32
+
+  public init(url: URL) throws {
+    self.url = url
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    if FileManager.default.fileExists(atPath: url.path) {
+      let data: Data
+      do { data = try Data(contentsOf: url) } catch {
+        throw FileError("cannot read \(url.path): \(error.localizedDescription)")
+      }
+      var complete = data.count
+      if let lastNewline = data.lastIndex(of: 0x0A) { complete = lastNewline + 1 } else { complete = 0 }
+      if complete < data.count { droppedPartialLine = true }
+      var lineNo = 0
+      for line in data[..<complete].split(separator: 0x0A, omittingEmptySubsequences: false) {
+        lineNo += 1
+        if line.isEmpty { continue }
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+              let rec = AnswerRecord(json: obj) else {
+          throw FileError("\(url.path):\(lineNo): not an answer record; move the file away or fix that line")
+        }
+        records.append(rec)
+      }
+      if droppedPartialLine { truncate(url.path, off_t(complete)) }
+    }
+    fd = open(url.path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    if fd < 0 { throw FileError("cannot open \(url.path) for appending: \(String(cString: strerror(errno)))") }
+  }
+
+  deinit { close(fd) }
+
+  /// Keys of answers that need no new request: anything the server answered (an unparsable answer
+  /// too: at temperature 0 asking again gives the same text). Failed requests are asked again.
+  public func doneKeys() -> Set<String> {
+    Set(records.filter { $0.outcome != "failed" }.map(\.key))
+  }
+
+  public func append(_ record: AnswerRecord) throws {
+    var bytes = record.json.bytes
+    bytes.append(0x0A)
+    var written = 0
+    while written < bytes.count {
+      let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw FileError("cannot append to \(url.path): \(String(cString: strerror(errno)))")
+      }
+      written += n
+    }
+    records.append(record)
+  }
+}

@@ -1,0 +1,103 @@
+import Foundation
+
+/// A JSON value whose objects keep their key order. The order matters on the wire: servers that
+/// constrain decoding with a JSON schema (vLLM, llama.cpp) generate properties in schema order,
+/// which is how a chain-of-thought schema makes the model reason before it answers.
+public indirect enum JSONValue: Equatable {
+  case null
+  case bool(Bool)
+  case number(Double)
+  case string(String)
+  case array([JSONValue])
+  case object([(String, JSONValue)])
+
+  public static func == (a: JSONValue, b: JSONValue) -> Bool {
+    switch (a, b) {
+    case (.null, .null): return true
+    case let (.bool(x), .bool(y)): return x == y
+    case let (.number(x), .number(y)): return x == y
+    case let (.string(x), .string(y)): return x == y
+    case let (.array(x), .array(y)): return x == y
+    case let (.object(x), .object(y)):
+      return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+    default: return false
+    }
+  }
+
+  /// Compact serialization (no spaces), keys in insertion order.
+  public var serialized: String { String(decoding: bytes, as: UTF8.self) }
+
+  /// The serialization as UTF-8 bytes (what goes on the wire and into the JSONL file).
+  public var bytes: [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(256)
+    write(to: &out)
+    return out
+  }
+
+  func write(to out: inout [UInt8]) {
+    switch self {
+    case .null: out.append(contentsOf: "null".utf8)
+    case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+    case .number(let d):
+      if d.isFinite, d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: String(Int64(d)).utf8) } else {
+        out.append(contentsOf: String(d).utf8)
+      }
+    case .string(let s): JSONValue.writeString(s, to: &out)
+    case .array(let a):
+      out.append(UInt8(ascii: "["))
+      for (i, v) in a.enumerated() {
+        if i > 0 { out.append(UInt8(ascii: ",")) }
+        v.write(to: &out)
+      }
+      out.append(UInt8(ascii: "]"))
+    case .object(let o):
+      out.append(UInt8(ascii: "{"))
+      for (i, (k, v)) in o.enumerated() {
+        if i > 0 { out.append(UInt8(ascii: ",")) }
+        JSONValue.writeString(k, to: &out)
+        out.append(UInt8(ascii: ":"))
+        v.write(to: &out)
+      }
+      out.append(UInt8(ascii: "}"))
+    }
+  }
+
+  private static let hexDigits = Array("0123456789abcdef".utf8)
+
+  /// Escapes byte by byte over UTF-8: multi-byte sequences pass through unchanged, which is valid
+  /// JSON and much cheaper than walking unicode scalars (prompts are kilobytes, sent per request).
+  static func writeString(_ s: String, to out: inout [UInt8]) {
+    out.append(UInt8(ascii: "\""))
+    var s = s
+    s.withUTF8 { buf in
+      var runStart = 0
+      for i in 0..<buf.count {
+        let c = buf[i]
+        guard c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
+        if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart..<i])) }
+        runStart = i + 1
+        out.append(UInt8(ascii: "\\"))
+        switch c {
+        case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+        case 0x0A: out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(UInt8(ascii: "t"))
+        default:
+          out.append(contentsOf: "u00".utf8)
+          out.append(hexDigits[Int(c >> 4)])
+          out.append(hexDigits[Int(c & 0xF)])
+        }
+      }
+      if buf.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart..<buf.count])) }
+    }
+    out.append(UInt8(ascii: "\""))
+  }
+
+  /// Parses JSON text (objects keep no order here: only used to read answers).
+  public static func parse(_ text: String) -> Any? {
+    guard let data = text.data(using: .utf8) else { return nil }
+    return try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+  }
+}

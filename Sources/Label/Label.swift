@@ -1,1 +1,0 @@
-// Label layer (see DESIGN.md).

@@ -1,0 +1,52 @@
+import XCTest
+@testable import Label
+
+final class AnswerParserTests: XCTestCase {
+  let options = [AnswerOption(answer: "Present", value: 1.0), AnswerOption(answer: "Absent", value: 0.0),
+                 AnswerOption(answer: "Uncertain", value: -1.0)]
+
+  func parse(_ s: String) -> (ParseOutcome, String) {
+    let p = AnswerParser.parse(s, key: "answer", options: options)
+    return (p.outcome, p.display)
+  }
+
+  func testStrict() {
+    XCTAssertTrue(parse(#"{"answer": "Present"}"#) == (.strict, "Present"))
+    XCTAssertTrue(parse(" {\"answer\":\"Absent\"}\n") == (.strict, "Absent"))
+    XCTAssertTrue(parse(#"<answer>{"answer": "Uncertain"}</answer>"#) == (.strict, "Uncertain"))
+    // The closing tag is a stop sequence, so it is usually missing.
+    XCTAssertTrue(parse(#"Reasoning... <answer>{"answer": "Absent"}"#) == (.strict, "Absent"))
+    XCTAssertTrue(parse(#"{"initial_answer": "Absent", "critique": "ok", "answer": "Present"}"#) == (.strict, "Present"))
+  }
+
+  func testRecovery() {
+    XCTAssertTrue(parse("```json\n{\"answer\": \"Present\"}\n```") == (.recovered, "Present"))
+    XCTAssertTrue(parse(#"After review, my answer is {"answer": "present"} as shown."#) == (.recovered, "Present"))
+    XCTAssertTrue(parse(#"{"Answer": "ABSENT"}"#) == (.recovered, "Absent"))
+    XCTAssertTrue(parse(#"{"answer": true}"#) == (.recovered, "Present"))
+    XCTAssertTrue(parse(#"{"answer": false}"#) == (.recovered, "Absent"))
+    XCTAssertTrue(parse(#"{"answer": -1}"#) == (.recovered, "Uncertain"))
+    XCTAssertTrue(parse(#"{"answer": 1.0}"#) == (.recovered, "Present"))
+    XCTAssertTrue(parse(#"{"answer": "yes"}"#) == (.recovered, "Present"))
+    XCTAssertTrue(parse(#"{"answer": "Presnt"}"#) == (.recovered, "Present"))
+    XCTAssertTrue(parse(#"{"answer": "Uncertian"}"#) == (.recovered, "Uncertain"))
+    XCTAssertTrue(parse("Yes.") == (.recovered, "Present"))
+    XCTAssertTrue(parse("No") == (.recovered, "Absent"))
+    XCTAssertTrue(parse("absent") == (.recovered, "Absent"))
+    // Braces inside strings do not end the object; the first object that parses wins.
+    XCTAssertTrue(parse(#"Note {not json}. {"critique": "a } brace", "answer": "Absent"} then {"answer": "Present"}"#)
+                  == (.recovered, "Absent"))
+    // Chain of thought: the tagged JSON wins over JSON quoted in the reasoning.
+    XCTAssertTrue(parse(#"Initial {"answer": "Present"}. Critique: wrong. <answer>{"answer": "Absent"}</answer>"#)
+                  == (.strict, "Absent"))
+  }
+
+  func testErrors() {
+    XCTAssertTrue(parse(#"Sure! {"answer": Present"#) == (.error, "ERROR"))
+    XCTAssertTrue(parse("") == (.error, "ERROR"))
+    XCTAssertTrue(parse(#"{"answer": "Maybe pneumonia"}"#) == (.error, "ERROR"))
+    XCTAssertTrue(parse(#"{"verdict": "Present"}"#) == (.error, "ERROR"))
+    XCTAssertTrue(parse("The report describes a large left pneumothorax.") == (.error, "ERROR"))
+    XCTAssertTrue(parse(#"{"answer": 2}"#) == (.error, "ERROR"))
+  }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Throughput of `cxr label` against the loopback test server with a fixed 200 ms per answer, for
+# 1..128 requests in flight, side by side with the ideal (in_flight / 0.2 s: perfectly linear
+# scaling), plus the client's own CPU per request (getrusage over the run, in summary.json).
+# The reference client (scripts/bench/label_reference_client.py: Python threads + http.client,
+# keep-alive) sends the same requests right after, for the CPU-per-request ratio.
+# Usage: scripts/bench/label.sh [in-flight values...]   (default: 1 2 4 8 16 32 64 128)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
+CXR="${CXR:-$ROOT/.build/release/cxr}"
+DELAY=0.2
+SECONDS_PER_POINT=${SECONDS_PER_POINT:-4}
+LEVELS=("$@"); [ ${#LEVELS[@]} -eq 0 ] && LEVELS=(1 2 4 8 16 32 64 128)
+[ -x "$CXR" ] || (cd "$ROOT" && swift build -c release --product cxr >/dev/null)
+WORK="$(mktemp -d)"
+trap 'kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+"$PY" "$ROOT/Tests/LabelTests/fake_openai_server.py" --delay "$DELAY" --lifetime 900 > "$WORK/port" &
+SERVER_PID=$!
+for _ in $(seq 50); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+PORT=$(awk '{print $2}' "$WORK/port")
+# One-finding template with the study's zero-shot wording, so that one report is one request.
+"$PY" - "$ROOT/configs/prompts/zero-shot.yaml" "$WORK/bench.yaml" <<'PYEOF'
+import sys
+text = open(sys.argv[1]).read().replace("name: zero-shot", "name: bench")
+text = text[: text.index("  - column: Fracture")]
+open(sys.argv[2], "w").write(text)
+PYEOF
+"$PY" - "$WORK/bench.yaml" "$WORK/user-turn.txt" <<'PYEOF'
+import sys, re
+text = open(sys.argv[1]).read()
+turn = text[text.index("  - |") + 6 : text.index("format: |")]
+turn = "\n".join(l[4:] for l in turn.rstrip("\n").split("\n")) + "\n"
+fmt = text[text.index("format: |") + 10 : text.index("answer_key:")]
+fmt = "\n".join(l[2:] for l in fmt.rstrip("\n").split("\n")) + "\n"
+opts = '"Present", "Absent"'
+hint = re.search(r"hint: (.*)", text).group(1)
+turn = turn.replace("{{format}}", fmt).replace("{{finding}}", "pneumothorax").replace("{{hint}}", hint).replace("{{options}}", opts)
+open(sys.argv[2], "w").write(turn)
+PYEOF
+# The reference client needs the rendered user turn: take it from the first request cxr sends.
+echo "in_flight requests wall_s req_per_s ideal_req_per_s ratio_to_ideal p50_s p95_s cxr_cpu_ms_per_req python_cpu_ms_per_req cpu_ratio_cxr/python"
+I=0
+for N in "${LEVELS[@]}"; do
+  I=$((I + 1))
+  COUNT=$(( N * SECONDS_PER_POINT * 5 )); [ "$COUNT" -lt 60 ] && COUNT=60  # enough requests for a steady CPU figure
+  "$PY" -c "
+import csv, sys
+w = csv.writer(open('$WORK/reports-$N.csv', 'w', newline=''))
+w.writerow(['SOPInstanceUID', 'Report'])
+for i in range($COUNT):
+    w.writerow(['1.2.%d.%d' % ($N, i), 'Portable chest radiograph %d. %s pneumothorax. Lines and tubes unchanged.' % (i, 'Small positive' if i % 4 == 0 else 'No')])
+"
+  "$CXR" label --reports "$WORK/reports-$N.csv" --prompt "$WORK/bench.yaml" --server "http://127.0.0.1:$PORT" \
+    --model test-model --in-flight "$N" --out "$WORK/out-$I" > /dev/null 2> "$WORK/log-$N"
+  REF=$("$PY" "$ROOT/scripts/bench/label_reference_client.py" "$PORT" "$N" "$COUNT" "$WORK/user-turn.txt")
+  "$PY" -c "
+import json
+s = json.load(open('$WORK/out-$I/summary.json'))['strategies'][0]
+ref = json.loads('$REF')
+rps = s['requests'] / s['wall_s']
+ideal = $N / $DELAY
+print($N, s['requests'], s['wall_s'], round(rps, 1), round(ideal, 1), round(rps / ideal, 3),
+      s['latency_p50_s'], s['latency_p95_s'], s['cpu_ms_per_request'], ref['cpu_ms_per_request'],
+      round(s['cpu_ms_per_request'] / ref['cpu_ms_per_request'], 2))
+"
+done
