@@ -25,8 +25,9 @@ def prepare(a):
 
     device = torch.device(a.device)
     cuda = device.type == "cuda"
-    record = {"check": "forward", "step": "prepare", "arch": a.arch, **device_info(device)}
+    record = {"check": "forward", "step": "prepare", "arch": a.arch}
     try:
+        record.update(device_info(device))
         os.makedirs(a.dir, exist_ok=True)
         torch.manual_seed(a.seed)
         model = make_model(a.arch, torch.device("cpu"), channels_last=False).eval()

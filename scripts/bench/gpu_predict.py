@@ -28,8 +28,9 @@ def main():
     device = torch.device(a.device)
     cuda = device.type == "cuda"
     record = {"bench": "predict", "impl": "pytorch-eager", "arch": a.arch, "size": a.size, "batch": a.batch,
-              "steps": a.steps, **device_info(device)}
+              "steps": a.steps}
     try:
+        record.update(device_info(device))
         torch.manual_seed(0)
         if cuda:
             torch.backends.cudnn.benchmark = True

@@ -31,8 +31,9 @@ def main():
     device = torch.device(a.device)
     cuda = device.type == "cuda"
     record = {"bench": "train", "impl": "pytorch-compile" if a.compile else "pytorch-eager", "arch": a.arch,
-              "size": a.size, "batch": a.batch, "steps": a.steps, **device_info(device)}
+              "size": a.size, "batch": a.batch, "steps": a.steps}
     try:
+        record.update(device_info(device))
         torch.manual_seed(a.seed)
         if cuda:
             torch.backends.cudnn.benchmark = True
