@@ -12,6 +12,7 @@
 #   cuda-include/      CUDA runtime/crt/nv headers (from `make cuda-check`): a pip-installed CUDA
 #                      PyTorch may lack crt/ and nv/, which c10's CUDA headers include.
 #   scripts/           gpu-check.sh and bench/gpu_*.py;  configs/ when the project has one.
+#   pylib/             timm and lion-pytorch sources, a fallback for the reference scripts.
 # Checks: the bundle fits in 64 MiB; ldd of cxr shows only libcxt.so and glibc/libstdc++/libgcc;
 # cxr runs here (`cxr info`) with a CPU libcxt.so built by the bundle's own shim.mk beside it.
 set -euo pipefail
@@ -40,6 +41,15 @@ if [ -d "$root/.deps/cuda-check/cuda-include" ]; then
 else
   echo "bundle: note: no .deps/cuda-check/cuda-include (run make cuda-check): the GPU machine must have CUDA headers"
 fi
+# timm and lion-pytorch (pure Python) for a GPU machine whose PyTorch lacks them: the reference
+# scripts append pylib/ to their path, so the machine's own installs win. (timm needs torchvision.)
+site=$(ls -d "$root"/.deps/venv/lib/python3*/site-packages | head -1)
+for pkg in timm lion_pytorch; do
+  [ -d "$site/$pkg" ] || fail "no $pkg in $site (make setup installs it)"
+  mkdir -p "$out/pylib"
+  cp -r "$site/$pkg" "$out/pylib/" && find "$out/pylib/$pkg" -name __pycache__ -type d -prune -exec rm -rf {} + \
+    || fail "copy $pkg into the bundle"
+done
 git -C "$root" rev-parse HEAD > "$out/COMMIT" 2>/dev/null || true
 
 # Dynamic dependencies: libcxt.so and the C/C++ runtime only.

@@ -5,10 +5,18 @@ The study's recipe: timm ConvNeXt, one input channel, two findings, BCE with log
 channels_last on CUDA. Every script prints one JSON line that gpu-check.sh reads.
 """
 import json
+import os
+import struct
 import sys
 import time
 
 import torch
+
+# The bundle carries timm and lion-pytorch (pure Python) for GPU machines whose PyTorch lacks
+# them; appended, so that the machine's own installs win.
+_pylib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "pylib")
+if os.path.isdir(_pylib):
+    sys.path.append(os.path.abspath(_pylib))
 
 FINDINGS = 2  # Pneumothorax, Fracture
 IN_CHANS = 1
@@ -126,3 +134,42 @@ def timed(device, fn, steps, warmup):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - t0
+
+
+# safetensors in plain Python (8-byte little-endian header size, JSON header, raw bytes), so that
+# the forward check needs nothing but torch on the GPU machine.
+_ST_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.int64: "I64",
+              torch.float64: "F64", torch.int32: "I32", torch.uint8: "U8", torch.bool: "BOOL"}
+
+
+def save_safetensors(tensors, path):
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        data = t.view(torch.uint8).numpy().tobytes() if t.dim() > 0 else t.reshape(1).view(torch.uint8).numpy().tobytes()
+        header[name] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        for b in blobs:
+            f.write(b)
+
+
+def load_safetensors(path):
+    by_name = {v: k for k, v in _ST_DTYPES.items()}
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        lo, hi = info["data_offsets"]
+        buf = torch.frombuffer(bytearray(data[lo:hi]), dtype=torch.uint8)
+        out[name] = buf.view(by_name[info["dtype"]]).reshape(info["shape"])
+    return out

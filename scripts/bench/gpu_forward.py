@@ -17,12 +17,10 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpu_common import IN_CHANS, device_info, emit, fail, make_model  # noqa: E402
+from gpu_common import IN_CHANS, device_info, emit, fail, load_safetensors, make_model, save_safetensors  # noqa: E402
 
 
 def prepare(a):
-    from safetensors.torch import save_file
-
     device = torch.device(a.device)
     cuda = device.type == "cuda"
     record = {"check": "forward", "step": "prepare", "arch": a.arch}
@@ -31,9 +29,9 @@ def prepare(a):
         os.makedirs(a.dir, exist_ok=True)
         torch.manual_seed(a.seed)
         model = make_model(a.arch, torch.device("cpu"), channels_last=False).eval()
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(a.dir, "weights.safetensors"))
+        save_safetensors({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(a.dir, "weights.safetensors"))
         x = torch.randn(a.batch, IN_CHANS, a.size, a.size)
-        save_file({"input": x}, os.path.join(a.dir, "input.safetensors"))
+        save_safetensors({"input": x}, os.path.join(a.dir, "input.safetensors"))
         model = model.to(device)
         xd = x.to(device)
         if cuda:
@@ -45,7 +43,7 @@ def prepare(a):
             fp32 = model(xd).float().cpu()
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=True):
                 bf16 = model(xd).float().cpu()
-        save_file({"fp32": fp32, "bf16": bf16}, os.path.join(a.dir, "timm.safetensors"))
+        save_safetensors({"fp32": fp32, "bf16": bf16}, os.path.join(a.dir, "timm.safetensors"))
         record["timm_bf16_max_abs_err"] = float((bf16 - fp32).abs().max())
         emit(record)
     except Exception as e:
@@ -53,12 +51,10 @@ def prepare(a):
 
 
 def compare(a):
-    from safetensors.torch import load_file
-
     record = {"check": "forward", "step": "compare"}
     try:
-        ref = load_file(os.path.join(a.dir, "timm.safetensors"))
-        ours = load_file(a.ours)["logits"].float()
+        ref = load_safetensors(os.path.join(a.dir, "timm.safetensors"))
+        ours = load_safetensors(a.ours)["logits"].float()
         fp32, bf16 = ref["fp32"], ref["bf16"]
         if ours.shape != fp32.shape:
             raise ValueError(f"cxr logits have shape {list(ours.shape)}, timm's {list(fp32.shape)}")
