@@ -19,6 +19,7 @@
 #   cxr bench predict --arch A --size S --batch B --device cuda --steps N
 #   cxr bench forward --arch A --weights W.safetensors --input X.safetensors --output Y.safetensors --device cuda
 #   cxr bench loader  DIR --size S --batch B --batches N --workers 0
+#   cxr bench feed    --batch B --size S --batches N --device cuda   (Sources/cxr/BenchFeed.swift)
 # The bench commands print a JSON line with "images_per_s" (as `cxr bench ops` prints its line).
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -77,7 +78,11 @@ reason() {  # why a step failed, in one line
   case $rc in
     124) echo "timed out after ${budget_used}s" ;;
     125) echo "no time left in the ${BUDGET}s budget" ;;
-    *) local e; e=$(json_value error); [ -n "$e" ] && echo "$e" || echo "exit $rc: $(grep -v '^\$ ' "$log" | grep -v '^\s*$' | tail -1 | cut -c1-160)" ;;
+    *) local e; e=$(json_value error)
+       # else the last line that says error, else the last line
+       [ -n "$e" ] || e=$(grep -v '^\$ ' "$log" | grep -i 'error' | tail -1 | cut -c1-160)
+       [ -n "$e" ] || e=$(grep -v '^\$ ' "$log" | grep -v '^\s*$' | tail -1 | cut -c1-160)
+       echo "exit $rc: $e" ;;
   esac
 }
 # Whether `cxr SUB...` exists. ArgumentParser answers `cxr bench nosuch --help` with bench's own
@@ -124,7 +129,9 @@ if [ ! -x "$cxr" ]; then
 elif [ -z "${TORCH_DIR:-}" ]; then
   record shim SKIP "no TORCH_DIR: PyTorch did not load"
 else
-  run shim 240 make -C "$here/CShims" -f shim.mk TORCH_DIR="$TORCH_DIR" OUT="$(dirname "$cxr")/libcxt.so" \
+  # shim.mk sits in CShims/ in the bundle, in scripts/bundle/ in the project
+  mk="$here/CShims/shim.mk"; [ -f "$mk" ] || mk="$here/scripts/bundle/shim.mk"
+  run shim 240 make -f "$mk" SRC_DIR="$here/CShims" TORCH_DIR="$TORCH_DIR" OUT="$(dirname "$cxr")/libcxt.so" \
     TORCH_ABI="$("$PYTHON" -c 'import torch; print(int(torch.compiled_with_cxx11_abi()))' 2>/dev/null || echo 1)" \
     CUDA_INCLUDES="$cuda_inc"
   kind=CPU-only; [ -e "$TORCH_DIR/lib/libtorch_cuda.so" ] && kind=CUDA
@@ -201,7 +208,20 @@ else
   fi
 fi
 
-# ---- 6. predict and the data loader ----------------------------------------------------------------
+# ---- 6. the host-to-device feed, predict and the data loader ---------------------------------------
+if [ $cxr_ok -eq 1 ] && has_cmd bench feed; then
+  run feed_cxr 45 "$cxr" bench feed --batch 32 --size 512 --batches 50 --device cuda
+  ips[feed_cxr]=$(json_value images_per_s)
+  [ $rc -eq 0 ] && [ -n "${ips[feed_cxr]}" ] && record "feed cxr" PASS "${ips[feed_cxr]} images/s, $(json_value gib_per_s) GiB/s, values checked" \
+    || { ips[feed_cxr]=""; record "feed cxr" FAIL "$(reason)"; }
+else
+  record "feed cxr" SKIP "$([ $cxr_ok -eq 1 ] && echo "this cxr has no 'bench feed' subcommand" || echo "cxr cannot use CUDA here")"
+fi
+run feed_torch 45 "$PYTHON" "$bench/gpu_feed.py" --batch 32 --size 512 --batches 50 --device cuda
+ips[feed_torch]=$(json_value images_per_s)
+[ $rc -eq 0 ] && [ -n "${ips[feed_torch]}" ] && record "feed torch" PASS "${ips[feed_torch]} images/s, $(json_value gib_per_s) GiB/s" \
+  || { ips[feed_torch]=""; record "feed torch" FAIL "$(reason)"; }
+
 if [ $cxr_ok -eq 1 ] && has_cmd bench predict; then
   run predict_cxr 60 "$cxr" bench predict --arch convnext_base --size 512 --batch 64 --device cuda --steps "$STEPS"
   ips[pred_cxr]=$(json_value images_per_s)
@@ -256,6 +276,7 @@ row() {  # label cxr eager compile
 }
 row "train, batch 32" "${ips[cxr_32]:-}" "${ips[eager_32]:-}" "${ips[comp_32]:-}"
 row "train, batch 64" "${ips[cxr_64]:-}" "${ips[eager_64]:-}" "${ips[comp_64]:-}"
+row "feed host->GPU, b32 f32" "${ips[feed_cxr]:-}" "${ips[feed_torch]:-}" ""
 row "predict, batch 64" "${ips[pred_cxr]:-}" "${ips[pred_torch]:-}" ""
 row "loader (synthetic JPEGs)" "${ips[load_cxr]:-}" "${ips[load_torch]:-}" ""
 if [ -n "${ips[load_cxr]:-}" ] && [ -n "${ips[cxr_32]:-}" ]; then
