@@ -12,6 +12,8 @@
 #   CXR_BIN  a cxr binary to use instead of the bundle's  WORK  scratch folder (default /tmp/cxr-gpu-check)
 #   COMPILE  1 (default) also times torch.compile;  0 skips it
 #   DEMO_CONFIG  the study config for the end-to-end run (default configs/demo.yaml of the bundle)
+#   SMOKE=1  the same steps on the CPU with a tiny model (convnext_atto, 64 px, batches 2 and 4, 2
+#            steps): checks the wiring on a development machine; its figures mean nothing
 #
 # cxr interfaces used (commands the project adds; a missing one is reported as SKIP):
 #   cxr info | cxr synth OUT --size small | cxr run CONFIG --set key=value ...
@@ -24,7 +26,12 @@
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 BUDGET=${BUDGET:-560}
-STEPS=${STEPS:-30}
+SMOKE=${SMOKE:-0}
+if [ "$SMOKE" = 1 ]; then
+  DEV=cpu ARCH=convnext_atto SIZE=64 BA=2 BB=4 PB=4 FEEDN=5 LOADN=3 STEPS=${STEPS:-2}
+else
+  DEV=cuda ARCH=convnext_base SIZE=512 BA=32 BB=64 PB=64 FEEDN=50 LOADN=40 STEPS=${STEPS:-30}
+fi
 PYTHON=${PYTHON:-python3}
 WORK=${WORK:-/tmp/cxr-gpu-check}
 COMPILE=${COMPILE:-1}
@@ -146,6 +153,8 @@ if [ -x "$cxr" ]; then
   if [ $rc -ne 0 ]; then record "cxr info" FAIL "$(reason)"
   elif grep -q 'shim built with CUDA: yes' "$log" && grep -q 'CUDA available: yes' "$log"; then
     record "cxr info" PASS "$(grep 'CUDA available' "$log")"; cxr_ok=1
+  elif [ "$SMOKE" = 1 ]; then
+    record "cxr info" PASS "runs (SMOKE: CPU)"; cxr_ok=1
   else
     record "cxr info" FAIL "cxr does not see CUDA: $(grep -E 'CUDA' "$log" | tr '\n' ';')"
   fi
@@ -156,11 +165,11 @@ fwd="$WORK/forward"
 if [ $cxr_ok -ne 1 ]; then record "forward vs timm" SKIP "cxr cannot use CUDA here"
 elif ! has_cmd bench forward; then record "forward vs timm" SKIP "this cxr has no 'bench forward' subcommand"
 else
-  run forward_prepare 90 "$PYTHON" "$bench/gpu_forward.py" prepare "$fwd" --arch convnext_base --size 512 --batch 4 --device cuda
+  run forward_prepare 90 "$PYTHON" "$bench/gpu_forward.py" prepare "$fwd" --arch $ARCH --size $SIZE --batch 4 --device $DEV
   if [ $rc -ne 0 ]; then record "forward vs timm" FAIL "timm side: $(reason)"
   else
-    run forward_cxr 90 "$cxr" bench forward --arch convnext_base --weights "$fwd/weights.safetensors" \
-      --input "$fwd/input.safetensors" --output "$fwd/cxr.safetensors" --device cuda
+    run forward_cxr 90 "$cxr" bench forward --arch $ARCH --weights "$fwd/weights.safetensors" \
+      --input "$fwd/input.safetensors" --output "$fwd/cxr.safetensors" --device $DEV
     if [ $rc -ne 0 ]; then record "forward vs timm" FAIL "cxr side: $(reason)"
     else
       run forward_compare 30 "$PYTHON" "$bench/gpu_forward.py" compare "$fwd" "$fwd/cxr.safetensors"
@@ -177,18 +186,18 @@ train_pair() {  # batch
   if [ $cxr_ok -ne 1 ]; then record "train cxr b$b" SKIP "cxr cannot use CUDA here"
   elif ! has_cmd bench train; then record "train cxr b$b" SKIP "this cxr has no 'bench train' subcommand"
   else
-    run "train_cxr_b$b" 100 "$cxr" bench train --arch convnext_base --size 512 --batch "$b" --device cuda --steps "$STEPS"
+    run "train_cxr_b$b" 100 "$cxr" bench train --arch $ARCH --size $SIZE --batch "$b" --device $DEV --steps "$STEPS"
     ips[cxr_$b]=$(json_value images_per_s)
     [ $rc -eq 0 ] && [ -n "${ips[cxr_$b]}" ] && record "train cxr b$b" PASS "${ips[cxr_$b]} images/s" \
       || { ips[cxr_$b]=""; record "train cxr b$b" FAIL "$(reason)"; }
   fi
-  run "train_torch_b$b" 90 "$PYTHON" "$bench/gpu_train.py" --arch convnext_base --size 512 --batch "$b" --steps "$STEPS" --device cuda
+  run "train_torch_b$b" 90 "$PYTHON" "$bench/gpu_train.py" --arch $ARCH --size $SIZE --batch "$b" --steps "$STEPS" --device $DEV
   ips[eager_$b]=$(json_value images_per_s)
   [ $rc -eq 0 ] && [ -n "${ips[eager_$b]}" ] && record "train torch b$b" PASS "${ips[eager_$b]} images/s ($(json_value optimizer) Lion)" \
     || { ips[eager_$b]=""; record "train torch b$b" FAIL "$(reason)"; }
 }
-train_pair 32
-train_pair 64
+train_pair $BA
+train_pair $BB
 
 # ---- 5. end-to-end on the synthetic study ----------------------------------------------------------
 synth="$WORK/synth"
@@ -202,7 +211,7 @@ else
   elif [ ! -f "$DEMO_CONFIG" ]; then record "synth + run" SKIP "synthetic study made; no config $DEMO_CONFIG"
   else
     # One short epoch on CUDA; no DICOM test set (GDCM is not on GPU machines).
-    run e2e 120 "$cxr" run "$DEMO_CONFIG" --set device=cuda --set out="$WORK/runs" --set train.epochs=1 \
+    run e2e 120 "$cxr" run "$DEMO_CONFIG" --set device=$DEV --set out="$WORK/runs" --set train.epochs=1 \
       --set train_data.root="$synth/mimic" --set test_data.kind=none
     [ $rc -eq 0 ] && record "synth + run" PASS "1 epoch on CUDA, outputs in $WORK/runs" || record "synth + run" FAIL "$(reason)"
   fi
@@ -210,27 +219,27 @@ fi
 
 # ---- 6. the host-to-device feed, predict and the data loader ---------------------------------------
 if [ $cxr_ok -eq 1 ] && has_cmd bench feed; then
-  run feed_cxr 45 "$cxr" bench feed --batch 32 --size 512 --batches 50 --device cuda
+  run feed_cxr 45 "$cxr" bench feed --batch $BA --size $SIZE --batches $FEEDN --device $DEV
   ips[feed_cxr]=$(json_value images_per_s)
   [ $rc -eq 0 ] && [ -n "${ips[feed_cxr]}" ] && record "feed cxr" PASS "${ips[feed_cxr]} images/s, $(json_value gib_per_s) GiB/s, values checked" \
     || { ips[feed_cxr]=""; record "feed cxr" FAIL "$(reason)"; }
 else
   record "feed cxr" SKIP "$([ $cxr_ok -eq 1 ] && echo "this cxr has no 'bench feed' subcommand" || echo "cxr cannot use CUDA here")"
 fi
-run feed_torch 45 "$PYTHON" "$bench/gpu_feed.py" --batch 32 --size 512 --batches 50 --device cuda
+run feed_torch 45 "$PYTHON" "$bench/gpu_feed.py" --batch $BA --size $SIZE --batches $FEEDN --device $DEV
 ips[feed_torch]=$(json_value images_per_s)
 [ $rc -eq 0 ] && [ -n "${ips[feed_torch]}" ] && record "feed torch" PASS "${ips[feed_torch]} images/s, $(json_value gib_per_s) GiB/s" \
   || { ips[feed_torch]=""; record "feed torch" FAIL "$(reason)"; }
 
 if [ $cxr_ok -eq 1 ] && has_cmd bench predict; then
-  run predict_cxr 60 "$cxr" bench predict --arch convnext_base --size 512 --batch 64 --device cuda --steps "$STEPS"
+  run predict_cxr 60 "$cxr" bench predict --arch $ARCH --size $SIZE --batch $PB --device $DEV --steps "$STEPS"
   ips[pred_cxr]=$(json_value images_per_s)
   [ $rc -eq 0 ] && [ -n "${ips[pred_cxr]}" ] && record "predict cxr" PASS "${ips[pred_cxr]} images/s" \
     || { ips[pred_cxr]=""; record "predict cxr" FAIL "$(reason)"; }
 else
   record "predict cxr" SKIP "$([ $cxr_ok -eq 1 ] && echo "this cxr has no 'bench predict' subcommand" || echo "cxr cannot use CUDA here")"
 fi
-run predict_torch 60 "$PYTHON" "$bench/gpu_predict.py" --arch convnext_base --size 512 --batch 64 --steps "$STEPS" --device cuda
+run predict_torch 60 "$PYTHON" "$bench/gpu_predict.py" --arch $ARCH --size $SIZE --batch $PB --steps "$STEPS" --device $DEV
 ips[pred_torch]=$(json_value images_per_s)
 [ $rc -eq 0 ] && [ -n "${ips[pred_torch]}" ] && record "predict torch" PASS "${ips[pred_torch]} images/s" \
   || { ips[pred_torch]=""; record "predict torch" FAIL "$(reason)"; }
@@ -239,23 +248,23 @@ if [ ! -d "$synth/mimic" ]; then
   record "loader" SKIP "no synthetic JPEGs (cxr synth did not run)"
 else
   if [ $cxr_runs -eq 1 ] && has_cmd bench loader; then
-    run loader_cxr 60 "$cxr" bench loader "$synth/mimic" --size 512 --batch 32 --batches 40 --workers 0
+    run loader_cxr 60 "$cxr" bench loader "$synth/mimic" --size $SIZE --batch $BA --batches $LOADN --workers 0
     ips[load_cxr]=$(json_value images_per_s)
     [ $rc -eq 0 ] && [ -n "${ips[load_cxr]}" ] && record "loader cxr" PASS "${ips[load_cxr]} images/s, all cores" \
       || { ips[load_cxr]=""; record "loader cxr" FAIL "$(reason)"; }
   else
     record "loader cxr" SKIP "this cxr has no 'bench loader' subcommand"
   fi
-  run loader_torch 60 "$PYTHON" "$bench/gpu_loader.py" "$synth/mimic" --size 512 --batch 32 --batches 40
+  run loader_torch 60 "$PYTHON" "$bench/gpu_loader.py" "$synth/mimic" --size $SIZE --batch $BA --batches $LOADN
   ips[load_torch]=$(json_value images_per_s)
   [ $rc -eq 0 ] && [ -n "${ips[load_torch]}" ] && record "loader torch" PASS "${ips[load_torch]} images/s, $(nproc) workers" \
     || { ips[load_torch]=""; record "loader torch" FAIL "$(reason)"; }
 fi
 
 # ---- 7. torch.compile last: the slowest step and the least needed -----------------------------------
-for b in 32 64; do
+for b in $BA $BB; do
   if [ "$COMPILE" != 1 ]; then record "train compile b$b" SKIP "COMPILE=0"; continue; fi
-  run "train_compile_b$b" 200 "$PYTHON" "$bench/gpu_train.py" --arch convnext_base --size 512 --batch "$b" --steps "$STEPS" --device cuda --compile
+  run "train_compile_b$b" 200 "$PYTHON" "$bench/gpu_train.py" --arch $ARCH --size $SIZE --batch "$b" --steps "$STEPS" --device $DEV --compile
   ips[comp_$b]=$(json_value images_per_s)
   [ $rc -eq 0 ] && [ -n "${ips[comp_$b]}" ] && record "train compile b$b" PASS "${ips[comp_$b]} images/s" \
     || { ips[comp_$b]=""; record "train compile b$b" FAIL "$(reason)"; }
@@ -266,7 +275,8 @@ echo
 echo "== steps ($((SECONDS - start))s of ${BUDGET}s; logs in $WORK) =="
 for i in "${!names[@]}"; do printf '%-20s %-4s %s\n' "${names[$i]}" "${states[$i]}" "${notes[$i]}"; done
 echo
-echo "== images/s on ${gpu:-an unknown GPU}, convnext_base 512 px, bf16, channels_last =="
+[ "$SMOKE" = 1 ] && echo "== SMOKE run on the CPU: these figures check the wiring and mean nothing =="
+echo "== images/s on ${gpu:-an unknown GPU}, $ARCH $SIZE px, bf16, channels_last =="
 printf '%-26s %10s %14s %14s %10s %10s\n' "benchmark" "cxr" "torch eager" "torch.compile" "cxr/eager" "cxr/compile"
 row() {  # label cxr eager compile
   local r1="" r2=""
@@ -274,13 +284,13 @@ row() {  # label cxr eager compile
   [ -n "$2" ] && [ -n "$4" ] && r2=$(ratio "$2" "$4")
   printf '%-26s %10s %14s %14s %10s %10s\n' "$1" "${2:--}" "${3:--}" "${4:--}" "${r1:--}" "${r2:--}"
 }
-row "train, batch 32" "${ips[cxr_32]:-}" "${ips[eager_32]:-}" "${ips[comp_32]:-}"
-row "train, batch 64" "${ips[cxr_64]:-}" "${ips[eager_64]:-}" "${ips[comp_64]:-}"
-row "feed host->GPU, b32 f32" "${ips[feed_cxr]:-}" "${ips[feed_torch]:-}" ""
-row "predict, batch 64" "${ips[pred_cxr]:-}" "${ips[pred_torch]:-}" ""
+row "train, batch $BA" "${ips[cxr_$BA]:-}" "${ips[eager_$BA]:-}" "${ips[comp_$BA]:-}"
+row "train, batch $BB" "${ips[cxr_$BB]:-}" "${ips[eager_$BB]:-}" "${ips[comp_$BB]:-}"
+row "feed host->GPU, b$BA f32" "${ips[feed_cxr]:-}" "${ips[feed_torch]:-}" ""
+row "predict, batch $PB" "${ips[pred_cxr]:-}" "${ips[pred_torch]:-}" ""
 row "loader (synthetic JPEGs)" "${ips[load_cxr]:-}" "${ips[load_torch]:-}" ""
-if [ -n "${ips[load_cxr]:-}" ] && [ -n "${ips[cxr_32]:-}" ]; then
-  echo "loader/training-step appetite (batch 32): $(ratio "${ips[load_cxr]}" "${ips[cxr_32]}") (below 1.00: the GPU waits for data)"
+if [ -n "${ips[load_cxr]:-}" ] && [ -n "${ips[cxr_$BA]:-}" ]; then
+  echo "loader/training-step appetite (batch $BA): $(ratio "${ips[load_cxr]}" "${ips[cxr_$BA]}") (below 1.00: the GPU waits for data)"
 fi
 fails=0; for s in "${states[@]}"; do [ "$s" = FAIL ] && fails=$((fails + 1)); done
 echo "gpu-check: ${#names[@]} steps, $fails failed"
