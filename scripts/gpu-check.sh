@@ -22,6 +22,7 @@
 #   cxr bench forward --arch A --weights W.safetensors --input X.safetensors --output Y.safetensors --device cuda
 #   cxr bench loader  DIR --size S --batch B --batches N --workers 0
 #   cxr bench feed    --batch B --size S --batches N --device cuda   (Sources/cxr/BenchFeed.swift)
+#   cxr bench graph   --device cuda                                    (Sources/cxr/BenchGraph.swift)
 # The bench commands print a JSON line with "images_per_s" (as `cxr bench ops` prints its line).
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -177,6 +178,15 @@ else
       [ $rc -eq 0 ] && record "forward vs timm" PASS "$msg" || record "forward vs timm" FAIL "${msg:-$(reason)}"
     fi
   fi
+fi
+
+if [ "$DEV" != cuda ]; then record "cuda graph" SKIP "needs CUDA (SMOKE runs on the CPU)"
+elif [ $cxr_ok -ne 1 ]; then record "cuda graph" SKIP "cxr cannot use CUDA here"
+elif ! has_cmd bench graph; then record "cuda graph" SKIP "this cxr has no 'bench graph' subcommand"
+else
+  run graph 30 "$cxr" bench graph --device cuda
+  [ $rc -eq 0 ] && record "cuda graph" PASS "replay matches eager; $(json_value replay_us) us per replay vs $(json_value eager_us) us eager (40 kernels)" \
+    || record "cuda graph" FAIL "$(reason)"
 fi
 
 # ---- 4. training throughput against PyTorch (the key figure) --------------------------------------
