@@ -22,7 +22,7 @@ CUDA_LIBS := -Wl$(COMMA)--no-as-needed -ltorch_cuda -lc10_cuda -Wl$(COMMA)--as-n
 LDFLAGS := -shared -L$(TORCH_DIR)/lib -Wl,-rpath,$(TORCH_DIR)/lib -Wl,-rpath,'$$ORIGIN' \
   $(if $(TORCH_CUDA),$(CUDA_LIBS)) -ltorch -ltorch_cpu -lc10
 
-.PHONY: setup shim build test demo bench clean
+.PHONY: setup shim build test demo bench clean bundle cuda-check
 setup:
 	@bash scripts/setup.sh
 
@@ -51,3 +51,11 @@ demo: build
 
 clean:
 	rm -rf .build CShims/build
+
+# GPU machine bundle (dist/cxr-bundle, < 64 MiB): static-stdlib cxr, shim sources, gpu-check.sh.
+bundle: setup shim cuda-check
+	@bash scripts/bundle.sh
+
+# Compile-only check of the shim's CUDA code against torch's CUDA wheel headers (no GPU needed).
+cuda-check: setup
+	@bash scripts/cuda-check.sh

@@ -13,6 +13,17 @@ let shimLink: [LinkerSetting] = [
   .unsafeFlags(["-L\(shimDir)", "-Xlinker", "-rpath", "-Xlinker", shimDir,
                 "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN"]),
 ]
+// `make bundle` (the GPU-machine bundle) sets CXR_BUNDLE=1: the image libraries are linked from
+// their static archives and the rpath is only $ORIGIN, where the bundle's libcxt.so is built.
+// Without it (every other build) nothing changes.
+let bundleBuild = ProcessInfo.processInfo.environment["CXR_BUNDLE"] == "1"
+let codecLink: [LinkerSetting] = bundleBuild
+  ? [.unsafeFlags(["-Xlinker", "-l:libjpeg.a", "-Xlinker", "-l:libpng16.a", "-Xlinker", "-l:libz.a"]),
+     .linkedLibrary("dl"), .linkedLibrary("m")]
+  : [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z"), .linkedLibrary("dl")]
+let torchLink: [LinkerSetting] = bundleBuild
+  ? [.unsafeFlags(["-L\(shimDir)", "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN"])]
+  : shimLink
 let swiftSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
 let package = Package(
@@ -28,10 +39,9 @@ let package = Package(
   targets: [
     .systemLibrary(name: "CTorch", path: "Sources/CTorch"),
     .target(name: "CCodecs", path: "Sources/CCodecs",
-            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z"),
-                             .linkedLibrary("dl")]),
+            linkerSettings: codecLink),
     .target(name: "Common", swiftSettings: swiftSettings),
-    .target(name: "Torch", dependencies: ["CTorch", "Common"], swiftSettings: swiftSettings, linkerSettings: shimLink),
+    .target(name: "Torch", dependencies: ["CTorch", "Common"], swiftSettings: swiftSettings, linkerSettings: torchLink),
     .target(name: "Models", dependencies: ["Torch"], swiftSettings: swiftSettings),
     .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: swiftSettings),
     .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),

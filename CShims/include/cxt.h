@@ -233,6 +233,18 @@ int cxt_stream_wait_stream(cxt_stream waiter, cxt_stream s);
 /* tell the caching allocator that t is used on stream s */
 int cxt_tensor_record_stream(cxt_tensor t, cxt_stream s);
 
+/* ---- CUDA graphs (capture a static-shape step once, replay it) ----------
+ * Errors on CPU-only builds. Capture records the work queued on the *current*
+ * stream, which must not be the default stream (make a side stream current first);
+ * warm the captured code up on that stream before capturing. Tensors used inside
+ * must keep their storage alive between replays (copy new inputs into them). */
+typedef struct cxt_graph_s *cxt_graph;
+int cxt_graph_new(cxt_graph *out);
+int cxt_graph_free(cxt_graph g);
+int cxt_graph_capture_begin(cxt_graph g);
+int cxt_graph_capture_end(cxt_graph g);
+int cxt_graph_replay(cxt_graph g);
+
 #ifdef __cplusplus
 }
 #endif

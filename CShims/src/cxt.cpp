@@ -16,10 +16,14 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
-#include <ATen/cuda/CUDAEvent.h>
+// c10::Event, not at::cuda::CUDAEvent: the latter pulls in cuBLAS/cuSPARSE/cuSOLVER headers,
+// which a pip-installed CUDA PyTorch does not always ship.
+#include <c10/core/Event.h>
+#include <ATen/cuda/CUDAGraph.h>
 #endif
 
 #include <cmath>
+#include <memory>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -30,6 +34,12 @@ struct cxt_generator_s { at::Generator g; };
 struct cxt_stream_s { c10::cuda::CUDAStream s; };
 #else
 struct cxt_stream_s { int unused; };
+#endif
+#ifdef CXT_WITH_CUDA
+// CUDAGraph is neither copyable nor movable: hold it by pointer.
+struct cxt_graph_s { std::unique_ptr<at::cuda::CUDAGraph> g; };
+#else
+struct cxt_graph_s { int unused; };
 #endif
 
 namespace {
@@ -744,9 +754,9 @@ int cxt_stream_set_current(cxt_stream s) { CXT_TRY(c10::cuda::setCurrentCUDAStre
 int cxt_stream_synchronize(cxt_stream s) { CXT_TRY(s->s.synchronize()) }
 int cxt_stream_wait_stream(cxt_stream waiter, cxt_stream s) {
   CXT_TRY({
-    at::cuda::CUDAEvent ev;
-    ev.record(s->s);
-    ev.block(waiter->s);
+    c10::Event ev(c10::DeviceType::CUDA);
+    ev.record(s->s.unwrap());
+    ev.block(waiter->s.unwrap());
   })
 }
 int cxt_tensor_record_stream(cxt_tensor t, cxt_stream s) {
@@ -761,6 +771,41 @@ int cxt_stream_set_current(cxt_stream) { CXT_TRY(CXT_NO_CUDA) }
 int cxt_stream_synchronize(cxt_stream) { CXT_TRY(CXT_NO_CUDA) }
 int cxt_stream_wait_stream(cxt_stream, cxt_stream) { CXT_TRY(CXT_NO_CUDA) }
 int cxt_tensor_record_stream(cxt_tensor, cxt_stream) { CXT_TRY(CXT_NO_CUDA) }
+#endif
+
+// ---- CUDA graphs ------------------------------------------------------------------------
+#ifdef CXT_WITH_CUDA
+namespace {
+at::cuda::CUDAGraph &G(cxt_graph g) {
+  if (!g || !g->g) throw Fail("null CUDA graph handle");
+  return *g->g;
+}
+}  // namespace
+int cxt_graph_new(cxt_graph *out) {
+  CXT_TRY({
+    if (!out) throw Fail("null output pointer");
+    if (!at::hasCUDA()) throw Fail("CUDA graphs need a CUDA device, and none is available");
+    *out = new cxt_graph_s{std::make_unique<at::cuda::CUDAGraph>()};
+  })
+}
+int cxt_graph_free(cxt_graph g) { CXT_TRY(delete g) }
+int cxt_graph_capture_begin(cxt_graph g) {
+  CXT_TRY({
+    auto &graph = G(g);
+    if (c10::cuda::getCurrentCUDAStream() == c10::cuda::getDefaultCUDAStream())
+      throw Fail("CUDA graph capture needs a side stream: make a non-default stream current first");
+    graph.capture_begin();
+  })
+}
+int cxt_graph_capture_end(cxt_graph g) { CXT_TRY(G(g).capture_end()) }
+int cxt_graph_replay(cxt_graph g) { CXT_TRY(G(g).replay()) }
+#else
+#define CXT_NO_CUDA_GRAPH throw Fail("CUDA graphs need a shim built against a CUDA libtorch")
+int cxt_graph_new(cxt_graph *) { CXT_TRY(CXT_NO_CUDA_GRAPH) }
+int cxt_graph_free(cxt_graph g) { CXT_TRY(delete g) }
+int cxt_graph_capture_begin(cxt_graph) { CXT_TRY(CXT_NO_CUDA_GRAPH) }
+int cxt_graph_capture_end(cxt_graph) { CXT_TRY(CXT_NO_CUDA_GRAPH) }
+int cxt_graph_replay(cxt_graph) { CXT_TRY(CXT_NO_CUDA_GRAPH) }
 #endif
 
 }  // extern "C"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds dist/cxr-bundle: what a GPU machine without Swift needs to build the shim, check and
+# benchmark cxr (scripts/gpu-check.sh there). Called by `make bundle`.
+#
+#   cxr.xz             release cxr, Swift runtime and Foundation linked in (--static-swift-stdlib),
+#                      libjpeg/libpng/zlib from their static archives, rpath $ORIGIN, stripped,
+#                      xz-compressed (57 MB -> 15 MB; ICU's data is most of it). gpu-check.sh
+#                      unpacks it to cxr beside libcxt.so.
+#   CShims/            the shim's sources and shim.mk, which builds libcxt.so beside cxr with g++
+#                      against a TORCH_DIR. DICOM shim sources travel too, but are not built there
+#                      (no GDCM on the GPU machine: cxr trains on JPEGs without it).
+#   cuda-include/      CUDA runtime/crt/nv headers (from `make cuda-check`): a pip-installed CUDA
+#                      PyTorch may lack crt/ and nv/, which c10's CUDA headers include.
+#   scripts/           gpu-check.sh and bench/gpu_*.py;  configs/ when the project has one.
+#   pylib/             timm and lion-pytorch sources, a fallback for the reference scripts.
+# Checks: the bundle fits in 64 MiB; ldd of cxr shows only libcxt.so and glibc/libstdc++/libgcc;
+# cxr runs here (`cxr info`) with a CPU libcxt.so built by the bundle's own shim.mk beside it.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+out="$root/dist/cxr-bundle"
+limit=$((64 * 1024 * 1024))
+fail() { echo "bundle: FAILED: $*" >&2; exit 1; }
+
+echo "bundle: swift build -c release --static-swift-stdlib (scratch .build-bundle)"
+CXR_BUNDLE=1 swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bundle" --product cxr \
+  || fail "swift build of the bundle's cxr"
+bin="$root/.build-bundle/release/cxr"
+
+rm -rf "$out"
+mkdir -p "$out/CShims/include" "$out/CShims/src" "$out/scripts/bench"
+strip -o "$out/cxr" "$bin"
+cp CShims/include/*.h "$out/CShims/include/"
+cp CShims/src/* "$out/CShims/src/"
+cp scripts/bundle/shim.mk "$out/CShims/shim.mk"
+cp scripts/gpu-check.sh "$out/scripts/"
+cp scripts/bench/gpu_*.py "$out/scripts/bench/"
+[ -d configs ] && cp -r configs "$out/configs"
+if [ -d "$root/.deps/cuda-check/cuda-include" ]; then
+  cp -r "$root/.deps/cuda-check/cuda-include" "$out/cuda-include"
+else
+  echo "bundle: note: no .deps/cuda-check/cuda-include (run make cuda-check): the GPU machine must have CUDA headers"
+fi
+# timm and lion-pytorch (pure Python) for a GPU machine whose PyTorch lacks them: the reference
+# scripts append pylib/ to their path, so the machine's own installs win. (timm needs torchvision.)
+site=$(ls -d "$root"/.deps/venv/lib/python3*/site-packages | head -1)
+for pkg in timm lion_pytorch; do
+  [ -d "$site/$pkg" ] || fail "no $pkg in $site (make setup installs it)"
+  mkdir -p "$out/pylib"
+  cp -r "$site/$pkg" "$out/pylib/" && find "$out/pylib/$pkg" -name __pycache__ -type d -prune -exec rm -rf {} + \
+    || fail "copy $pkg into the bundle"
+done
+git -C "$root" rev-parse HEAD > "$out/COMMIT" 2>/dev/null || true
+
+# Dynamic dependencies: libcxt.so and the C/C++ runtime only.
+deps=$(ldd "$out/cxr" | awk '{print $1}' | sed 's/.*\///')
+allowed='^(linux-vdso\.so\.1|libcxt\.so|libc\.so\.6|libm\.so\.6|libstdc\+\+\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|libutil\.so\.1)$'
+bad=$(echo "$deps" | grep -v -E "$allowed" || true)
+[ -z "$bad" ] || fail "cxr needs shared libraries the GPU machine may lack: $(echo $bad)"
+echo "bundle: cxr's dynamic libraries: $(echo $deps)"
+readelf -d "$out/cxr" | grep -q 'R.*PATH.*\[\$ORIGIN\]' || fail "cxr's rpath is not \$ORIGIN: $(readelf -d "$out/cxr" | grep PATH)"
+
+# It runs here with a CPU shim built by the bundle's own shim.mk beside it (in a scratch copy).
+try=$(mktemp -d)
+trap 'rm -rf "$try"' EXIT
+cp -r "$out/." "$try/"
+make -s -C "$try/CShims" -f shim.mk TORCH_DIR="${TORCH_DIR:-$root/.deps/venv/lib/python3.11/site-packages/torch}" \
+  >/dev/null || fail "the bundle's shim.mk did not build libcxt.so against the CPU libtorch"
+info=$("$try/cxr" info) || fail "cxr info from the bundle"
+echo "$info" | sed 's/^/bundle:   /'
+echo "$info" | grep -q '^cxr with libtorch' || fail "unexpected cxr info output"
+
+# Carried: the binary compressed (gpu-check.sh unpacks it); must fit in 64 MiB with the sources.
+xz -T0 -6 -f "$out/cxr"
+bytes=$(du -sb "$out" | cut -f1)
+printf 'bundle: %s: %.1f MiB of 64 MiB (cxr.xz %.1f MiB)\n' "$out" "$(echo "$bytes / 1048576" | bc -l)" \
+  "$(echo "$(stat -c %s "$out/cxr.xz") / 1048576" | bc -l)"
+[ "$bytes" -le "$limit" ] || fail "the bundle is $bytes bytes, over 64 MiB"
+echo "bundle: ok"
