@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 TORCH_DIR ?= $(ROOT)/.deps/venv/lib/python3.11/site-packages/torch
 SHIM_DIR := $(ROOT)/CShims/build
 SHIM := $(SHIM_DIR)/libcxt.so
+# DICOM reader over GDCM (Debian libgdcm-dev); loaded by dlopen only when a DICOM is read.
+DICOM_SHIM := $(SHIM_DIR)/libcxt_dicom.so
+GDCM_INC ?= $(firstword $(wildcard /usr/include/gdcm-*))
 SWIFT_FLAGS ?= -c release
 CXR := $(ROOT)/.build/release/cxr
 TORCH_CUDA := $(wildcard $(TORCH_DIR)/lib/libtorch_cuda.so)
@@ -23,10 +26,19 @@ LDFLAGS := -shared -L$(TORCH_DIR)/lib -Wl,-rpath,$(TORCH_DIR)/lib -Wl,-rpath,'$$
 setup:
 	@bash scripts/setup.sh
 
-shim: $(SHIM)
+shim: $(SHIM) $(DICOM_SHIM)
 $(SHIM): CShims/src/cxt.cpp CShims/include/cxt.h
 	@mkdir -p $(SHIM_DIR)
 	g++ $(CXXFLAGS) CShims/src/cxt.cpp -o $@ $(LDFLAGS)
+
+# Skipped (with a note) where GDCM's headers are missing: JPEG/PNG still work without it.
+$(DICOM_SHIM): CShims/src/dicom.cpp CShims/include/cxt_dicom.h
+	@mkdir -p $(SHIM_DIR)
+	@if [ -n "$(GDCM_INC)" ]; then \
+	  echo g++ dicom.cpp -o $@; \
+	  g++ -std=c++17 -O2 -fPIC -Wall -I$(ROOT)/CShims/include -isystem $(GDCM_INC) CShims/src/dicom.cpp -o $@ \
+	    -shared -Wl,-rpath,'$$ORIGIN' -lgdcmMSFF -lgdcmDSED -lgdcmCommon; \
+	else echo "GDCM headers not found (apt-get install libgdcm-dev): DICOM reading disabled"; fi
 
 build: setup shim
 	swift build $(SWIFT_FLAGS) --product cxr

@@ -188,6 +188,9 @@ int cxt_randperm(int64_t n, int device_type, int device_index, cxt_generator g, 
 int cxt_bernoulli(cxt_tensor p, cxt_generator g, cxt_tensor *out);
 /* Gamma(alpha, 1) samples, elementwise; Beta(a,b) = X/(X+Y) with X~G(a), Y~G(b) */
 int cxt_standard_gamma(cxt_tensor alpha, cxt_generator g, cxt_tensor *out);
+/* a handle that shares the device's default generator (what ops use when given NULL), so
+ * its state can be saved and restored; free it with cxt_generator_free (the default stays) */
+int cxt_generator_default(int device_type, int device_index, cxt_generator *out);
 
 /* ---- autograd ----------------------------------------------------------- */
 int cxt_tensor_set_requires_grad(cxt_tensor t, int requires_grad);

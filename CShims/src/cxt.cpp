@@ -605,6 +605,9 @@ int cxt_generator_new(uint64_t seed, int device_type, int device_index, cxt_gene
   })
 }
 int cxt_generator_free(cxt_generator g) { CXT_TRY(delete g) }
+int cxt_generator_default(int device_type, int device_index, cxt_generator *out) {
+  CXT_TRY(*out = new cxt_generator_s{at::globalContext().defaultGenerator(to_device(device_type, device_index))})
+}
 int cxt_generator_get_state(cxt_generator g, cxt_tensor *out) {
   CXT_TRY({
     if (!g) throw Fail("null generator");

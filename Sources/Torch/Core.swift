@@ -169,7 +169,15 @@ public final class Generator: @unchecked Sendable {
     handle = g!
     self.device = device
   }
+  init(adopting handle: cxt_generator, device: Device) { self.handle = handle; self.device = device }
   deinit { _ = cxt_generator_free(handle) }
+  /// The device's default generator (used by ops that are given none, e.g. dropout), shared,
+  /// so that its state can be saved with a checkpoint and restored on resume.
+  public static func defaultGenerator(_ device: Device = .cpu) throws -> Generator {
+    var g: cxt_generator?
+    try check(cxt_generator_default(device.type, device.index, &g))
+    return Generator(adopting: g!, device: device)
+  }
   /// The generator's full state as a uint8 tensor (what `torch.Generator.get_state` returns).
   public func state() throws -> Tensor { try make { cxt_generator_get_state(handle, $0) } }
   public func setState(_ t: Tensor) throws { try check(cxt_generator_set_state(handle, t.handle)) }

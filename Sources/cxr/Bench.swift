@@ -7,7 +7,7 @@ import Torch
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Micro-benchmarks (the Swift side; scripts/bench/*.sh compare with PyTorch).",
-    subcommands: [BenchOps.self])
+    subcommands: [BenchOps.self, BenchDecode.self])
 }
 
 struct BenchOps: ParsableCommand {

@@ -7,7 +7,8 @@ struct CXR: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cxr",
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
-    subcommands: [Info.self, ConfigCommand.self, Bench.self, SynthCommand.self])
+    subcommands: [Info.self, RunCommand.self, TrainCommand.self, PredictCommand.self, EvaluateCommand.self, AgreeCommand.self, ConfigCommand.self, Bench.self,
+                  Inspect.self, BenchTrain.self, CacheCommand.self, SynthCommand.self])
 }
 
 struct Info: ParsableCommand {

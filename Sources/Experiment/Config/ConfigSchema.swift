@@ -11,6 +11,8 @@ struct ConfigSchema {
   let requiredItemKeys: [String: [String]]
   /// paths (with "[]" for any list index) whose keys are free-form
   let openMaps: Set<String>
+  /// mappings checked by the layer that reads them (`train` by the Train layer's options)
+  var delegated: Set<String> = []
 
   enum Part: Equatable { case key(String), index(Int) }
 
@@ -53,6 +55,11 @@ struct ConfigSchema {
   private func merge(defaults d: ConfigValue, user u: ConfigValue, path: String, source: String,
                      origins: [String: String]) throws -> ConfigValue {
     let at = origins[path] ?? source
+    if delegated.contains(path) {
+      if case .null = u { return .map([]) }
+      guard case .map = u else { throw ConfigError("\(at): '\(path)' must be a mapping, not \(u.typeName)") }
+      return u
+    }
     if openMaps.contains(ConfigSchema.generic(path)) {
       guard case .map(let pairs) = u else {
         if case .null = u { return .map([]) }
@@ -137,7 +144,8 @@ extension ConfigSchema {
       defaults: parse(defaultsYAML),
       itemTemplates: ["schemas": parse(schemaItemYAML), "references": parse(referenceItemYAML)],
       requiredItemKeys: ["schemas": ["name", "file"], "references": ["name"]],
-      openMaps: ["schemas[].columns", "schemas[].values", "references[].columns", "references[].values"])
+      openMaps: ["schemas[].columns", "schemas[].values", "references[].columns", "references[].values"],
+      delegated: ["train"])
   }()
 
   /// Every key a study config may set, with its default. The study's settings are the
@@ -178,42 +186,12 @@ extension ConfigSchema {
       in_chans: 1
       drop_path_rate: 0.0
       head_dropout: 0.0
-    train:
-      epochs: 10
+    loader:
       batch_size: 32
-      lr: 1.0e-5
-      weight_decay: 3.0e-4
-      betas: [0.9, 0.99]
-      no_decay_norm_bias: false # exclude norms, biases and layer-scale gamma from weight decay
-      schedule: constant        # constant (the study) | cosine
-      warmup_steps: 0
-      grad_clip: 0.0            # global-norm clipping; 0 = off
-      accumulation: 1
-      ema_decay: 0.9999
-      ema_warmup: false         # timm ModelEmaV3 warmup
-      amp: auto                 # auto (bf16 on CUDA, float32 on CPU) | bf16 | off
-      channels_last: auto       # auto (on CUDA) | on | off
-      pos_weight: []            # per finding, empty = none
-      workers: 0                # decoding workers; 0 = all cores
-      best_metric: ema_auroc_mean
-      early_stop: 0             # epochs without improvement before stopping; 0 = off
-      keep_last: 2
-      nan_policy: stop          # stop | skip
+      workers: 0                # decoding threads; 0 = all cores
+      prefetch: 4               # batches decoded ahead (bounds memory)
       bad_files: skip           # skip (listed in bad_files.csv) | fail
-      log_every: 20
-      augment:
-        hflip: 0.5
-        vflip: 0.5
-        noise: 0.5
-        noise_std: 0.1
-        affine: 0.5
-        rotate_deg: 25.0
-        scale: [0.9, 1.1]
-        translate: 0.1
-        mixup: 0.0
-        mixup_alpha: 0.4
-        cutmix: 0.0
-        cutmix_alpha: 1.0
+    train: {}                   # the training loop's settings: `cxr config defaults` lists them
     predict:
       batch_size: 32
       tta_hflip: false

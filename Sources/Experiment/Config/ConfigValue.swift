@@ -50,6 +50,34 @@ public indirect enum ConfigValue: Equatable {
     self = .map(pairs)
   }
 
+  /// Plain Foundation values (String, Int, Double, Bool, NSNull, arrays, dictionaries), for
+  /// layers that read their own settings.
+  public var plain: Any {
+    switch self {
+    case .null: return NSNull()
+    case .bool(let b): return b
+    case .int(let i): return i
+    case .double(let d): return d
+    case .string(let s): return s
+    case .list(let xs): return xs.map(\.plain)
+    case .map(let pairs): return Dictionary(pairs.map { ($0.0, $0.1.plain) }, uniquingKeysWith: { a, _ in a })
+    }
+  }
+
+  /// The inverse of `plain`, with keys sorted (for writing resolved settings).
+  public init(plain: Any) {
+    switch plain {
+    case is NSNull: self = .null
+    case let b as Bool: self = .bool(b)
+    case let i as Int: self = .int(i)
+    case let d as Double: self = .double(d)
+    case let s as String: self = .string(s)
+    case let xs as [Any]: self = .list(xs.map(ConfigValue.init(plain:)))
+    case let m as [String: Any]: self = .map(m.keys.sorted().map { ($0, ConfigValue(plain: m[$0]!)) })
+    default: self = .string("\(plain)")
+    }
+  }
+
   /// Parses a scalar the way YAML 1.2's core schema does (used for `--set key=value`).
   public static func scalar(_ s: String) -> ConfigValue {
     let t = s.trimmingCharacters(in: .whitespaces)

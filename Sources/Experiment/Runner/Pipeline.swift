@@ -8,13 +8,15 @@ public struct Stage {
   /// Stages whose outputs this one reads; if one of them fails, this one is not run.
   public let dependencies: [String]
   /// Everything that determines the outputs: settings, input files' fingerprints, and (added
-  /// by the pipeline) the dependencies' fingerprints.
-  public let inputs: [String]
+  /// by the pipeline) the dependencies' fingerprints. Computed when the stage is reached, so
+  /// it can fingerprint files that earlier stages wrote.
+  public let inputs: () -> [String]
   /// Files the stage writes; all must exist for the stage to count as done.
   public let outputs: [URL]
   public let run: () throws -> Void
 
-  public init(name: String, dependencies: [String] = [], inputs: [String], outputs: [URL], run: @escaping () throws -> Void) {
+  public init(name: String, dependencies: [String] = [], inputs: @autoclosure @escaping () -> [String], outputs: [URL],
+              run: @escaping () throws -> Void) {
     self.name = name
     self.dependencies = dependencies
     self.inputs = inputs
@@ -71,7 +73,7 @@ public final class Pipeline {
     var byName: [String: StageOutcome] = [:]
     for stage in stages {
       let depFingerprints = stage.dependencies.map { fingerprints[$0] ?? "missing:\($0)" }
-      let fp = Fingerprint.of(stage.inputs + depFingerprints)
+      let fp = Fingerprint.of(stage.inputs() + depFingerprints)
       // Dependents see this stage's fingerprint plus when it last finished: a stage that
       // re-ran (forced, or lost outputs) makes everything downstream re-run too.
       defer { fingerprints[stage.name] = fp + "@" + (ledger[stage.name]?.finished ?? "never") }

@@ -1,1 +1,0 @@
-// Data layer (see DESIGN.md).

@@ -1,0 +1,37 @@
+import CCodecs
+import Common
+import Foundation
+
+/// libpng decoding to 8- or 16-bit grayscale, and an 8-bit grayscale writer.
+public enum PNGCodec {
+  public static func decode(_ data: Data, path: String = "<memory>") throws -> GrayImage {
+    var w: Int32 = 0, h: Int32 = 0, bits: Int32 = 0
+    var out: UnsafeMutableRawPointer?
+    var err = [CChar](repeating: 0, count: 256)
+    let status = data.withUnsafeBytes { buf in
+      ccx_png_decode_gray(buf.baseAddress?.assumingMemoryBound(to: UInt8.self), buf.count, &out, &w, &h, &bits,
+                          &err, err.count)
+    }
+    guard status == 0, let pixels = out else {
+      throw ImageError(path: path, kind: .corrupt, reason: "corrupt PNG: \(String(cString: err))")
+    }
+    defer { ccx_free(pixels) }
+    let n = Int(w) * Int(h)
+    if bits == 16 {
+      let v = [UInt16](UnsafeBufferPointer(start: pixels.assumingMemoryBound(to: UInt16.self), count: n))
+      return GrayImage(width: Int(w), height: Int(h), samples: .u16(v))
+    }
+    let v = [UInt8](UnsafeBufferPointer(start: pixels.assumingMemoryBound(to: UInt8.self), count: n))
+    return GrayImage(width: Int(w), height: Int(h), samples: .u8(v))
+  }
+
+  /// Writes `pixels` (width*height bytes) as an 8-bit grayscale PNG.
+  public static func writeGray8(_ pixels: [UInt8], width: Int, height: Int, to url: URL) throws {
+    precondition(pixels.count == width * height, "pixel count must be width*height")
+    var err = [CChar](repeating: 0, count: 256)
+    let status = pixels.withUnsafeBufferPointer { buf in
+      ccx_png_write_gray8(url.path, buf.baseAddress, Int32(width), Int32(height), &err, err.count)
+    }
+    if status != 0 { throw FileError("cannot write \(url.path): \(String(cString: err)); check the folder exists and is writable") }
+  }
+}

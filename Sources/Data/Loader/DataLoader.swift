@@ -1,0 +1,262 @@
+import Foundation
+import Torch
+
+/// One training/prediction example: an image file and its labels. `mask` is 1 where the
+/// finding counts in the loss and 0 where it is ignored (U-ignore, missing).
+public struct LoaderItem: Sendable, Hashable {
+  public let id: String
+  public let path: URL
+  public let targets: [Float]
+  public let mask: [Float]
+
+  public init(id: String, path: URL, targets: [Float], mask: [Float]? = nil) {
+    self.id = id
+    self.path = path
+    self.targets = targets
+    self.mask = mask ?? [Float](repeating: 1, count: targets.count)
+  }
+}
+
+public struct LoaderOptions: Sendable {
+  public var batchSize: Int
+  public var preprocess: PreprocessSettings
+  /// Decoding threads.
+  public var workers: Int
+  /// Batches decoded ahead of the consumer, at most (memory stays bounded by this).
+  public var prefetch: Int
+  public var shuffle: Bool
+  public var seed: UInt64
+  public var dropLast: Bool
+  public var badFilePolicy: BadFilePolicy
+  /// Where `bad_files.csv` goes (the run folder); nil keeps the list in memory.
+  public var badFilesFolder: URL?
+  /// Pinned host memory for faster host-to-GPU copies; nil = when CUDA is available.
+  public var pinMemory: Bool?
+
+  public init(batchSize: Int = 32, preprocess: PreprocessSettings = PreprocessSettings(), workers: Int = 4,
+              prefetch: Int = 4, shuffle: Bool = true, seed: UInt64 = 0, dropLast: Bool = false,
+              badFilePolicy: BadFilePolicy = .skip, badFilesFolder: URL? = nil, pinMemory: Bool? = nil) {
+    self.batchSize = batchSize
+    self.preprocess = preprocess
+    self.workers = workers
+    self.prefetch = prefetch
+    self.shuffle = shuffle
+    self.seed = seed
+    self.dropLast = dropLast
+    self.badFilePolicy = badFilePolicy
+    self.badFilesFolder = badFilesFolder
+    self.pinMemory = pinMemory
+  }
+}
+
+/// A batch: images [B, 1, N, N] float32 in [-1, 1], targets and mask [B, F] float32.
+/// Items whose image could not be read (policy `skip`) are left out, so B may be smaller
+/// than the batch size.
+public struct Batch {
+  public let index: Int
+  public let ids: [String]
+  public let images: Tensor
+  public let targets: Tensor
+  public let mask: Tensor
+}
+
+public struct LoaderError: Error, CustomStringConvertible, Equatable {
+  public let message: String
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}
+
+/// Parallel, deterministic batch loader. The order of an epoch depends only on the seed
+/// and the epoch number; workers decode batches ahead (at most `prefetch`) and the
+/// consumer receives them in order.
+public final class DataLoader: @unchecked Sendable {
+  public let items: [LoaderItem]
+  public let options: LoaderOptions
+  public let cache: PreprocessedCache?
+  public let badFiles: BadFilesLog
+  let findings: Int
+  let pin: Bool
+  /// Per item, the cache stamp to check (the file as it is now); nil without a cache.
+  let stamps: [SourceStamp]?
+
+  public init(items: [LoaderItem], options: LoaderOptions, cache: PreprocessedCache? = nil) throws {
+    guard options.batchSize > 0 else { throw LoaderError("batch size must be at least 1 (got \(options.batchSize))") }
+    guard options.workers > 0 else { throw LoaderError("workers must be at least 1 (got \(options.workers))") }
+    guard options.prefetch > 0 else { throw LoaderError("prefetch must be at least 1 (got \(options.prefetch))") }
+    let f = items.first?.targets.count ?? 0
+    for it in items where it.targets.count != f || it.mask.count != f {
+      throw LoaderError("item \(it.id) has \(it.targets.count) targets and \(it.mask.count) mask values; every item needs \(f)")
+    }
+    if let cache, cache.settings != options.preprocess {
+      throw LoaderError("the cache in \(cache.folder.path) was built with \(cache.settings), the loader wants \(options.preprocess); rebuild it with `cxr cache`")
+    }
+    self.items = items
+    self.options = options
+    self.cache = cache
+    self.findings = f
+    badFiles = BadFilesLog(folder: options.badFilesFolder)
+    pin = options.pinMemory ?? Runtime.cudaAvailable
+    stamps = cache == nil ? nil : items.map { SourceStamp.current($0.path) }
+  }
+
+  /// The item order of an epoch: a seeded Fisher-Yates shuffle (SplitMix64), or 0..<n.
+  public func order(epoch: Int) -> [Int] {
+    var idx = Array(0..<items.count)
+    guard options.shuffle else { return idx }
+    var rng = SplitMix64(seed: options.seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(truncatingIfNeeded: epoch + 1))
+    if idx.count > 1 {
+      for i in stride(from: idx.count - 1, to: 0, by: -1) {
+        let j = Int(rng.next() % UInt64(i + 1))
+        idx.swapAt(i, j)
+      }
+    }
+    return idx
+  }
+
+  public func batchCount(epoch: Int = 0) -> Int {
+    let n = items.count, b = options.batchSize
+    return options.dropLast ? n / b : (n + b - 1) / b
+  }
+
+  /// Starts the workers for an epoch. Iterate with `next()`; dropping the iterator stops them.
+  /// `startingAt` skips the first batches without decoding them (a resumed run's position).
+  public func epoch(_ epoch: Int, startingAt first: Int = 0) -> EpochIterator {
+    let order = order(epoch: epoch)
+    let b = options.batchSize
+    var batches: [[Int]] = []
+    for s in stride(from: 0, to: order.count, by: b) where !options.dropLast || s + b <= order.count {
+      batches.append(Array(order[s..<min(s + b, order.count)]))
+    }
+    return EpochIterator(loader: self, batches: Array(batches.dropFirst(first)))
+  }
+
+  /// One image as the model sees it (size*size floats in [-1, 1]), from the cache when fresh.
+  public func modelInput(_ i: Int, into out: UnsafeMutableBufferPointer<Float>) throws {
+    let item = items[i]
+    if let cache, let px = cache.pixels(for: item.path, stamp: stamps?[i]) {
+      for k in 0..<px.count { out[k] = Float(px[k]) / 255 * 2 - 1 }
+      return
+    }
+    let src = try ImageDecoder.load(item.path, targetLongestSide: options.preprocess.size)
+    let pre = Preprocess.apply(src, options.preprocess)
+    pre.withUnsafeBufferPointer { Preprocess.scaleToModelRange($0, into: out) }
+  }
+
+  func makeBatch(_ index: Int, _ members: [Int]) throws -> Batch? {
+    let n = options.preprocess.size * options.preprocess.size
+    var pixels = [Float](repeating: 0, count: members.count * n)
+    var kept: [Int] = []
+    try pixels.withUnsafeMutableBufferPointer { buf in
+      for i in members {
+        let slot = UnsafeMutableBufferPointer(rebasing: buf[(kept.count * n)..<((kept.count + 1) * n)])
+        do {
+          try modelInput(i, into: slot)
+          kept.append(i)
+        } catch let e as ImageError {
+          try badFiles.record(e)
+          if options.badFilePolicy == .fail {
+            throw LoaderError("\(e.description) (bad-file policy is 'fail'; use 'skip' to leave such images out: they are listed in bad_files.csv)")
+          }
+        }
+      }
+    }
+    if kept.isEmpty { return nil }
+    let b = kept.count
+    pixels.removeLast((members.count - b) * n)
+    var t = [Float](), m = [Float]()
+    t.reserveCapacity(b * findings)
+    m.reserveCapacity(b * findings)
+    for i in kept { t += items[i].targets; m += items[i].mask }
+    var images = try Tensor(pixels, shape: [b, 1, options.preprocess.size, options.preprocess.size])
+    var targets = try Tensor(t, shape: [b, findings])
+    var mask = try Tensor(m, shape: [b, findings])
+    if pin {
+      images = try images.pinMemory()
+      targets = try targets.pinMemory()
+      mask = try mask.pinMemory()
+    }
+    return Batch(index: index, ids: kept.map { items[$0].id }, images: images, targets: targets, mask: mask)
+  }
+}
+
+/// Batches of one epoch, in order. Workers run ahead by at most `prefetch` batches.
+public final class EpochIterator: @unchecked Sendable {
+  final class Shared: @unchecked Sendable {
+    let cond = NSCondition()
+    var nextToStart = 0
+    var consumed = 0
+    var ready: [Int: Result<Batch?, Error>] = [:]
+    var cancelled = false
+    var inFlight = 0
+    /// Largest number of batches decoded or being decoded but not yet consumed.
+    var peakAhead = 0
+  }
+  let loader: DataLoader
+  let batches: [[Int]]
+  let shared = Shared()
+  private var threads: [Thread] = []
+
+  init(loader: DataLoader, batches: [[Int]]) {
+    self.loader = loader
+    self.batches = batches
+    let shared = self.shared, total = batches.count, prefetch = loader.options.prefetch
+    for _ in 0..<min(loader.options.workers, max(1, total)) {
+      let t = Thread { [loader, batches] in
+        while true {
+          shared.cond.lock()
+          while !shared.cancelled && shared.nextToStart < total && shared.nextToStart >= shared.consumed + prefetch {
+            shared.cond.wait()
+          }
+          if shared.cancelled || shared.nextToStart >= total { shared.cond.unlock(); return }
+          let b = shared.nextToStart
+          shared.nextToStart += 1
+          shared.inFlight += 1
+          shared.peakAhead = max(shared.peakAhead, shared.ready.count + shared.inFlight)
+          shared.cond.unlock()
+          let result = Result { try loader.makeBatch(b, batches[b]) }
+          shared.cond.lock()
+          shared.inFlight -= 1
+          shared.ready[b] = result
+          shared.cond.broadcast()
+          shared.cond.unlock()
+        }
+      }
+      t.name = "cxr-loader"
+      threads.append(t)
+      t.start()
+    }
+  }
+
+  deinit { cancel() }
+
+  /// Stops the workers after their current batch.
+  public func cancel() {
+    shared.cond.lock()
+    shared.cancelled = true
+    shared.cond.broadcast()
+    shared.cond.unlock()
+  }
+
+  /// The most batches that were ever decoded ahead of the consumer (<= prefetch).
+  public var peakAhead: Int { shared.cond.lock(); defer { shared.cond.unlock() }; return shared.peakAhead }
+
+  /// The next batch, nil at the end of the epoch. Throws under policy `fail` when an image
+  /// cannot be read (and for errors creating tensors).
+  public func next() throws -> Batch? {
+    while true {
+      shared.cond.lock()
+      let c = shared.consumed
+      if c >= batches.count { shared.cond.unlock(); return nil }
+      while shared.ready[c] == nil { shared.cond.wait() }
+      let r = shared.ready.removeValue(forKey: c)!
+      shared.consumed += 1
+      shared.cond.broadcast()
+      shared.cond.unlock()
+      switch r {
+      case .success(let batch?): return batch
+      case .success(nil): continue  // every image of this batch was bad and skipped
+      case .failure(let e): cancel(); throw e
+      }
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import Foundation
+
+/// Percentile bootstrap over cases. Round `r` draws its multinomial case counts from its own
+/// stream `SeededRandom(seed, stream: r)`, so results do not depend on the number of threads;
+/// a draw that misses a class is redrawn from the same stream.
+public enum Bootstrap {
+  /// Areas of every model in every round: `result[model][round]`. All models see the same
+  /// draws, so differences between them are paired.
+  public static func areas(labels: [Bool], rankings: [Ranking], rounds: Int, seed: UInt64) -> [[Areas]] {
+    let n = labels.count
+    guard rounds > 0, !rankings.isEmpty else { return rankings.map { _ in [] } }
+    precondition(rankings.allSatisfy { $0.count == n }, "every ranking must cover the same cases")
+    let positives = labels.indices.filter { labels[$0] }.map { Int32($0) }
+    guard !positives.isEmpty, positives.count < n else { return rankings.map { _ in [] } }
+    let models = rankings.count
+    var flat = [Areas](repeating: Areas(auroc: .nan, auprc: .nan), count: models * rounds)
+    flat.withUnsafeMutableBufferPointer { out in
+      let outBase = out.baseAddress!
+      forEachRound(rounds) { roundRange in
+        var counts = [Int32](repeating: 0, count: n)
+        counts.withUnsafeMutableBufferPointer { c in
+          for r in roundRange {
+            let pos = draw(into: c, seed: seed, round: r, positives: positives)
+            let w = UnsafeBufferPointer(c)
+            for m in 0..<models {
+              // Cannot be nil: the draw holds both classes.
+              outBase[m * rounds + r] = rankings[m].areas(weights: w, totalPos: pos, totalNeg: n - pos)!
+            }
+          }
+        }
+      }
+    }
+    return (0..<models).map { m in Array(flat[(m * rounds)..<((m + 1) * rounds)]) }
+  }
+
+  /// Multinomial case counts for round `round`, redrawn until both classes are present.
+  /// With `positives` empty the class check is skipped.
+  /// Returns the number of positive draws.
+  @discardableResult
+  static func draw(into counts: UnsafeMutableBufferPointer<Int32>, seed: UInt64, round: Int, positives: [Int32]) -> Int {
+    let n = counts.count
+    var rng = SeededRandom(seed: seed, stream: UInt64(round))
+    while true {
+      for i in 0..<n { counts[i] = 0 }
+      for _ in 0..<n { counts[rng.index(below: n)] += 1 }
+      if positives.isEmpty { return 0 }
+      var pos = 0
+      for i in positives { pos += Int(counts[Int(i)]) }
+      if pos > 0 && pos < n { return pos }
+    }
+  }
+
+  /// Runs `body` over contiguous slices of 0..<rounds on all cores.
+  static func forEachRound(_ rounds: Int, _ body: (Range<Int>) -> Void) {
+    let chunks = min(rounds, max(1, ProcessInfo.processInfo.activeProcessorCount * 4))
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+      let lo = rounds * c / chunks, hi = rounds * (c + 1) / chunks
+      if lo < hi { body(lo..<hi) }
+    }
+  }
+
+  /// Generic percentile bootstrap of a statistic of case weights (used by `agree`). `statistic`
+  /// returns one value per metric (nil where undefined in that round); rounds are redrawn when
+  /// `positives` (if given) are missing entirely or make up every case.
+  public static func statistics(caseCount n: Int, rounds: Int, seed: UInt64, positives: [Int32] = [],
+                                metrics: Int, statistic: (UnsafeBufferPointer<Int32>) -> [Double?]) -> [[Double]] {
+    guard rounds > 0, n > 0 else { return Array(repeating: [], count: metrics) }
+    var flat = [Double](repeating: .nan, count: metrics * rounds)
+    flat.withUnsafeMutableBufferPointer { out in
+      let outBase = out.baseAddress!
+      forEachRound(rounds) { roundRange in
+        var counts = [Int32](repeating: 0, count: n)
+        counts.withUnsafeMutableBufferPointer { c in
+          for r in roundRange {
+            draw(into: c, seed: seed, round: r, positives: positives)
+            let values = statistic(UnsafeBufferPointer(c))
+            for m in 0..<metrics { outBase[m * rounds + r] = values[m] ?? .nan }
+          }
+        }
+      }
+    }
+    // Rounds where a metric is undefined (e.g. PPV with no predicted positive) are left out of its CI.
+    return (0..<metrics).map { m in flat[(m * rounds)..<((m + 1) * rounds)].filter { !$0.isNaN } }
+  }
+}
+
+/// A 95 % (by default) percentile interval with linear interpolation, as numpy.percentile.
+public func percentileInterval(_ values: [Double], level: Double = 0.95) -> (low: Double, high: Double)? {
+  guard !values.isEmpty else { return nil }
+  let sorted = values.sorted()
+  func q(_ p: Double) -> Double {
+    let h = Double(sorted.count - 1) * p
+    let lo = Int(h.rounded(.down))
+    let hi = min(lo + 1, sorted.count - 1)
+    return sorted[lo] + (h - Double(lo)) * (sorted[hi] - sorted[lo])
+  }
+  let tail = (1 - level) / 2
+  return (q(tail), q(1 - tail))
+}

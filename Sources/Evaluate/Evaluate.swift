@@ -1,1 +1,0 @@
-// Evaluate layer (see DESIGN.md).

@@ -1,0 +1,208 @@
+import Common
+import Foundation
+
+/// One line of metrics.csv.
+public struct MetricRow: Codable, Equatable, Sendable {
+  public var model: String
+  public var reference: String
+  public var finding: String
+  public var metric: String
+  public var value: Double
+  public var ciLow: Double?
+  public var ciHigh: Double?
+  public var n: Int
+  public var nPos: Int
+}
+
+/// Two models on the same reference, finding and cases: DeLong's test and a paired bootstrap
+/// of the AUROC difference.
+public struct Comparison: Codable, Equatable, Sendable {
+  public var reference: String
+  public var finding: String
+  public var modelA: String
+  public var modelB: String
+  public var aurocA: Double
+  public var aurocB: Double
+  public var difference: Double
+  public var ciLow: Double?
+  public var ciHigh: Double?
+  public var delongZ: Double?
+  public var delongP: Double
+  public var n: Int
+  public var nPos: Int
+}
+
+/// Curves of one model on one reference and finding (for the plots).
+public struct CurveSet: Sendable {
+  public var model: String
+  public var reference: String
+  public var finding: String
+  public var curves: Curves
+}
+
+public struct EvaluationResult: Sendable {
+  public var models: [String]
+  public var references: [String]
+  public var findings: [String]
+  public var rows: [MetricRow]
+  public var comparisons: [Comparison]
+  public var curves: [CurveSet]
+  /// Things a reader must know (ids on one side only, one-class findings), in order found.
+  public var notes: [String]
+  public var rounds: Int
+  public var seed: UInt64
+
+  public func row(model: String, reference: String, finding: String, metric: String) -> MetricRow? {
+    rows.first { $0.model == model && $0.reference == reference && $0.finding == finding && $0.metric == metric }
+  }
+}
+
+public enum Evaluation {
+  /// Every model against every reference, per finding.
+  public static func run(predictions: [Predictions], references: [ReferenceLabels], findings: [String],
+                         rounds: Int = 1000, seed: UInt64 = 0) throws -> EvaluationResult {
+    guard !predictions.isEmpty else { throw FileError("give at least one --predictions NAME=file.csv") }
+    guard !references.isEmpty else { throw FileError("give at least one --reference NAME=labels.csv") }
+    try checkUniqueNames(predictions.map(\.name), option: "--predictions")
+    try checkUniqueNames(references.map(\.name), option: "--reference")
+    var result = EvaluationResult(models: predictions.map(\.name), references: references.map(\.name), findings: findings,
+                                  rows: [], comparisons: [], curves: [], notes: [], rounds: rounds, seed: seed)
+    // Per model and reference: the prediction row of each reference row (-1: none). Ids on one
+    // side only are counted once per model and reference, the first few shown.
+    var predictionRow: [[[Int32]]] = []  // [reference][model][reference row]
+    for ref in references {
+      var perModel: [[Int32]] = []
+      for p in predictions {
+        let rowOf = Dictionary(uniqueKeysWithValues: p.ids.enumerated().map { ($1, Int32($0)) })
+        let map = ref.ids.map { rowOf[$0] ?? -1 }
+        perModel.append(map)
+        let onlyPred = p.ids.filter { ref.row[$0] == nil }
+        let onlyRef = ref.ids.indices.filter { map[$0] < 0 }.map { ref.ids[$0] }
+        if !onlyPred.isEmpty {
+          result.notes.append("\(onlyPred.count) id(s) of predictions '\(p.name)' (\(p.source)) are not in reference '\(ref.name)' (\(ref.source)) and were left out, e.g. \(sample(onlyPred))")
+        }
+        if !onlyRef.isEmpty {
+          result.notes.append("\(onlyRef.count) id(s) of reference '\(ref.name)' (\(ref.source)) have no prediction in '\(p.name)' (\(p.source)) and were left out, e.g. \(sample(onlyRef))")
+        }
+      }
+      predictionRow.append(perModel)
+    }
+    for (r, ref) in references.enumerated() {
+      for f in findings {
+        guard let column = ref.columns[f] else {
+          throw FileError("reference '\(ref.name)' (\(ref.source)) has no finding '\(f)'; its findings are: \(ref.findings.joined(separator: ", "))")
+        }
+        try evaluate(finding: f, reference: ref, column: column, predictions: predictions, predictionRow: predictionRow[r],
+                     rounds: rounds, seed: seed, into: &result)
+      }
+    }
+    return result
+  }
+
+  private static func evaluate(finding f: String, reference ref: ReferenceLabels, column: [Bool?],
+                               predictions: [Predictions], predictionRow: [[Int32]], rounds: Int, seed: UInt64,
+                               into result: inout EvaluationResult) throws {
+    // Per model: the reference rows (in reference order, so models covering the same ids line
+    // up exactly) that have a label for this finding and a prediction.
+    struct Joined { var rows: [Int32]; var scores: [Double]; var labels: [Bool] }
+    var joined: [Joined] = []
+    for (p, map) in zip(predictions, predictionRow) {
+      guard let s = p.scores[f] else {
+        throw FileError("predictions '\(p.name)' (\(p.source)) have no column '\(f)'")
+      }
+      var j = Joined(rows: [], scores: [], labels: [])
+      for r in column.indices {
+        if let l = column[r], map[r] >= 0 { j.rows.append(Int32(r)); j.scores.append(s[Int(map[r])]); j.labels.append(l) }
+      }
+      joined.append(j)
+    }
+    for (p, j) in zip(predictions, joined) where j.rows.isEmpty {
+      throw FileError("predictions '\(p.name)' (\(p.source)) share no id with reference '\(ref.name)' (\(ref.source)) for '\(f)'; check that both use the same ids (e.g. SOPInstanceUID)")
+    }
+    let sameCases = joined.dropFirst().allSatisfy { $0.rows == joined[0].rows }
+    let rankings = joined.map { Ranking(scores: $0.scores, labels: $0.labels) }
+    var valid: [Bool] = []
+    for (m, j) in joined.enumerated() {
+      let pos = j.labels.filter { $0 }.count
+      let ok = pos > 0 && pos < j.labels.count
+      valid.append(ok)
+      if !ok {
+        let only = pos == 0 ? "negative" : "positive"
+        result.notes.append("reference '\(ref.name)' has only \(only) cases for '\(f)' among the \(j.labels.count) case(s) it shares with '\(predictions[m].name)': AUROC and AUPRC are undefined there and were not computed")
+      }
+    }
+    // One bootstrap batch when all models share the cases (the usual case), else one per model.
+    var boots: [[Areas]] = Array(repeating: [], count: predictions.count)
+    if sameCases, valid[0] {
+      boots = Bootstrap.areas(labels: joined[0].labels, rankings: rankings, rounds: rounds, seed: seed)
+    } else {
+      for m in joined.indices where valid[m] {
+        boots[m] = Bootstrap.areas(labels: joined[m].labels, rankings: [rankings[m]], rounds: rounds, seed: seed)[0]
+      }
+    }
+    for m in joined.indices where valid[m] {
+      let point = rankings[m].areas()!
+      let n = joined[m].labels.count, nPos = joined[m].labels.filter { $0 }.count
+      for (metric, value, samples) in [("auroc", point.auroc, boots[m].map(\.auroc)),
+                                        ("auprc", point.auprc, boots[m].map(\.auprc))] {
+        let ci = percentileInterval(samples)
+        result.rows.append(MetricRow(model: predictions[m].name, reference: ref.name, finding: f, metric: metric,
+                                     value: value, ciLow: ci?.low, ciHigh: ci?.high, n: n, nPos: nPos))
+      }
+      result.curves.append(CurveSet(model: predictions[m].name, reference: ref.name, finding: f, curves: rankings[m].curves()))
+    }
+    // Paired comparisons on the cases all models share.
+    guard predictions.count > 1 else { return }
+    var common = joined[0]
+    var pairedBoots = boots
+    var commonScores = joined.map(\.scores)
+    if !sameCases {
+      var keep = Set(joined[0].rows)
+      for j in joined.dropFirst() { keep.formIntersection(j.rows) }
+      common = Joined(rows: [], scores: [], labels: [])
+      for (i, r) in joined[0].rows.enumerated() where keep.contains(r) {
+        common.rows.append(r); common.labels.append(joined[0].labels[i])
+      }
+      commonScores = joined.map { j in
+        var byRow: [Int32: Double] = [:]
+        for (i, r) in j.rows.enumerated() { byRow[r] = j.scores[i] }
+        return common.rows.map { byRow[$0]! }
+      }
+      let pos = common.labels.filter { $0 }.count
+      guard pos > 0, pos < common.labels.count else {
+        result.notes.append("models were not compared on '\(ref.name)' / '\(f)': the \(common.rows.count) case(s) all of them share do not hold both classes")
+        return
+      }
+      result.notes.append("models were compared on '\(ref.name)' / '\(f)' over the \(common.rows.count) case(s) all of them share")
+      pairedBoots = Bootstrap.areas(labels: common.labels, rankings: commonScores.map { Ranking(scores: $0, labels: common.labels) },
+                                    rounds: rounds, seed: seed)
+    } else if !valid[0] {
+      return
+    }
+    let nPos = common.labels.filter { $0 }.count
+    // Both classes are present here, so every model has components.
+    let components = commonScores.map { DeLong.Components(scores: $0, labels: common.labels)! }
+    for a in 0..<predictions.count {
+      for b in (a + 1)..<predictions.count {
+        let d = DeLong.test(components[a], components[b])
+        let diffs = zip(pairedBoots[a], pairedBoots[b]).map { $0.auroc - $1.auroc }
+        let ci = percentileInterval(diffs)
+        result.comparisons.append(Comparison(reference: ref.name, finding: f, modelA: predictions[a].name, modelB: predictions[b].name,
+                                             aurocA: d.aucA, aurocB: d.aucB, difference: d.difference,
+                                             ciLow: ci?.low, ciHigh: ci?.high, delongZ: d.z, delongP: d.p,
+                                             n: common.labels.count, nPos: nPos))
+      }
+    }
+  }
+
+  static func sample(_ ids: [String], count: Int = 5) -> String {
+    ids.prefix(count).map { "'\($0)'" }.joined(separator: ", ") + (ids.count > count ? ", ..." : "")
+  }
+
+  static func checkUniqueNames(_ names: [String], option: String) throws {
+    var seen = Set<String>()
+    for n in names where !seen.insert(n).inserted {
+      throw FileError("\(option) name '\(n)' is given twice; give each file its own NAME")
+    }
+  }
+}

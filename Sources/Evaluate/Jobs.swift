@@ -1,0 +1,63 @@
+import Common
+import Foundation
+
+/// The `cxr evaluate` and `cxr agree` jobs from their command-line arguments, so the command
+/// stays a thin parser and tests run exactly what users run.
+public enum Jobs {
+  /// `--predictions NAME=file ... --reference NAME=file ... [--findings A,B] --out DIR`.
+  @discardableResult
+  public static func evaluate(predictions: [String], references: [String], findings: [String]?,
+                              uncertain: UncertainPolicy = .ones, rounds: Int = 1000, seed: UInt64 = 0,
+                              out: URL) throws -> EvaluationResult {
+    try checkRounds(rounds)
+    let predSpecs = try predictions.map { try NamedPath(parsing: $0, option: "--predictions") }
+    let refSpecs = try references.map { try NamedPath(parsing: $0, option: "--reference") }
+    guard !predSpecs.isEmpty else { throw FileError("give at least one --predictions NAME=file.csv") }
+    guard !refSpecs.isEmpty else { throw FileError("give at least one --reference NAME=labels.csv") }
+    let predTables = try predSpecs.map { try CSVTable.read(URL(fileURLWithPath: $0.path)) }
+    let refTables = try refSpecs.map { try CSVTable.read(URL(fileURLWithPath: $0.path)) }
+    let chosen = try findings ?? commonFindings(predictionTables: predTables, referenceTables: refTables)
+    let preds = try zip(predSpecs, predTables).map { try Predictions(name: $0.name, table: $1, findings: chosen) }
+    let refs = try zip(refSpecs, refTables).map { try ReferenceLabels(name: $0.name, table: $1, findings: chosen, policy: uncertain) }
+    let result = try Evaluation.run(predictions: preds, references: refs, findings: chosen, rounds: rounds, seed: seed)
+    try result.write(to: out)
+    return result
+  }
+
+  /// `--human H.csv --schema NAME=file ... [--findings A,B] [--annotators A,B] --out DIR`.
+  @discardableResult
+  public static func agree(human: String, schemas: [String], findings: [String]?, annotators: String?,
+                           uncertain: UncertainPolicy = .ones, rounds: Int = 1000, seed: UInt64 = 0,
+                           out: URL) throws -> AgreementResult {
+    try checkRounds(rounds)
+    let specs = try schemas.map { try NamedPath(parsing: $0, option: "--schema") }
+    guard !specs.isEmpty else { throw FileError("give at least one --schema NAME=labels.csv") }
+    let humanTable = try CSVTable.read(URL(fileURLWithPath: human))
+    let tables = try specs.map { try CSVTable.read(URL(fileURLWithPath: $0.path)) }
+    var pair: (String, String)?
+    if let annotators {
+      let parts = annotators.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+      guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+        throw FileError("--annotators expects two column names of \(human), e.g. --annotators reader1,reader2 or {finding}_r1,{finding}_r2; got '\(annotators)'")
+      }
+      pair = (parts[0], parts[1])
+    }
+    let chosen: [String]
+    if let findings { chosen = findings } else {
+      // Findings: the schema columns (other than id) that the human file also has.
+      chosen = tables[0].header.filter { col in col != "id" && !col.isEmpty && humanTable.index(of: col) != nil
+        && tables.allSatisfy { $0.index(of: col) != nil } }
+      guard !chosen.isEmpty else {
+        throw FileError("no finding column is shared by \(human) (\(humanTable.header.joined(separator: ", "))) and the schema files; name them with --findings")
+      }
+    }
+    let result = try Agreement.run(human: humanTable, schemas: zip(specs, tables).map { ($0.name, $1) }, findings: chosen,
+                                   policy: uncertain, annotators: pair, rounds: rounds, seed: seed)
+    try result.write(to: out)
+    return result
+  }
+
+  static func checkRounds(_ rounds: Int) throws {
+    guard rounds >= 0 else { throw FileError("--bootstrap must be 0 (no CIs) or a positive number of rounds, got \(rounds)") }
+  }
+}

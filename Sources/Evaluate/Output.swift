@@ -1,0 +1,175 @@
+import Common
+import Foundation
+
+/// Number formatting shared by the files we write: full precision in CSV/JSON, 3 decimals for people.
+enum Format {
+  static func full(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
+  static func short(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "—" }
+  static func p(_ v: Double) -> String { v < 0.001 ? String(format: "%.1e", v) : String(format: "%.3f", v) }
+  static func json(_ v: Double?) -> Any { v.map { $0 as Any } ?? NSNull() }
+  static func interval(_ lo: Double?, _ hi: Double?) -> String {
+    guard let lo, let hi else { return "" }
+    return "(\(short(lo))–\(short(hi)))"
+  }
+}
+
+extension EvaluationResult {
+  public var metricsCSV: String {
+    var w = CSVWriter(header: ["model", "reference", "finding", "metric", "value", "ci_low", "ci_high", "n", "n_pos"])
+    for r in rows {
+      w.append([r.model, r.reference, r.finding, r.metric, Format.full(r.value), Format.full(r.ciLow), Format.full(r.ciHigh),
+                "\(r.n)", "\(r.nPos)"])
+    }
+    return w.text
+  }
+
+  public var comparisonsCSV: String {
+    var w = CSVWriter(header: ["reference", "finding", "model_a", "model_b", "auroc_a", "auroc_b", "difference",
+                               "ci_low", "ci_high", "delong_z", "delong_p", "n", "n_pos"])
+    for c in comparisons {
+      w.append([c.reference, c.finding, c.modelA, c.modelB, Format.full(c.aurocA), Format.full(c.aurocB),
+                Format.full(c.difference), Format.full(c.ciLow), Format.full(c.ciHigh), Format.full(c.delongZ),
+                Format.full(c.delongP), "\(c.n)", "\(c.nPos)"])
+    }
+    return w.text
+  }
+
+  public var json: Data {
+    let doc: [String: Any] = [
+      "bootstrap_rounds": rounds, "seed": seed,
+      "models": models, "references": references, "findings": findings,
+      "metrics": rows.map { r -> [String: Any] in
+        ["model": r.model, "reference": r.reference, "finding": r.finding, "metric": r.metric, "value": r.value,
+         "ci_low": Format.json(r.ciLow), "ci_high": Format.json(r.ciHigh), "n": r.n, "n_pos": r.nPos]
+      },
+      "comparisons": comparisons.map { c -> [String: Any] in
+        ["reference": c.reference, "finding": c.finding, "model_a": c.modelA, "model_b": c.modelB,
+         "auroc_a": c.aurocA, "auroc_b": c.aurocB, "difference": c.difference, "ci_low": Format.json(c.ciLow),
+         "ci_high": Format.json(c.ciHigh), "delong_z": Format.json(c.delongZ), "delong_p": c.delongP, "n": c.n, "n_pos": c.nPos]
+      },
+      "notes": notes,
+    ]
+    return (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
+  }
+
+  public var markdown: String {
+    var md = "# Evaluation\n\n\(models.count) model(s) x \(references.count) reference(s), findings: \(findings.joined(separator: ", ")). "
+    md += "95 % percentile bootstrap CIs from \(rounds) rounds (seed \(seed)); rounds missing a class are redrawn.\n\n"
+    if !notes.isEmpty {
+      md += "## Notes\n\n" + notes.map { "- \(Markdown.escape($0))\n" }.joined() + "\n"
+    }
+    for f in findings {
+      for metric in ["auroc", "auprc"] {
+        md += "## \(Markdown.escape(f)): \(metric.uppercased())\n\n"
+        md += "| model | " + references.map(Markdown.escape).joined(separator: " | ") + " |\n"
+        md += "|---|" + references.map { _ in "---|" }.joined() + "\n"
+        for m in models {
+          md += "| \(Markdown.escape(m)) | " + references.map { ref in
+            guard let r = row(model: m, reference: ref, finding: f, metric: metric) else { return "n/a" }
+            return "\(Format.short(r.value)) \(Format.interval(r.ciLow, r.ciHigh))"
+          }.joined(separator: " | ") + " |\n"
+        }
+        md += "\n"
+      }
+    }
+    if !comparisons.isEmpty {
+      md += "## Paired comparisons (AUROC)\n\n| reference | finding | model A | model B | A − B | 95 % CI | DeLong p |\n|---|---|---|---|---|---|---|\n"
+      for c in comparisons {
+        md += "| \(Markdown.escape(c.reference)) | \(Markdown.escape(c.finding)) | \(Markdown.escape(c.modelA)) | \(Markdown.escape(c.modelB)) | "
+        md += "\(Format.short(c.difference)) | \(Format.interval(c.ciLow, c.ciHigh)) | \(Format.p(c.delongP)) |\n"
+      }
+    }
+    return md
+  }
+
+  /// Writes metrics.csv, comparisons.csv, metrics.json, report.md and report.html into `dir`.
+  public func write(to dir: URL) throws {
+    try AtomicFile.write(metricsCSV, to: dir.appendingPathComponent("metrics.csv"))
+    try AtomicFile.write(comparisonsCSV, to: dir.appendingPathComponent("comparisons.csv"))
+    try AtomicFile.write(json, to: dir.appendingPathComponent("metrics.json"))
+    try AtomicFile.write(markdown, to: dir.appendingPathComponent("report.md"))
+    try AtomicFile.write(html, to: dir.appendingPathComponent("report.html"))
+  }
+}
+
+extension AgreementResult {
+  public var agreementCSV: String {
+    var w = CSVWriter(header: ["schema", "finding", "metric", "value", "ci_low", "ci_high", "n", "n_pos"])
+    for r in rows {
+      w.append([r.schema, r.finding, r.metric, Format.full(r.value), Format.full(r.ciLow), Format.full(r.ciHigh), "\(r.n)", "\(r.nPos)"])
+    }
+    return w.text
+  }
+
+  public var confusionCSV: String {
+    var w = CSVWriter(header: ["schema", "finding", "tp", "fp", "fn", "tn", "left_out"])
+    for c in confusions { w.append([c.schema, c.finding, "\(c.tp)", "\(c.fp)", "\(c.fn)", "\(c.tn)", "\(c.leftOut)"]) }
+    return w.text
+  }
+
+  public var json: Data {
+    let doc: [String: Any] = [
+      "bootstrap_rounds": rounds, "seed": seed, "schemas": schemas, "findings": findings,
+      "metrics": rows.map { r -> [String: Any] in
+        ["schema": r.schema, "finding": r.finding, "metric": r.metric, "value": Format.json(r.value),
+         "ci_low": Format.json(r.ciLow), "ci_high": Format.json(r.ciHigh), "n": r.n, "n_pos": r.nPos]
+      },
+      "confusion": confusions.map { c -> [String: Any] in
+        ["schema": c.schema, "finding": c.finding, "tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn, "left_out": c.leftOut]
+      },
+      "notes": notes,
+    ]
+    return (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
+  }
+
+  public var markdown: String {
+    var md = "# Label agreement with the human reading\n\n95 % percentile bootstrap CIs from \(rounds) rounds (seed \(seed)). "
+    md += "Human cases marked equivocal (-1, 'equivocal', 'uncertain' or blank) are left out per finding.\n\n"
+    if !notes.isEmpty { md += "## Notes\n\n" + notes.map { "- \(Markdown.escape($0))\n" }.joined() + "\n" }
+    for f in findings {
+      md += "## \(Markdown.escape(f))\n\n| schema | " + Confusion.metricNames.joined(separator: " | ") + " | TP | FP | FN | TN | left out |\n"
+      md += "|---|" + String(repeating: "---|", count: Confusion.metricNames.count + 5) + "\n"
+      for s in schemas {
+        md += "| \(Markdown.escape(s)) | " + Confusion.metricNames.map { m in
+          guard let r = rows.first(where: { $0.schema == s && $0.finding == f && $0.metric == m }) else { return "n/a" }
+          return "\(Format.short(r.value)) \(Format.interval(r.ciLow, r.ciHigh))"
+        }.joined(separator: " | ")
+        if let c = confusions.first(where: { $0.schema == s && $0.finding == f }) {
+          md += " | \(c.tp) | \(c.fp) | \(c.fn) | \(c.tn) | \(c.leftOut)"
+        }
+        md += " |\n"
+      }
+      md += "\n"
+    }
+    let ac1 = rows.filter { $0.schema == Agreement.annotatorsName }
+    if !ac1.isEmpty {
+      md += "## Inter-annotator agreement (Gwet's AC1)\n\n| finding | AC1 | 95 % CI | n |\n|---|---|---|---|\n"
+      for r in ac1 { md += "| \(Markdown.escape(r.finding)) | \(Format.short(r.value)) | \(Format.interval(r.ciLow, r.ciHigh)) | \(r.n) |\n" }
+    }
+    return md
+  }
+
+  /// Writes agreement.csv, confusion.csv, agreement.json, report.md and report.html into `dir`.
+  public func write(to dir: URL) throws {
+    try AtomicFile.write(agreementCSV, to: dir.appendingPathComponent("agreement.csv"))
+    try AtomicFile.write(confusionCSV, to: dir.appendingPathComponent("confusion.csv"))
+    try AtomicFile.write(json, to: dir.appendingPathComponent("agreement.json"))
+    try AtomicFile.write(markdown, to: dir.appendingPathComponent("report.md"))
+    try AtomicFile.write(html, to: dir.appendingPathComponent("report.html"))
+  }
+}
+
+enum Markdown {
+  /// Keeps user text (names, ids) from breaking tables or turning into markup.
+  static func escape(_ s: String) -> String {
+    var out = ""
+    for ch in s {
+      switch ch {
+      case "|", "\\", "*", "_", "`", "[", "]", "<", ">", "#": out += "\\\(ch)"
+      case "\n", "\r": out += " "
+      default: out.append(ch)
+      }
+    }
+    return out
+  }
+}

@@ -1,0 +1,103 @@
+import Common
+import Data
+import Foundation
+import Models
+import Torch
+
+/// Runs a checkpoint over images and writes `id,path,<finding>...` with sigmoid
+/// probabilities, in chunks, so that an interrupted run resumes where it stopped.
+public struct Prediction {
+  public struct Image: Equatable {
+    public let id: String
+    public let path: URL
+    public init(id: String, path: URL) { self.id = id; self.path = path }
+  }
+
+  public var preprocess = PreprocessSettings()
+  public var device: Device = .cpu
+  public var batchSize = 16
+  public var workers = ProcessInfo.processInfo.activeProcessorCount
+  /// Average the probabilities of each image and its horizontal mirror.
+  public var ttaHorizontalFlip = false
+  public var badFilePolicy: BadFilePolicy = .skip
+  public var log: (String) -> Void = { print($0) }
+
+  public init() {}
+
+  /// Predicts every image not yet in `out` (resuming a `.partial` file) and returns the
+  /// number of images predicted in this call.
+  @discardableResult
+  public func run(_ loaded: LoadedModel, images: [Image], out: URL) throws -> Int {
+    guard !images.isEmpty else { throw FileError("no images to predict on") }
+    var seen = Set<String>()
+    for im in images where !seen.insert(im.id).inserted {
+      throw FileError("two images share the id '\(im.id)' (e.g. \(im.path.path)); ids must be unique")
+    }
+    let file = try PredictionsFile(url: out, findings: loaded.findings)
+    let todo = images.filter { !file.done.contains($0.id) }
+    if todo.count < images.count { log("[predict] resuming: \(images.count - todo.count) of \(images.count) images already done") }
+    let predictor = try Predictor(loaded, device: device, channelsLast: device.isCUDA,
+                                  autocast: device.isCUDA ? .bfloat16 : nil)
+    let loader = try DataLoader(items: todo.map { LoaderItem(id: $0.id, path: $0.path, targets: []) },
+                                options: LoaderOptions(batchSize: batchSize, preprocess: preprocess, workers: max(1, workers),
+                                                       shuffle: false, badFilePolicy: badFilePolicy,
+                                                       badFilesFolder: out.deletingLastPathComponent()))
+    let pathOf = Dictionary(uniqueKeysWithValues: todo.map { ($0.id, $0.path.path) })
+    let it = loader.epoch(0)
+    var done = 0
+    let t0 = Date()
+    var lastLog = Date()
+    while let batch = try it.next() {
+      guard !batch.ids.isEmpty else { continue }
+      var p = try predictor.probabilities(batch.images)
+      if ttaHorizontalFlip {
+        p = try (p + predictor.probabilities(batch.images.flip([3]))) * 0.5
+      }
+      let values = try p.toArray(Float.self)
+      let k = loaded.findings.count
+      for (i, id) in batch.ids.enumerated() {
+        try file.append(id: id, path: pathOf[id] ?? "", probabilities: values[(i * k)..<(i * k + k)].map(Double.init))
+      }
+      try file.flush()
+      done += batch.ids.count
+      if Date().timeIntervalSince(lastLog) > 10 {
+        let rate = Double(done) / Date().timeIntervalSince(t0)
+        log(String(format: "[predict] %d/%d images, %.1f images/s", done, todo.count, rate))
+        lastLog = Date()
+      }
+    }
+    try file.finish()
+    let bad = loader.badFiles.all.count
+    log("[predict] \(done) images predicted\(bad > 0 ? ", \(bad) unreadable (see bad_files.csv)" : "") -> \(out.path)")
+    return done
+  }
+
+  /// Images under a folder (recursive; PNG, JPEG, DICOM), or listed by a CSV with a `path`
+  /// column (and optionally `id`); ids default to the file stem.
+  public static func images(at input: URL) throws -> [Image] {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: input.path, isDirectory: &isDir) else {
+      throw FileError("\(input.path) does not exist; give a folder of images or a CSV with a path column")
+    }
+    if isDir.boolValue {
+      let exts: Set<String> = ["png", "jpg", "jpeg", "dcm", "dicom"]
+      guard let e = FileManager.default.enumerator(at: input, includingPropertiesForKeys: [.isRegularFileKey]) else {
+        throw FileError("cannot list \(input.path)")
+      }
+      var out: [Image] = []
+      for case let url as URL in e where exts.contains(url.pathExtension.lowercased()) {
+        out.append(Image(id: url.deletingPathExtension().lastPathComponent, path: url.standardizedFileURL))
+      }
+      guard !out.isEmpty else { throw FileError("\(input.path) holds no .png, .jpg, .jpeg or .dcm files") }
+      return out.sorted { $0.path.path < $1.path.path }
+    }
+    let table = try CSVTable.read(input)
+    let pc = try table.require("path")
+    let ic = table.index(of: "id")
+    let base = input.deletingLastPathComponent()
+    return table.rows.map { row in
+      let p = row[pc].hasPrefix("/") ? URL(fileURLWithPath: row[pc]) : base.appendingPathComponent(row[pc])
+      return Image(id: ic.map { row[$0] } ?? p.deletingPathExtension().lastPathComponent, path: p)
+    }
+  }
+}

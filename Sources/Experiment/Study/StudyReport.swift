@@ -1,0 +1,93 @@
+import Common
+import Data
+import Foundation
+
+/// The study's one-page summary (`<run>/report.md`): per finding, the training-schema x
+/// reference AUROC and AUPRC matrices with 95 % CIs; what failed and why; label statistics;
+/// stage timings. The plots are in `evaluation/report.html`.
+struct StudyReport {
+  let run: StudyRun
+  let outcomes: [(String, StageOutcome)]
+  let pipeline: Pipeline
+
+  func write() throws {
+    let study = run.study
+    var md = "# \(study.name)\n\n"
+    md += "Config: `config.yaml` (resolved). Plots: [evaluation/report.html](evaluation/report.html). "
+    md += "All numbers: `evaluation/metrics.csv`.\n\n"
+
+    let failed = outcomes.filter { !$0.1.succeeded }
+    if !failed.isEmpty {
+      md += "## What did not run\n\n| stage | why |\n|---|---|\n"
+      for (name, o) in failed {
+        let why: String
+        switch o {
+        case .failed(let m): why = "failed: " + m
+        case .blocked(let m): why = "not run: " + m
+        default: why = ""
+        }
+        md += "| \(name) | \(why.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")) |\n"
+      }
+      md += "\n"
+    }
+
+    let metrics = run.evaluationFolder.appendingPathComponent("metrics.csv")
+    if let table = try? CSVTable.read(metrics) {
+      let col = { (n: String) in table.index(of: n)! }
+      let (cm, cr, cf, cmet, cv, lo, hi) = (col("model"), col("reference"), col("finding"), col("metric"), col("value"),
+                                           col("ci_low"), col("ci_high"))
+      let models = ordered(table.rows.map { $0[cm] })
+      let refs = ordered(table.rows.map { $0[cr] })
+      for finding in ordered(table.rows.map { $0[cf] }) {
+        for metric in ["auroc", "auprc"] {
+          md += "## \(finding): \(metric.uppercased()) (rows: training schema, columns: reference)\n\n"
+          md += "| schema | " + refs.joined(separator: " | ") + " |\n|---|" + refs.map { _ in "---|" }.joined() + "\n"
+          for m in models {
+            md += "| \(m) |"
+            for r in refs {
+              if let row = table.rows.first(where: { $0[cm] == m && $0[cr] == r && $0[cf] == finding && $0[cmet] == metric }),
+                 let v = Double(row[cv]) {
+                let ci = (Double(row[lo]), Double(row[hi]))
+                md += String(format: " %.3f", v) + (ci.0 != nil && ci.1 != nil ? String(format: " (%.3f-%.3f)", ci.0!, ci.1!) : "") + " |"
+              } else {
+                md += " - |"
+              }
+            }
+            md += "\n"
+          }
+          md += "\n"
+        }
+      }
+    } else {
+      md += "No evaluation yet (see above).\n\n"
+    }
+
+    md += "## Training labels\n\n| schema | images | positives per finding | uncertain | unlabelled images |\n|---|---|---|---|---|\n"
+    if let index = try? study.trainIndex() {
+      for s in study.schemaNames {
+        guard let l = try? study.labelling(schema: s, index: index) else { md += "| \(s) | unreadable | | | |\n"; continue }
+        let counts = l.counts()
+        let pos = zip(study.findings, counts).map { "\($0): \($1.positive)" }.joined(separator: ", ")
+        let unc = zip(study.findings, counts).map { "\($0): \($1.uncertain)" }.joined(separator: ", ")
+        md += "| \(s) | \(l.set.count) | \(pos) | \(unc) | \(l.unlabelledImages) |\n"
+      }
+    }
+    md += "\n## Timings\n\n| stage | outcome | seconds (last run) |\n|---|---|---|\n"
+    for (name, o) in outcomes {
+      let what: String
+      switch o {
+      case .ran: what = "ran"
+      case .skipped: what = "up to date"
+      case .failed: what = "failed"
+      case .blocked: what = "not run"
+      }
+      md += "| \(name) | \(what) | \(pipeline.seconds(of: name).map { String(format: "%.1f", $0) } ?? "-") |\n"
+    }
+    try AtomicFile.write(md, to: run.reportURL)
+  }
+
+  private func ordered(_ xs: [String]) -> [String] {
+    var seen = Set<String>()
+    return xs.filter { seen.insert($0).inserted }
+  }
+}

@@ -1,0 +1,182 @@
+import Common
+import Data
+import Evaluate
+import Foundation
+import Models
+import Torch
+
+/// `cxr run CONFIG`: for each schema train -> predict on the test set; then evaluate every
+/// classifier against every reference; then one report. Stages whose outputs exist and whose
+/// inputs are unchanged are skipped; a failing schema does not stop the others.
+public struct StudyRun {
+  public let study: Study
+  public var log: (String) -> Void = { print($0) }
+
+  public init(study: Study) { self.study = study }
+
+  public var evaluationFolder: URL { study.runRoot.appendingPathComponent("evaluation") }
+  public var reportURL: URL { study.runRoot.appendingPathComponent("report.md") }
+  func predictionsURL(_ schema: String) -> URL { study.schemaFolder(schema).appendingPathComponent("predictions.csv") }
+
+  /// The config's YAML for the given top-level keys (what a stage's outputs depend on).
+  func settings(_ keys: [String]) -> String {
+    keys.map { k in "\(k):\n" + (study.config.value(k)?.yaml(indent: 2) ?? "") }.joined()
+  }
+
+  func fileFingerprints(_ paths: [String?]) -> [String] { paths.compactMap { $0 }.map { Fingerprint.file(URL(fileURLWithPath: $0)) } }
+
+  public func stages() throws -> [Stage] {
+    let c = study.config
+    var stages: [Stage] = []
+    let trainData = settings(["seed", "findings", "train_data", "split", "preprocess", "model", "loader", "train"])
+    let dataFiles = fileFingerprints([c.optionalString("train_data.metadata"), c.optionalString("train_data.manifest"),
+                                      c.optionalString("split.file"), c.optionalString("model.pretrained")])
+      + [metadataFingerprint()]
+    for (i, schema) in study.schemaNames.enumerated() {
+      let training = SchemaTraining(study: study, schema: schema)
+      let item = c.value("schemas[\(i)]")?.yaml() ?? ""
+      let trainInputs = [trainData, item] + dataFiles + fileFingerprints([c.optionalString("schemas[\(i)].file")])
+      let marker = training.folder.appendingPathComponent("inputs.fingerprint")
+      stages.append(Stage(name: "train:\(schema)", inputs: trainInputs,
+                          outputs: [training.folder.appendingPathComponent("best.safetensors")]) { [log] in
+        // Continue an interrupted run of the same inputs; start over when they changed.
+        let fp = Fingerprint.of(trainInputs)
+        let same = (try? String(contentsOf: marker, encoding: .utf8)) == fp
+        if !same { try? FileManager.default.removeItem(at: training.folder) }
+        try FileManager.default.createDirectory(at: training.folder, withIntermediateDirectories: true)
+        try AtomicFile.write(fp, to: marker)
+        let resume = same && FileManager.default.fileExists(atPath: training.folder.appendingPathComponent("checkpoints").path)
+        try training.run(resume: resume, log: log)
+      })
+      let testInputs = [settings(["test_data", "preprocess", "predict", "loader"])] + testFingerprints()
+      stages.append(Stage(name: "predict:\(schema)", dependencies: ["train:\(schema)"], inputs: testInputs,
+                          outputs: [predictionsURL(schema)]) {
+        try self.predict(schema: schema)
+      })
+    }
+    let referenceFiles = (0..<c.count("schemas")).map { c.optionalString("schemas[\($0)].test_file") }
+      + (0..<c.count("references")).map { c.optionalString("references[\($0)].file") }
+    stages.append(Stage(name: "evaluate",
+                        inputs: [self.settings(["findings", "schemas", "references", "evaluate"])] + self.testFingerprints()
+                          + self.fileFingerprints(referenceFiles)
+                          + self.study.schemaNames.map { Fingerprint.file(self.predictionsURL($0)) },
+                        outputs: [evaluationFolder.appendingPathComponent("metrics.csv")]) {
+      try self.evaluate()
+    })
+    return stages
+  }
+
+  func metadataFingerprint() -> String {
+    guard let root = study.config.optionalString("train_data.root") else { return "" }
+    for name in ["mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-metadata.csv"] {
+      let u = URL(fileURLWithPath: root).appendingPathComponent(name)
+      if FileManager.default.fileExists(atPath: u.path) { return Fingerprint.file(u) }
+    }
+    return "no-metadata"
+  }
+
+  func testFingerprints() -> [String] {
+    guard let root = study.config.optionalString("test_data.root") else {
+      return fileFingerprints([study.config.optionalString("test_data.manifest")])
+    }
+    let names = [CANDIDPTX.reportsName, CANDIDPTX.chestTubeName] + CANDIDPTX.fractureNames
+    return names.map { Fingerprint.file(URL(fileURLWithPath: root).appendingPathComponent($0)) }
+  }
+
+  /// Predicts the test set with one schema's classifier.
+  public func predict(schema: String, out: URL? = nil) throws {
+    guard let index = try study.testIndex() else {
+      throw ConfigError("\(study.config.source): test_data.kind is none; there is nothing to predict on")
+    }
+    let weights = try study.config.string("predict.weights")
+    let ckpt = try SchemaTraining(study: study, schema: schema).checkpoint(weights: weights)
+    let loaded = try ConvNeXt.load(checkpoint: ckpt)
+    var p = Prediction()
+    p.preprocess = try study.preprocessTest
+    p.device = study.device
+    p.batchSize = try study.config.int("predict.batch_size")
+    let w = try study.config.int("loader.workers")
+    p.workers = w > 0 ? w : ProcessInfo.processInfo.activeProcessorCount
+    p.ttaHorizontalFlip = try study.config.bool("predict.tta_hflip")
+    p.log = log
+    try p.run(loaded, images: index.records.map { .init(id: $0.id, path: URL(fileURLWithPath: $0.path)) },
+              out: out ?? predictionsURL(schema))
+  }
+
+  /// The references: the test set's own labels (CANDID-PTX masks), each schema's labels of
+  /// the test reports (`test_file`), and the extra `references`.
+  public func references(index: DatasetIndex) throws -> [ReferenceLabels] {
+    let c = study.config
+    var refs: [ReferenceLabels] = []
+    if let builtIn = index.builtInLabels {
+      let present = study.findings.filter { builtIn.findings.contains($0) }
+      if !present.isEmpty {
+        refs.append(try reference(name: index.name.lowercased().contains("candid") ? "masks" : "\(index.name) labels",
+                                  source: "\(index.name) labels", labelling: Labelling(index: index, table: builtIn),
+                                  policy: .ones))
+      }
+    }
+    func add(_ list: String, _ i: Int, fileKey: String) throws {
+      guard let schema = try study.labelSchema(list: list, i, fileKey: fileKey) else { return }
+      let table = try schema.read(findings: study.findings)
+      let policy = UncertainPolicy(rawValue: schema.uncertainty.rawValue) ?? .ones
+      refs.append(try reference(name: schema.name, source: schema.file.path, labelling: Labelling(index: index, table: table),
+                                policy: policy))
+    }
+    for i in 0..<c.count("schemas") { try add("schemas", i, fileKey: "test_file") }
+    for i in 0..<c.count("references") { try add("references", i, fileKey: "file") }
+    return refs
+  }
+
+  func reference(name: String, source: String, labelling: Labelling, policy: UncertainPolicy) throws -> ReferenceLabels {
+    let f = labelling.set.findings
+    var values: [String: [String: Double?]] = [:]
+    for (r, rec) in labelling.set.records.enumerated() {
+      var row: [String: Double?] = [:]
+      for (j, name) in f.enumerated() {
+        switch labelling.raw[r * f.count + j] {
+        case .positive: row[name] = 1
+        case .negative: row[name] = 0
+        case .uncertain: row[name] = -1
+        case .blank: row[name] = .some(nil)
+        }
+      }
+      values[rec.id] = row
+    }
+    return try ReferenceLabels(name: name, source: source, values: values, findings: study.findings.filter { f.contains($0) },
+                               policy: policy)
+  }
+
+  /// Every classifier whose predictions exist, against every reference.
+  public func evaluate() throws {
+    guard let index = try study.testIndex() else { throw ConfigError("test_data.kind is none: nothing to evaluate") }
+    let preds = try study.schemaNames.compactMap { s -> Predictions? in
+      let u = predictionsURL(s)
+      guard FileManager.default.fileExists(atPath: u.path) else { return nil }
+      return try Predictions.read(name: s, url: u, findings: study.findings)
+    }
+    guard !preds.isEmpty else { throw ConfigError("no schema has predictions yet; every training failed") }
+    let refs = try references(index: index)
+    guard !refs.isEmpty else {
+      throw ConfigError("the test set has no labels for \(study.findings.joined(separator: ", ")) and no schema gives a test_file: nothing to score against")
+    }
+    let result = try Evaluation.run(predictions: preds, references: refs, findings: study.findings.filter { f in refs.contains { $0.findings.contains(f) } },
+                                    rounds: try study.config.int("evaluate.bootstrap"),
+                                    seed: UInt64(max(0, try study.config.int("evaluate.seed"))))
+    try result.write(to: evaluationFolder)
+    for n in result.notes { log("[evaluate] \(n)") }
+  }
+
+  /// Runs the pipeline and writes the study report; returns the stage outcomes.
+  @discardableResult
+  public func run(force: Set<String> = []) throws -> [(String, StageOutcome)] {
+    try FileManager.default.createDirectory(at: study.runRoot, withIntermediateDirectories: true)
+    try AtomicFile.write(study.config.resolvedYAML(), to: study.runRoot.appendingPathComponent("config.yaml"))
+    let pipeline = try Pipeline(folder: study.runRoot)
+    pipeline.log = log
+    let outcomes = pipeline.run(try stages(), force: force)
+    try StudyReport(run: self, outcomes: outcomes, pipeline: pipeline).write()
+    log("[report] \(reportURL.path)")
+    return outcomes
+  }
+}

@@ -1,1 +1,0 @@
-// Models layer (see DESIGN.md).

@@ -1,0 +1,46 @@
+import Foundation
+import Torch
+
+/// One benchmark run of the loop on synthetic data (used by `cxr bench-train` and
+/// scripts/bench/train.sh): epochs of training without tuning evaluation, timed per epoch
+/// from `metrics.jsonl`, with resident memory per epoch.
+public enum TrainBenchmark {
+  public struct Settings {
+    public var model = "small-cnn"
+    public var size = 64
+    public var images = 512
+    public var batch = 32
+    public var epochs = 3
+    public var width = 32
+    public var seed: UInt64 = 0
+    public init() {}
+  }
+
+  /// Models this build can benchmark; convnext_atto joins when the Models layer is merged.
+  public static func makeModel(_ name: String, classes: Int, width: Int, seed: UInt64) throws -> Classifier {
+    switch name {
+    case "small-cnn": return try SmallConvNet(inChannels: 1, width: width, classes: classes, seed: seed)
+    default: throw TrainError("unknown benchmark model '\(name)': this build knows small-cnn")
+    }
+  }
+
+  /// Returns one JSON-ready record: per-epoch seconds, images/s and resident memory.
+  public static func run(_ s: Settings, runDirectory: URL) throws -> [String: Any] {
+    let split = try SyntheticSplit(count: s.images, size: s.size, findings: 2, batchSize: s.batch, seed: s.seed)
+    let model = try makeModel(s.model, classes: 2, width: s.width, seed: s.seed)
+    var o = TrainOptions()
+    o.epochs = s.epochs; o.seed = s.seed; o.keepLast = 1
+    o.augment = AugmentOptions()   // the documented defaults, the same in the reference script
+    let t = try Trainer(model: model, options: o, runDirectory: runDirectory,
+                        progress: ProgressReporter(live: false, interval: 1e9, write: { _ in }))
+    _ = try t.fit(train: split, tune: nil)
+    let lines = try String(contentsOf: runDirectory.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+    let recs = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    return ["side": "cxr", "model": s.model, "size": s.size, "images": s.images, "batch": s.batch,
+            "threads": Runtime.threads,
+            "epoch_seconds": recs.map { $0["seconds"] as! Double },
+            "epoch_cpu_seconds": recs.map { $0["cpu_seconds"] as! Double },
+            "rss_mib": recs.map { $0["rss_mib"] as! Double },
+            "peak_rss_mib": recs.map { $0["peak_rss_mib"] as! Double }]
+  }
+}

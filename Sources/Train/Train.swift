@@ -1,1 +1,0 @@
-// Train layer (see DESIGN.md).

@@ -1,0 +1,159 @@
+import XCTest
+import TestSupport
+import Torch
+@testable import Data
+
+/// Small real images for loader and cache tests: `n` JPEG/PNG files of varying sizes.
+enum LoaderFixtures {
+  /// Written once per test process (starting the reference Python costs seconds).
+  static let master: Result<URL, Error> = Result {
+    let dir = try TestEnv.scratch("cxr-loader-master")
+    try Python.run(#"""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(11)
+    for i in range(20):
+        h, w = int(rng.integers(20, 70)), int(rng.integers(20, 70))
+        img = (rng.random((h, w)) * 255).astype(np.uint8)
+        ext = "jpg" if i % 2 == 0 else "png"
+        Image.fromarray(img).save(f"{sys.argv[1]}/img{i:02d}.{ext}", **({"quality": 95} if ext == "jpg" else {}))
+    """#, args: [dir.path])
+    return dir
+  }
+
+  static func name(_ i: Int) -> String { String(format: "img%02d.%@", i, i % 2 == 0 ? "jpg" : "png") }
+
+  /// A fresh folder with copies of the first `count` (<= 20) images.
+  static func write(count: Int) throws -> (dir: URL, files: [URL]) {
+    let src = try master.get()
+    let dir = try TestEnv.scratch("cxr-loader")
+    let files = try (0..<count).map { i -> URL in
+      let f = dir.appendingPathComponent(name(i))
+      try FileManager.default.copyItem(at: src.appendingPathComponent(name(i)), to: f)
+      return f
+    }
+    return (dir, files)
+  }
+}
+
+final class LoaderTests: XCTestCase {
+  func items(_ files: [URL]) -> [LoaderItem] {
+    files.enumerated().map { i, f in
+      LoaderItem(id: "id\(i)", path: f, targets: [Float(i % 2), Float(i % 3 == 0 ? 1 : 0)], mask: [1, i % 4 == 0 ? 0 : 1])
+    }
+  }
+
+  func ids(_ loader: DataLoader, epoch: Int) throws -> [String] {
+    let it = loader.epoch(epoch)
+    var out: [String] = []
+    while let b = try it.next() { out += b.ids }
+    return out
+  }
+
+  func testOrderIsDeterministicForSeedAndEpoch() throws {
+    let (_, files) = try LoaderFixtures.write(count: 11)
+    let opts = LoaderOptions(batchSize: 3, preprocess: PreprocessSettings(size: 16), workers: 3, prefetch: 2, seed: 42)
+    let a = try DataLoader(items: items(files), options: opts)
+    let b = try DataLoader(items: items(files), options: opts)
+    let e3 = try ids(a, epoch: 3)
+    XCTAssertEqual(e3, try ids(b, epoch: 3))
+    XCTAssertEqual(e3, try ids(a, epoch: 3))
+    XCTAssertEqual(Set(e3), Set((0..<11).map { "id\($0)" }))
+    XCTAssertEqual(e3.count, 11)
+    XCTAssertNotEqual(e3, try ids(a, epoch: 4))
+    var other = opts
+    other.seed = 43
+    XCTAssertNotEqual(e3, try ids(try DataLoader(items: items(files), options: other), epoch: 3))
+    // The order is exactly the documented shuffle (batches keep it, whatever the worker timing).
+    XCTAssertEqual(e3, a.order(epoch: 3).map { "id\($0)" })
+    var plain = opts
+    plain.shuffle = false
+    XCTAssertEqual(try ids(try DataLoader(items: items(files), options: plain), epoch: 9), (0..<11).map { "id\($0)" })
+  }
+
+  func testBatchesHoldPreprocessedImagesTargetsAndMask() throws {
+    let (_, files) = try LoaderFixtures.write(count: 5)
+    let opts = LoaderOptions(batchSize: 2, preprocess: PreprocessSettings(size: 24, equalize: true), workers: 2,
+                             shuffle: false, dropLast: true)
+    let loader = try DataLoader(items: items(files), options: opts)
+    XCTAssertEqual(loader.batchCount(), 2)
+    let it = loader.epoch(0)
+    let first = try XCTUnwrap(try it.next())
+    XCTAssertEqual(first.images.shape, [2, 1, 24, 24])
+    XCTAssertEqual(first.images.dtype, .float32)
+    XCTAssertEqual(first.targets.shape, [2, 2])
+    XCTAssertEqual(try first.targets.toArray(Float.self), [0, 1, 1, 0])
+    XCTAssertEqual(try first.mask.toArray(Float.self), [1, 0, 1, 1])
+    XCTAssertFalse(first.images.isPinned)  // no CUDA here
+    let pixels = try first.images.toArray(Float.self)
+    for (k, f) in files.prefix(2).enumerated() {
+      let want = Preprocess.apply(try ImageDecoder.load(f, targetLongestSide: 24), opts.preprocess).map { $0 / 255 * 2 - 1 }
+      XCTAssertEqual(Array(pixels[(k * 576)..<((k + 1) * 576)]), want)
+    }
+    XCTAssertNotNil(try it.next())
+    XCTAssertNil(try it.next())  // drop_last: the fifth image is not used
+  }
+
+  func testPrefetchQueueIsBounded() throws {
+    let (_, files) = try LoaderFixtures.write(count: 20)
+    let opts = LoaderOptions(batchSize: 1, preprocess: PreprocessSettings(size: 16), workers: 4, prefetch: 3)
+    let loader = try DataLoader(items: items(files), options: opts)
+    let it = loader.epoch(0)
+    var n = 0
+    while try it.next() != nil {
+      n += 1
+      Thread.sleep(forTimeInterval: 0.02)  // a slow consumer: workers must wait, not pile up
+    }
+    XCTAssertEqual(n, 20)
+    XCTAssertEqual(it.peakAhead, 3)
+  }
+
+  func testBadFilesAreSkippedAndListed() throws {
+    let (dir, files) = try LoaderFixtures.write(count: 4)
+    let truncated = dir.appendingPathComponent("cut.jpg")
+    let data = try Data(contentsOf: files[0])
+    try data.prefix(data.count / 2).write(to: truncated)
+    let missing = dir.appendingPathComponent("gone.png")
+    let run = try TestEnv.scratch("cxr-run")
+    let opts = LoaderOptions(batchSize: 3, preprocess: PreprocessSettings(size: 16), workers: 2, shuffle: false,
+                             badFilesFolder: run)
+    let list = items([files[1], truncated, files[2], missing, files[3]])
+    let loader = try DataLoader(items: list, options: opts)
+    XCTAssertEqual(try ids(loader, epoch: 0), ["id0", "id2", "id4"])
+    let csv = try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8)
+    let lines = csv.split(separator: "\n").map(String.init)
+    XCTAssertEqual(lines.count, 3)
+    XCTAssertEqual(lines[0], "path,reason")
+    XCTAssertTrue(lines[1].hasPrefix("\(truncated.path),corrupt: corrupt JPEG:"), lines[1])
+    XCTAssertEqual(lines[2], "\(missing.path),missing: file not found; check the path or the dataset root")
+    // A second pass does not duplicate entries.
+    _ = try ids(loader, epoch: 1)
+    XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8), csv)
+  }
+
+  func testFailPolicyStopsWithANamedError() throws {
+    let (dir, files) = try LoaderFixtures.write(count: 2)
+    let missing = dir.appendingPathComponent("gone.png")
+    let opts = LoaderOptions(batchSize: 1, preprocess: PreprocessSettings(size: 16), workers: 1, shuffle: false,
+                             badFilePolicy: .fail)
+    let loader = try DataLoader(items: items([files[0], missing, files[1]]), options: opts)
+    let it = loader.epoch(0)
+    XCTAssertNotNil(try it.next())
+    XCTAssertThrowsError(try it.next()) { error in
+      XCTAssertEqual((error as? LoaderError)?.message,
+        "\(missing.path): file not found; check the path or the dataset root (bad-file policy is 'fail'; use 'skip' to leave such images out: they are listed in bad_files.csv)")
+    }
+    XCTAssertEqual(loader.badFiles.all.map(\.path), [missing.path])
+  }
+
+  func testRejectsInconsistentItemsAndOptions() throws {
+    let a = LoaderItem(id: "a", path: URL(fileURLWithPath: "/x.jpg"), targets: [1, 0])
+    let b = LoaderItem(id: "b", path: URL(fileURLWithPath: "/y.jpg"), targets: [1])
+    XCTAssertThrowsError(try DataLoader(items: [a, b], options: LoaderOptions())) { error in
+      XCTAssertEqual((error as? LoaderError)?.message, "item b has 1 targets and 1 mask values; every item needs 2")
+    }
+    XCTAssertThrowsError(try DataLoader(items: [a], options: LoaderOptions(batchSize: 0))) { error in
+      XCTAssertEqual((error as? LoaderError)?.message, "batch size must be at least 1 (got 0)")
+    }
+  }
+}
