@@ -188,6 +188,7 @@ extension ConfigSchema {
       dims: []                  # custom stage widths (4 numbers); a custom size is not a timm model
       drop_path_rate: 0.0
       head_dropout: 0.0
+      layer_scale_init: 1.0e-6  # timm's ls_init_value: the residual branches' starting scale
     loader:
       batch_size: 32
       workers: 0                # decoding threads; 0 = all cores

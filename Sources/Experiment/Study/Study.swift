@@ -175,6 +175,7 @@ public struct Study {
     }
     c.dropPathRate = try config.double("model.drop_path_rate")
     c.dropRate = try config.double("model.head_dropout")
+    c.layerScaleInit = try config.double("model.layer_scale_init")
     try c.validate()
     return c
   }
