@@ -21,7 +21,7 @@ final class ConfigTests: XCTestCase {
       lr: 1e-4
       epochs: 2
       augment:
-        hflip: 1
+        horizontal_flip: 1
     """
 
   func testDefaultsFileAndOverridesInThatOrder() throws {
@@ -32,7 +32,8 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(try c.double("train.lr"), 1e-4)
     XCTAssertEqual(try c.int("train.epochs"), 5, "--set wins over the file")
     XCTAssertEqual(try c.double("train.weight_decay"), 3e-4, "default kept")
-    XCTAssertEqual(try c.double("train.augment.hflip"), 1.0, "int accepted for a number")
+    XCTAssertEqual(try c.double("train.augment.horizontal_flip"), 1.0, "int accepted for a number")
+    XCTAssertNil(c.value("train.bf16"), "automatic per device unless given")
     XCTAssertEqual(try c.doubles("train.betas"), [0.9, 0.99])
     XCTAssertEqual(try c.strings("findings"), ["Pneumothorax"])
     XCTAssertEqual(c.count("schemas"), 2)
@@ -56,13 +57,14 @@ final class ConfigTests: XCTestCase {
     func error(_ text: String, _ overrides: [String] = []) -> String {
       do { _ = try Config.parse(text, source: "x.yaml", overrides: overrides); return "no error" } catch { return "\(error)" }
     }
-    XCTAssertEqual(error("train:\n  lrr: 1\n"),
-                   "x.yaml:2: unknown key 'train.lrr'; known keys under 'train': epochs, batch_size, lr, weight_decay, betas, no_decay_norm_bias, schedule, warmup_steps, grad_clip, accumulation, ema_decay, ema_warmup, amp, channels_last, pos_weight, workers, best_metric, early_stop, keep_last, nan_policy, bad_files, log_every, augment")
-    XCTAssertEqual(error("train:\n  epochs: many\n"), "x.yaml:2: 'train.epochs' must be an integer, not a string")
+    XCTAssertTrue(error("train:\n  lrr: 1\n").hasPrefix("x.yaml: unknown key train.lrr (known keys: accumulation, augment, betas,"))
+    XCTAssertTrue(error("train:\n  epochs: many\n").hasPrefix("x.yaml: train.epochs "), error("train:\n  epochs: many\n"))
+    XCTAssertEqual(error("loader:\n  batch: 3\n"), "x.yaml:2: unknown key 'loader.batch'; known keys under 'loader': batch_size, workers, prefetch, bad_files")
+    XCTAssertEqual(error("loader:\n  batch_size: many\n"), "x.yaml:2: 'loader.batch_size' must be an integer, not a string")
     XCTAssertEqual(error("schemas:\n  - name: a\n"), "x.yaml:2: item 0 of 'schemas' needs 'file'")
     XCTAssertEqual(error("schemas:\n  - name: a\n    file: f\n    colour: red\n"),
                    "x.yaml:4: unknown key 'schemas[0].colour'; known keys under 'schemas[0]': name, file, format, uncertain, id_column, columns, values, test_file")
-    XCTAssertTrue(error("seed: 1\n", ["train.nope=3"]).hasPrefix("--set train.nope=3: unknown key 'train.nope'; known keys under 'train'"))
+    XCTAssertTrue(error("seed: 1\n", ["model.nope=3"]).hasPrefix("--set model.nope=3: unknown key 'model.nope'; known keys under 'model'"))
     XCTAssertEqual(error("seed: 1\n", ["noequals"]), "--set 'noequals' must look like key.path=value")
     XCTAssertEqual(error("seed: [1\n").hasPrefix("x.yaml is not valid YAML"), true)
     XCTAssertEqual(error("seed: 1\nseed: 2\n"), "x.yaml:2: key 'seed' appears twice")
@@ -80,12 +82,18 @@ final class ConfigTests: XCTestCase {
 
 final class ShippedConfigTests: XCTestCase {
   func testShippedConfigsAreValid() throws {
-    for name in ["study.yaml"] {
+    for name in ["study.yaml", "demo.yaml"] {
       let url = TestEnvRoot.url.appendingPathComponent("configs/\(name)")
       let c = try Config.load(url)
-      XCTAssertEqual(try c.double("train.lr"), 1e-5, name)
-      XCTAssertEqual(c.count("schemas"), 7, name)
-      XCTAssertEqual(try c.string("model.arch"), "convnext_base", name)
+      XCTAssertEqual(c.count("schemas"), name == "study.yaml" ? 7 : 4, name)
+      if name == "study.yaml" {
+        XCTAssertEqual(try c.double("train.lr"), 1e-5)
+        XCTAssertEqual(try c.double("train.weight_decay"), 3e-4)
+        XCTAssertEqual(try c.doubles("train.betas"), [0.9, 0.99])
+        XCTAssertEqual(try c.double("train.ema_decay"), 0.9999)
+        XCTAssertEqual(try c.string("model.arch"), "convnext_base")
+        XCTAssertEqual(try c.int("preprocess.size"), 512)
+      }
     }
   }
 }

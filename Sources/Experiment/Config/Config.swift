@@ -1,4 +1,5 @@
 import Foundation
+import Train
 import Yams
 
 /// A study's configuration: the YAML file, over the documented defaults, under
@@ -45,17 +46,36 @@ public struct Config {
       origins[path] = "--set \(o)"
     }
     let schema = ConfigSchema.study
-    let resolved = try schema.validate(user, source: source, origins: origins)
+    var resolved = try schema.validate(user, source: source, origins: origins)
+    resolved.set("train", try Config.resolveTrain(resolved["train"] ?? .map([]), source: source))
     var cfg = Config(root: resolved, source: source, origins: origins)
     if let baseDir { cfg.resolvePaths(relativeTo: baseDir) }
     return cfg
   }
 
+  /// The `train:` mapping checked by the Train layer's options (its keys and defaults live
+  /// there, once) and written back resolved. The study's seed and device are set at the top
+  /// level; bf16 and channels_last stay unset (automatic per device) unless given.
+  static func resolveTrain(_ given: ConfigValue, source: String) throws -> ConfigValue {
+    let plain = given.plain as? [String: Any] ?? [:]
+    let options: TrainOptions
+    do { options = try TrainOptions(settings: plain, origin: source) } catch let e as TrainError {
+      throw ConfigError(e.message)
+    }
+    var settings = options.settings
+    for key in ["seed", "device", "bf16", "channels_last"] where plain[key] == nil { settings[key] = nil }
+    return ConfigValue(plain: settings)
+  }
+
   /// The defaults with their comments: the documentation of every key.
   public static var documentedDefaults: String {
-    "# cxr config keys and defaults\n" + ConfigSchema.defaultsYAML
+    var train = TrainOptions().settings
+    for key in ["seed", "device", "bf16", "channels_last"] { train[key] = nil }
+    return "# cxr config keys and defaults\n" + ConfigSchema.defaultsYAML
       + "\n# each item of `schemas`:\n" + ConfigSchema.schemaItemYAML
       + "\n# each item of `references`:\n" + ConfigSchema.referenceItemYAML
+      + "\n# train: (the training loop; bf16 and channels_last default to on with CUDA, off on CPU)\n"
+      + ConfigValue.map([("train", ConfigValue(plain: train))]).yaml()
   }
 
   /// The resolved configuration as YAML, with a header saying where it came from.
