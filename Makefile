@@ -46,11 +46,15 @@ build: setup shim
 test: setup shim
 	CXR_PYTHON=$(PY) swift test
 
+# The study in miniature: a synthetic MIMIC-like training set and CANDID-like test set, one
+# small ConvNeXt per labelling schema, evaluation against every reference, one report.
 demo: build
-	$(CXR) demo
+	$(CXR) synth demo-data --size small --seed 0
+	$(CXR) run configs/demo.yaml
+	@echo "report: demo-out/demo/report.md (plots: demo-out/demo/evaluation/report.html)"
 
 clean:
-	rm -rf .build CShims/build
+	rm -rf .build CShims/build demo-data demo-out
 
 # GPU machine bundle (dist/cxr-bundle, < 64 MiB): static-stdlib cxr, shim sources, gpu-check.sh.
 bundle: setup shim cuda-check
