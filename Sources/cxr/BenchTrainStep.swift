@@ -47,7 +47,7 @@ struct BenchTrainStep: ParsableCommand {
     var o = TrainOptions()
     o.device = dev
     o.epochs = 1
-    o.maxSteps = warmup + steps
+    o.maxSteps = warmup + steps + 1  // the request for the last batch marks the end of the timed steps
     o.keepLast = 1
     o.augment = AugmentOptions()
     o.augment.horizontalFlip = 0; o.augment.verticalFlip = 0; o.augment.noise = 0; o.augment.affine = 0; o.augment.mix = 0
