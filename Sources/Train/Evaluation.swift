@@ -1,3 +1,4 @@
+import Evaluate
 import Foundation
 import Torch
 
@@ -64,8 +65,8 @@ public func evaluateTuning(_ model: Classifier, on source: BatchSource, device: 
   }
   var auroc: [String: Double?] = [:], auprc: [String: Double?] = [:]
   for (j, f) in source.findings.enumerated() {
-    auroc[f] = tuningAUROC(scores: scores[j], labels: labels[j])
-    auprc[f] = tuningAUPRC(scores: scores[j], labels: labels[j])
+    auroc[f] = Evaluate.auroc(scores: scores[j], labels: labels[j])
+    auprc[f] = Evaluate.auprc(scores: scores[j], labels: labels[j])
   }
   return SplitMetrics(loss: counted > 0 ? lossSum / counted : 0, auroc: auroc, auprc: auprc, images: images)
 }

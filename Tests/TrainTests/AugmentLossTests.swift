@@ -1,3 +1,4 @@
+import Evaluate
 import Foundation
 import TestSupport
 import Torch
@@ -170,10 +171,10 @@ final class AugmentLossTests: XCTestCase {
       s = json.loads(sys.argv[1]); y = json.loads(sys.argv[2])
       print(json.dumps([roc_auc_score(y, s), average_precision_score(y, s)]))
       """, args: ["\(scores)", "\(labels.map { $0 ? 1 : 0 })"]) as! [Double]
-    XCTAssertEqual(tuningAUROC(scores: scores, labels: labels)!, ref[0], accuracy: 1e-12)
-    XCTAssertEqual(tuningAUPRC(scores: scores, labels: labels)!, ref[1], accuracy: 1e-12)
-    XCTAssertNil(tuningAUROC(scores: [0.1, 0.2], labels: [true, true]))
-    XCTAssertNil(tuningAUPRC(scores: [0.1, 0.2], labels: [false, false]))
+    XCTAssertEqual(Evaluate.auroc(scores: scores, labels: labels)!, ref[0], accuracy: 1e-12)
+    XCTAssertEqual(Evaluate.auprc(scores: scores, labels: labels)!, ref[1], accuracy: 1e-12)
+    XCTAssertNil(Evaluate.auroc(scores: [0.1, 0.2], labels: [true, true]))
+    XCTAssertNil(Evaluate.auprc(scores: [0.1, 0.2], labels: [false, false]))
   }
 
   func testScheduleAndSelectionMetric() throws {
