@@ -20,6 +20,8 @@ public struct Prediction {
   /// Average the probabilities of each image and its horizontal mirror.
   public var ttaHorizontalFlip = false
   public var badFilePolicy: BadFilePolicy = .skip
+  /// Preprocessed images to read instead of decoding (built with the same settings).
+  public var cache: PreprocessedCache?
   public var log: (String) -> Void = { print($0) }
 
   public init() {}
@@ -41,7 +43,8 @@ public struct Prediction {
     let loader = try DataLoader(items: todo.map { LoaderItem(id: $0.id, path: $0.path, targets: []) },
                                 options: LoaderOptions(batchSize: batchSize, preprocess: preprocess, workers: max(1, workers),
                                                        shuffle: false, badFilePolicy: badFilePolicy,
-                                                       badFilesFolder: out.deletingLastPathComponent()))
+                                                       badFilesFolder: out.deletingLastPathComponent()),
+                                cache: cache)
     let pathOf = Dictionary(uniqueKeysWithValues: todo.map { ($0.id, $0.path.path) })
     let it = loader.epoch(0)
     var done = 0

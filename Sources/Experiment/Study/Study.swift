@@ -181,6 +181,19 @@ public struct Study {
   }
 
   public func schemaFolder(_ name: String) -> URL { runRoot.appendingPathComponent(name) }
+
+  /// With `preprocess.cache`, every image preprocessed once into `<run>/cache/<name>` (shared
+  /// by the schemas, rebuilt when sources or settings change); nil when the cache is off.
+  public func cache(_ name: String, images: [URL], settings: PreprocessSettings,
+                    log: (String) -> Void) throws -> PreprocessedCache? {
+    guard try config.bool("preprocess.cache") else { return nil }
+    let folder = runRoot.appendingPathComponent("cache").appendingPathComponent(name)
+    let workers = try config.int("loader.workers")
+    let report = try CacheBuilder.build(sources: images, settings: settings, folder: folder,
+                                        workers: workers > 0 ? workers : ProcessInfo.processInfo.activeProcessorCount)
+    log("[cache] \(name): \(report.rebuilt ? "built" : "up to date"), \(report.images) images (\(report.bad.count) unreadable)")
+    return try PreprocessedCache.openIfMatching(folder, settings: settings)
+  }
 }
 
 /// ConvNeXt is what the loop trains.

@@ -99,6 +99,7 @@ public struct StudyRun {
     p.workers = w > 0 ? w : ProcessInfo.processInfo.activeProcessorCount
     p.ttaHorizontalFlip = try study.config.bool("predict.tta_hflip")
     p.log = log
+    p.cache = try study.cache("test", images: index.records.map { URL(fileURLWithPath: $0.path) }, settings: p.preprocess, log: log)
     try p.run(loaded, images: index.records.map { .init(id: $0.id, path: URL(fileURLWithPath: $0.path)) },
               out: out ?? predictionsURL(schema))
   }
@@ -155,7 +156,7 @@ public struct StudyRun {
       guard FileManager.default.fileExists(atPath: u.path) else { return nil }
       return try Predictions.read(name: s, url: u, findings: study.findings)
     }
-    guard !preds.isEmpty else { throw ConfigError("no schema has predictions yet; every training failed") }
+    guard !preds.isEmpty else { throw ConfigError("no schema has predictions yet (none is configured, or every training failed)") }
     let refs = try references(index: index)
     guard !refs.isEmpty else {
       throw ConfigError("the test set has no labels for \(study.findings.joined(separator: ", ")) and no schema gives a test_file: nothing to score against")

@@ -93,8 +93,11 @@ public struct SchemaTraining {
                    mask: Array(s.mask[(i * f)..<(i * f + f)]))
       }
     }
-    let trainLoader = try DataLoader(items: items(trainSet), options: study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: folder))
-    let tuneLoader = try DataLoader(items: items(tuneSet), options: study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: folder))
+    let cache = try study.cache("train", images: index.records.map { URL(fileURLWithPath: $0.path) }, settings: pre, log: log)
+    let trainLoader = try DataLoader(items: items(trainSet), options: study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: folder),
+                                     cache: cache)
+    let tuneLoader = try DataLoader(items: items(tuneSet), options: study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: folder),
+                                    cache: cache)
 
     let modelConfig = try study.modelConfig()
     let generator = try Generator(seed: study.seed)
