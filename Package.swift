@@ -61,7 +61,7 @@ let package = Package(
     .testTarget(name: "TrainTests", dependencies: ["Train", "Evaluate", "TestSupport"]),
     .testTarget(name: "EvaluateTests", dependencies: ["Evaluate", "TestSupport"]),
     .testTarget(name: "LabelTests", dependencies: ["Label", "TestSupport"], exclude: ["fake_openai_server.py"]),
-    .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "TestSupport"]),
+    .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Data", "TestSupport"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// A pneumothorax as drawn: the lung on one side collapsed toward the hilum, leaving a

@@ -1,19 +1,16 @@
+import Data
 import Foundation
 
-/// The synthetic study's own random numbers: SplitMix64 (Steele, Lea & Flood 2014), so the
-/// same seed gives the same files on every platform and Swift version (the standard library's
-/// generator is neither seedable nor stable across releases).
-struct SplitMix64: RandomNumberGenerator {
-  private var state: UInt64
-
-  init(seed: UInt64) { state = seed }
-
+/// The synthetic study draws from the Data layer's SplitMix64 (Steele, Lea & Flood 2014), so
+/// the same seed gives the same files on every platform and Swift version; these are the
+/// helpers it needs on top.
+extension SplitMix64 {
   /// An independent stream for one named purpose and index (e.g. image 17 of the training
   /// set), so that items can be made in any order, or in parallel, with identical results.
   init(seed: UInt64, stream: String, index: Int = 0) {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a over the stream name
     for b in stream.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-    state = SplitMix64.mix(seed ^ SplitMix64.mix(h &+ UInt64(bitPattern: Int64(index)) &* 0x9e37_79b9_7f4a_7c15))
+    self.init(seed: SplitMix64.mix(seed ^ SplitMix64.mix(h &+ UInt64(bitPattern: Int64(index)) &* 0x9e37_79b9_7f4a_7c15)))
   }
 
   /// One 64-bit seed for a named purpose and index.
@@ -27,11 +24,6 @@ struct SplitMix64: RandomNumberGenerator {
     z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
     z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
     return z ^ (z >> 31)
-  }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9e37_79b9_7f4a_7c15
-    return SplitMix64.mix(state)
   }
 
   /// Uniform in [0, 1) with 53 random bits.

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// Small encoders the synthetic study needs: gzip (stored blocks, so the bytes depend only

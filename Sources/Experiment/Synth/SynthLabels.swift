@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// The 14 CheXpert findings, in the order of MIMIC-CXR's label files.

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// How big a synthetic study is.
