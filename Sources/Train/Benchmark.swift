@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Torch
 
 /// One benchmark run of the loop on synthetic data (used by `cxr bench-train` and
@@ -16,12 +17,13 @@ public enum TrainBenchmark {
     public init() {}
   }
 
-  /// Models this build can benchmark; convnext_atto joins when the Models layer is merged.
+  /// Models to benchmark: the small conv net of the tests, or any ConvNeXt size (1 channel).
   public static func makeModel(_ name: String, classes: Int, width: Int, seed: UInt64) throws -> Classifier {
-    switch name {
-    case "small-cnn": return try SmallConvNet(inChannels: 1, width: width, classes: classes, seed: seed)
-    default: throw TrainError("unknown benchmark model '\(name)': this build knows small-cnn")
+    if name == "small-cnn" { return try SmallConvNet(inChannels: 1, width: width, classes: classes, seed: seed) }
+    guard name.hasPrefix("convnext") else {
+      throw TrainError("unknown benchmark model '\(name)': use small-cnn or a ConvNeXt size such as convnext_atto")
     }
+    return try ConvNeXt(ConvNeXtConfig.named(name, numClasses: classes, inChannels: 1), generator: Generator(seed: seed))
   }
 
   /// Returns one JSON-ready record: per-epoch seconds, images/s and resident memory.

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Torch
 
 /// What the loop trains: a module that maps images [B,C,H,W] to logits [B,K].
@@ -56,3 +57,6 @@ public final class FunctionBatchIterator: BatchIterator {
   public init(_ body: @escaping () throws -> Batch?) { self.body = body }
   public func next() throws -> Batch? { try body() }
 }
+
+/// ConvNeXt (Models layer) is what the loop trains.
+extension ConvNeXt: Classifier {}

@@ -195,6 +195,3 @@ public struct Study {
     return try PreprocessedCache.openIfMatching(folder, settings: settings)
   }
 }
-
-/// ConvNeXt is what the loop trains.
-extension ConvNeXt: Classifier {}
