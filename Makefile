@@ -43,8 +43,10 @@ $(DICOM_SHIM): CShims/src/dicom.cpp CShims/include/cxt_dicom.h
 build: setup shim
 	swift build $(SWIFT_FLAGS) --product cxr
 
+# Builds every target first (the command-line tests run the cxr binary), then runs the tests.
 test: setup shim
-	CXR_PYTHON=$(PY) swift test
+	swift build --build-tests
+	CXR_PYTHON=$(PY) swift test --skip-build
 
 # The study in miniature: a synthetic MIMIC-like training set and CANDID-like test set, one
 # small ConvNeXt per labelling schema, evaluation against every reference, one report.
