@@ -2,7 +2,7 @@ import Foundation
 import Models
 import Torch
 
-/// One benchmark run of the loop on synthetic data (used by `cxr bench-train` and
+/// One benchmark run of the loop on synthetic data (used by `cxr bench epochs` and
 /// scripts/bench/train.sh): epochs of training without tuning evaluation, timed per epoch
 /// from `metrics.jsonl`, with resident memory per epoch.
 public enum TrainBenchmark {

@@ -7,7 +7,7 @@ import Torch
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Micro-benchmarks (the Swift side; scripts/bench/*.sh compare with PyTorch).",
-    subcommands: [BenchOps.self, BenchDecode.self, BenchTrainStep.self, BenchFeed.self, BenchGraph.self])
+    subcommands: [BenchOps.self, BenchDecode.self, BenchTrainStep.self, BenchTrain.self, BenchFeed.self, BenchGraph.self])
 }
 
 struct BenchOps: ParsableCommand {

@@ -5,7 +5,7 @@ import Train
 
 struct BenchTrain: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "bench-train",
+    commandName: "epochs",
     abstract: "Time epochs of the training loop on synthetic data (see scripts/bench/train.sh).")
 
   @Option(help: "Model: small-cnn (convnext_atto once the Models layer is merged).") var model = "small-cnn"

@@ -8,7 +8,7 @@ struct CXR: ParsableCommand {
     commandName: "cxr",
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
     subcommands: [Info.self, RunCommand.self, TrainCommand.self, PredictCommand.self, EvaluateCommand.self, AgreeCommand.self, ConfigCommand.self, Bench.self,
-                  Inspect.self, BenchTrain.self, CacheCommand.self, SynthCommand.self, LabelCommand.self])
+                  Inspect.self, CacheCommand.self, SynthCommand.self, LabelCommand.self])
 }
 
 struct Info: ParsableCommand {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One run, both sides: epochs of the training loop on CPU, ours (`cxr bench-train`, release
+# One run, both sides: epochs of the training loop on CPU, ours (`cxr bench epochs`, release
 # build) against the equivalent PyTorch eager loop (scripts/bench/train_reference.py: same
 # model, batch, augmentations, Lion, EMA). Prints per-epoch times, the ratio ours/PyTorch
 # (median epoch after the first, best of ROUNDS alternating rounds, since the machine may be
@@ -14,7 +14,7 @@ swift build -c release --product cxr >/dev/null
 BIN=$(swift build -c release --show-bin-path)/cxr
 RESULTS=()
 for _ in $(seq "${ROUNDS:-2}"); do
-  RESULTS+=("$(OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$BIN" bench-train "${ARGS[@]}")")
+  RESULTS+=("$(OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$BIN" bench epochs "${ARGS[@]}")")
   RESULTS+=("$(OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$PY" scripts/bench/train_reference.py "${ARGS[@]}")")
 done
 "$PY" - "${RESULTS[@]}" <<'PYEOF'
