@@ -1,6 +1,7 @@
 import ArgumentParser
 import Common
 import Data
+import Experiment
 import Foundation
 
 /// `cxr inspect data`: a dry run over a dataset and its label schemas. It reads and checks
@@ -10,13 +11,19 @@ struct InspectData: ParsableCommand {
     commandName: "data",
     abstract: "Dry run: images, patients and label counts per split and per schema, and bad files.",
     discussion: """
-      Give one dataset (--mimic, --candid or --manifest) and any number of label schemas:
+      Give a study config (its training data, schemas, findings, seed and split settings):
+        cxr inspect data --config configs/study.yaml
+      or one dataset (--mimic, --candid or --manifest) and any number of label schemas:
         cxr inspect data --mimic /data/mimic-cxr-jpg \\
           --schema chexpert=/data/mimic-cxr-jpg/mimic-cxr-2.0.0-chexpert.csv.gz \\
           --schema llama3-cot=/runs/labels/llama3_cot.csv:mapped --findings Pneumothorax,Fracture
       CANDID-PTX's mask labels are reported as schema 'masks'; a manifest's label columns as 'manifest'.
       """)
 
+  @Option(help: "A study config: inspect its training data and every schema.")
+  var config: String?
+  @Option(name: .customLong("set"), help: "With --config: override a key (key.path=value).")
+  var overrides: [String] = []
   @Option(name: .customLong("mimic"), help: "MIMIC-CXR-JPG root (holds files/ and the metadata CSV).")
   var mimicRoot: String?
   @Option(name: .customLong("candid"), help: "CANDID-PTX folder (holds Pneumothorax_reports.csv).")
@@ -55,6 +62,7 @@ struct InspectData: ParsableCommand {
   func run() throws { print(try inspect(), terminator: "") }
 
   func inspect() throws -> String {
+    if let config { return try inspect(config: config) }
     let given = [mimicRoot, candidRoot, manifestFile].compactMap { $0 }
     guard given.count == 1 else { throw FileError("give exactly one of --mimic, --candid or --manifest") }
     let policy = try UncertaintyPolicy(config: uncertainty, context: "--uncertainty")
@@ -106,6 +114,29 @@ struct InspectData: ParsableCommand {
     clock.lap("join+report")
     clock.total()
     return report
+  }
+
+  /// The config form: the training dataset and schemas a `cxr run` would use.
+  func inspect(config path: String) throws -> String {
+    let study = try Study(try Config.load(URL(fileURLWithPath: path), overrides: overrides))
+    let c = study.config
+    let index = try study.trainIndex()
+    let tables = try (0..<c.count("schemas")).compactMap { try study.labelSchema(list: "schemas", $0)?.read(findings: study.findings) }
+    var strata: [String: String]?
+    if try c.bool("split.stratify"), let first = tables.first {
+      strata = PatientSplit.positiveStrata(Labelling(index: index, table: first).set)
+    }
+    let patientSplit: PatientSplit, origin: String
+    if let file = c.optionalString("split.file") {
+      patientSplit = try PatientSplit.load(URL(fileURLWithPath: file), checkedAgainst: index.records)
+      origin = "read from \(file)"
+    } else {
+      let fraction = try c.double("split.tune_fraction")
+      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: fraction, seed: study.seed, strata: strata)
+      origin = "made in memory: seed \(study.seed), tune fraction \(fraction); nothing written"
+    }
+    let bad = checkFiles ? FileCheck.scan(index.records) : nil
+    return DataInspection(index: index, tables: tables, split: patientSplit, splitOrigin: origin, badFiles: bad).render()
   }
 
   func parseSchema(_ spec: String, policy: UncertaintyPolicy) throws -> LabelSchema {

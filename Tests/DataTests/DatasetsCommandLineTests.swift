@@ -30,6 +30,35 @@ final class DatasetsCommandLineTests: XCTestCase {
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
   }
 
+  /// The config form reads the same data through a study config, and reports a config
+  /// mistake with the key and the line.
+  func testConfigFormMatchesTheFlagForm() throws {
+    let root = try TestEnv.scratch("cli-data-config")
+    defer { try? FileManager.default.removeItem(at: root) }
+    try Fixture.writeGzip(Fixture.mimicMetadata, root.appendingPathComponent("mimic-cxr-2.0.0-metadata.csv.gz"))
+    let labels = root.appendingPathComponent("chexpert.csv")
+    try Fixture.write(Fixture.chexpertLabels, labels)
+    let config = root.appendingPathComponent("study.yaml")
+    try Fixture.write("""
+      findings: [Pneumothorax]
+      seed: 5
+      train_data: {kind: mimic, root: \(root.path)}
+      schemas:
+        - {name: chexpert, file: \(labels.path)}
+
+      """, config)
+    let viaConfig = try run(["--config", config.path, "--no-check-files"])
+    let viaFlags = try run(["--mimic", root.path, "--schema", "chexpert=\(labels.path)", "--findings", "Pneumothorax",
+                            "--seed", "5", "--no-check-files"])
+    XCTAssertEqual(viaConfig.status, 0, viaConfig.err)
+    XCTAssertEqual(viaConfig.out.replacingOccurrences(of: "; nothing written", with: ""),
+                   viaFlags.out.replacingOccurrences(of: "; nothing written", with: ""))
+    try Fixture.write("train_data:\n  rooot: /x\n", config)
+    let bad = try run(["--config", config.path])
+    XCTAssertEqual(bad.status, 1)
+    XCTAssertTrue(bad.err.contains("\(config.path):2: unknown key 'train_data.rooot'"), bad.err)
+  }
+
   func testReportSplitFileAndBadFiles() throws {
     let root = try TestEnv.scratch("cli-data")
     defer { try? FileManager.default.removeItem(at: root) }

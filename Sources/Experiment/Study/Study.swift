@@ -53,7 +53,7 @@ public struct Study {
   }
 
   /// The label schema of item `i` of `list` ("schemas" or "references"), reading `fileKey`.
-  func labelSchema(list: String, _ i: Int, fileKey: String = "file") throws -> LabelSchema? {
+  public func labelSchema(list: String, _ i: Int, fileKey: String = "file") throws -> LabelSchema? {
     let p = "\(list)[\(i)]"
     guard let file = config.optionalString("\(p).\(fileKey)") else { return nil }
     let format = try LabelFormat(config: try config.string("\(p).format"), context: "\(config.where_("\(p).format")): \(p).format")
