@@ -6,28 +6,8 @@ import XCTest
 /// `cxr inspect data` through the built binary: the report on stdout, errors on stderr with
 /// exit status 1, and the files it writes.
 final class DatasetsCommandLineTests: XCTestCase {
-  var cxr: URL {
-    get throws {
-      let dirs = [Bundle(for: DatasetsCommandLineTests.self).bundleURL.deletingLastPathComponent(),
-                  URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-      for d in dirs where FileManager.default.isExecutableFile(atPath: d.appendingPathComponent("cxr").path) {
-        return d.appendingPathComponent("cxr")
-      }
-      throw FileError("cxr binary not found beside the tests (looked in \(dirs.map(\.path))); run swift build first")
-    }
-  }
-
   func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = try cxr
-    p.arguments = ["inspect", "data"] + args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    try CXRBinary.run(["inspect", "data"] + args, for: DatasetsCommandLineTests.self)
   }
 
   /// The config form reads the same data through a study config, and reports a config

@@ -6,29 +6,8 @@ import XCTest
 /// The built `cxr` binary itself (swift test builds it beside the test bundle): argument parsing
 /// of repeated NAME=file options, exit status, the files written, and how errors reach the user.
 final class CommandLineTests: XCTestCase {
-  var cxr: URL {
-    get throws {
-      let dirs = [Bundle.main.bundleURL, Bundle(for: CommandLineTests.self).bundleURL.deletingLastPathComponent(),
-                  URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-      for d in dirs {
-        let candidate = d.appendingPathComponent("cxr")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-      }
-      throw FileError("cxr binary not found beside the tests (looked in \(dirs.map(\.path))); run swift build first")
-    }
-  }
-
   func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = try cxr
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    try CXRBinary.run(args, for: CommandLineTests.self)
   }
 
   func testEvaluateAndAgreeFromTheCommandLine() throws {

@@ -96,3 +96,38 @@ public enum Python {
     return try JSONSerialization.jsonObject(with: Data(last.utf8))
   }
 }
+
+/// The built `cxr` binary (swift build puts it beside the test bundle), run as a user would.
+public enum CXRBinary {
+  public static func url(for testCase: AnyClass) throws -> URL {
+    let dirs = [Bundle.main.bundleURL, Bundle(for: testCase).bundleURL.deletingLastPathComponent(),
+                URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+    for d in dirs where FileManager.default.isExecutableFile(atPath: d.appendingPathComponent("cxr").path) {
+      return d.appendingPathComponent("cxr")
+    }
+    throw MissingBinary(description: "cxr binary not found beside the tests (looked in \(dirs.map(\.path))); run swift build first")
+  }
+
+  /// Runs `cxr args...`; returns the exit status, stdout and stderr.
+  public static func run(_ args: [String], for testCase: AnyClass) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = try url(for: testCase)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    var e = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { e = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+  }
+}
+
+public struct MissingBinary: Error, CustomStringConvertible {
+  public let description: String
+}
