@@ -13,10 +13,13 @@ GDCM_INC ?= $(firstword $(wildcard /usr/include/gdcm-*))
 SWIFT_FLAGS ?= -c release
 CXR := $(ROOT)/.build/release/cxr
 TORCH_CUDA := $(wildcard $(TORCH_DIR)/lib/libtorch_cuda.so)
+# CUDA runtime headers: a toolkit (CUDA_HOME, /usr/local/cuda) or, for a pip-installed CUDA
+# PyTorch, the nvidia/*/include folders beside torch.
+CUDA_INCLUDES ?= $(foreach d,$(wildcard $(CUDA_HOME)/include /usr/local/cuda/include $(TORCH_DIR)/../nvidia/*/include),-isystem $(d))
 TORCH_ABI := $(shell sed -n 's/.*_GLIBCXX_USE_CXX11_ABI=\([01]\).*/\1/p' $(TORCH_DIR)/share/cmake/Torch/TorchConfig.cmake 2>/dev/null | head -1)
 CXXFLAGS := -std=c++17 -O2 -fPIC -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=$(if $(TORCH_ABI),$(TORCH_ABI),1) \
   -I$(ROOT)/CShims/include -isystem $(TORCH_DIR)/include -isystem $(TORCH_DIR)/include/torch/csrc/api/include \
-  $(if $(TORCH_CUDA),-DCXT_WITH_CUDA -isystem $(CUDA_HOME)/include,)
+  $(if $(TORCH_CUDA),-DCXT_WITH_CUDA $(CUDA_INCLUDES),)
 COMMA := ,
 CUDA_LIBS := -Wl$(COMMA)--no-as-needed -ltorch_cuda -lc10_cuda -Wl$(COMMA)--as-needed
 LDFLAGS := -shared -L$(TORCH_DIR)/lib -Wl,-rpath,$(TORCH_DIR)/lib -Wl,-rpath,'$$ORIGIN' \

@@ -62,6 +62,12 @@ final class StudyRunTests: XCTestCase {
     let split = try String(contentsOf: root.appendingPathComponent("truth/split.csv"), encoding: .utf8)
     XCTAssertTrue(split.hasPrefix("id,subject_id,study_id,split\n"))
 
+    // A mistyped weights choice names the key instead of silently picking some weights.
+    let typo = try Study(try Config.parse(config(data, out: out) + "\npredict: {weights: emma}\n", source: "mini.yaml"))
+    XCTAssertThrowsError(try StudyRun(study: typo).predict(schema: "truth", out: dir.appendingPathComponent("p.csv"))) { e in
+      XCTAssertEqual("\(e)", "mini.yaml:17: predict.weights is 'emma'; use ema, raw or best")
+    }
+
     // Nothing changed: every finished stage is skipped; the broken one fails again.
     let second = try run()
     for s in ["train:truth", "predict:truth", "train:rule", "predict:rule", "evaluate"] {

@@ -198,7 +198,7 @@ extension ConfigSchema {
     predict:
       batch_size: 32
       tta_hflip: false
-      weights: ema              # ema | raw
+      weights: ema              # ema | raw (the last checkpoint's) | best (by train.selection)
     evaluate:
       bootstrap: 1000
       seed: 0

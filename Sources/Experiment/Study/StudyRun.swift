@@ -89,6 +89,9 @@ public struct StudyRun {
       throw ConfigError("\(study.config.source): test_data.kind is none; there is nothing to predict on")
     }
     let weights = try study.config.string("predict.weights")
+    guard ["ema", "raw", "best"].contains(weights) else {
+      throw ConfigError("\(study.config.where_("predict.weights")): predict.weights is '\(weights)'; use ema, raw or best")
+    }
     let ckpt = try SchemaTraining(study: study, schema: schema).checkpoint(weights: weights)
     let loaded = try ConvNeXt.load(checkpoint: ckpt)
     var p = Prediction()
