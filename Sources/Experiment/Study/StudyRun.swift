@@ -32,6 +32,8 @@ public struct StudyRun {
     let dataFiles = fileFingerprints([c.optionalString("train_data.metadata"), c.optionalString("train_data.manifest"),
                                       c.optionalString("split.file"), c.optionalString("model.pretrained")])
       + [metadataFingerprint()]
+    // The test set's files are inputs, not outputs of a stage: hash them once for all stages.
+    let testFiles = testFingerprints()
     for (i, schema) in study.schemaNames.enumerated() {
       let training = SchemaTraining(study: study, schema: schema)
       let item = c.value("schemas[\(i)]")?.yaml() ?? ""
@@ -48,7 +50,7 @@ public struct StudyRun {
         let resume = same && FileManager.default.fileExists(atPath: training.folder.appendingPathComponent("checkpoints").path)
         try training.run(resume: resume, log: log)
       })
-      let testInputs = [settings(["test_data", "preprocess", "predict", "loader"])] + testFingerprints()
+      let testInputs = [settings(["test_data", "preprocess", "predict", "loader"])] + testFiles
       stages.append(Stage(name: "predict:\(schema)", dependencies: ["train:\(schema)"], inputs: testInputs,
                           outputs: [predictionsURL(schema)]) {
         try self.predict(schema: schema)
@@ -57,7 +59,7 @@ public struct StudyRun {
     let referenceFiles = (0..<c.count("schemas")).map { c.optionalString("schemas[\($0)].test_file") }
       + (0..<c.count("references")).map { c.optionalString("references[\($0)].file") }
     stages.append(Stage(name: "evaluate",
-                        inputs: [self.settings(["findings", "schemas", "references", "evaluate"])] + self.testFingerprints()
+                        inputs: [self.settings(["findings", "schemas", "references", "evaluate"])] + testFiles
                           + self.fileFingerprints(referenceFiles)
                           + self.study.schemaNames.map { Fingerprint.file(self.predictionsURL($0)) },
                         outputs: [evaluationFolder.appendingPathComponent("metrics.csv")]) {
