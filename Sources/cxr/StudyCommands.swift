@@ -77,7 +77,7 @@ struct PredictCommand: ParsableCommand {
     p.preprocess = PreprocessSettings(size: size, equalize: equalize)
     p.device = try Device(parsing: device)
     p.batchSize = batch
-    p.workers = workers > 0 ? workers : ProcessInfo.processInfo.activeProcessorCount
+    p.workers = LoaderOptions.workers(workers)
     p.ttaHorizontalFlip = ttaHflip
     try p.run(loaded, images: try Prediction.images(at: URL(fileURLWithPath: input)), out: URL(fileURLWithPath: out))
   }

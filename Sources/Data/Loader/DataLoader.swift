@@ -47,6 +47,11 @@ public struct LoaderOptions: Sendable {
     self.badFilesFolder = badFilesFolder
     self.pinMemory = pinMemory
   }
+
+  /// Decoding threads as configs and command lines give them: 0 (or less) means all cores.
+  public static func workers(_ requested: Int) -> Int {
+    requested > 0 ? requested : ProcessInfo.processInfo.activeProcessorCount
+  }
 }
 
 /// A batch: images [B, 1, N, N] float32 in [-1, 1], targets and mask [B, F] float32.

@@ -83,16 +83,9 @@ public struct Prediction {
       throw FileError("\(input.path) does not exist; give a folder of images or a CSV with a path column")
     }
     if isDir.boolValue {
-      let exts: Set<String> = ["png", "jpg", "jpeg", "dcm", "dicom"]
-      guard let e = FileManager.default.enumerator(at: input, includingPropertiesForKeys: [.isRegularFileKey]) else {
-        throw FileError("cannot list \(input.path)")
-      }
-      var out: [Image] = []
-      for case let url as URL in e where exts.contains(url.pathExtension.lowercased()) {
-        out.append(Image(id: url.deletingPathExtension().lastPathComponent, path: url.standardizedFileURL))
-      }
-      guard !out.isEmpty else { throw FileError("\(input.path) holds no .png, .jpg, .jpeg or .dcm files") }
-      return out.sorted { $0.path.path < $1.path.path }
+      let files = try ImageFiles.find(under: input, extensions: ["png", "jpg", "jpeg", "dcm", "dicom"])
+      guard !files.isEmpty else { throw FileError("\(input.path) holds no .png, .jpg, .jpeg or .dcm files") }
+      return files.map { Image(id: $0.deletingPathExtension().lastPathComponent, path: $0) }
     }
     let table = try CSVTable.read(input)
     let pc = try table.require("path")

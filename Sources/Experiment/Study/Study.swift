@@ -149,7 +149,7 @@ public struct Study {
       throw ConfigError("\(config.where_("loader.bad_files")): loader.bad_files is '\(policyText)'; use skip or fail")
     }
     return LoaderOptions(batchSize: try config.int("loader.batch_size"), preprocess: preprocess,
-                         workers: workers > 0 ? workers : ProcessInfo.processInfo.activeProcessorCount,
+                         workers: LoaderOptions.workers(workers),
                          prefetch: try config.int("loader.prefetch"), shuffle: shuffle, seed: seed, dropLast: false,
                          badFilePolicy: policy, badFilesFolder: badFilesFolder)
   }
@@ -188,9 +188,8 @@ public struct Study {
                     log: (String) -> Void) throws -> PreprocessedCache? {
     guard try config.bool("preprocess.cache") else { return nil }
     let folder = runRoot.appendingPathComponent("cache").appendingPathComponent(name)
-    let workers = try config.int("loader.workers")
     let report = try CacheBuilder.build(sources: images, settings: settings, folder: folder,
-                                        workers: workers > 0 ? workers : ProcessInfo.processInfo.activeProcessorCount)
+                                        workers: LoaderOptions.workers(try config.int("loader.workers")))
     log("[cache] \(name): \(report.rebuilt ? "built" : "up to date"), \(report.images) images (\(report.bad.count) unreadable)")
     return try PreprocessedCache.openIfMatching(folder, settings: settings)
   }

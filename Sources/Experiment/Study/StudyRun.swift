@@ -100,8 +100,7 @@ public struct StudyRun {
     p.preprocess = try study.preprocessTest
     p.device = study.device
     p.batchSize = try study.config.int("predict.batch_size")
-    let w = try study.config.int("loader.workers")
-    p.workers = w > 0 ? w : ProcessInfo.processInfo.activeProcessorCount
+    p.workers = LoaderOptions.workers(try study.config.int("loader.workers"))
     p.ttaHorizontalFlip = try study.config.bool("predict.tta_hflip")
     p.log = log
     p.cache = try study.cache("test", images: index.records.map { URL(fileURLWithPath: $0.path) }, settings: p.preprocess, log: log)
