@@ -34,9 +34,27 @@ public final class Predictor {
                   autocast: autocast)
   }
 
+  /// How cxr predicts on `device` (cxr predict, the study runner, the benchmarks): on CUDA
+  /// with channels_last weights and input under bf16 autocast, as training runs there by
+  /// default; elsewhere in float32 and the default memory format.
+  public convenience init(model: ConvNeXt, findings: [String], on device: Device) throws {
+    try self.init(model: model, findings: findings, device: device, channelsLast: device.isCUDA,
+                  autocast: device.isCUDA ? .bfloat16 : nil)
+  }
+
+  public convenience init(_ loaded: LoadedModel, on device: Device) throws {
+    try self.init(model: loaded.model, findings: loaded.findings, on: device)
+  }
+
   /// Probabilities [B, findings] as float32 on the CPU. A 1-channel batch given to a
   /// 3-channel model is replicated over the channels (grayscale as RGB).
   public func probabilities(_ batch: Tensor) throws -> Tensor {
+    try logits(batch).to(.cpu, dtype: .float32).sigmoid()
+  }
+
+  /// Logits [B, findings] on the model's device, in the autocast dtype when autocast is on
+  /// (else the weights'), computed without recording gradients. Nothing waits for the device.
+  public func logits(_ batch: Tensor) throws -> Tensor {
     let shape = batch.shape
     let want = model.config.inChannels
     guard shape.count == 4 else {
@@ -56,11 +74,10 @@ public final class Predictor {
     var x = try batch.to(device, dtype: batch.dtype == weights ? nil : weights)
     if shape[1] != want { x = try x.expand([shape[0], want, shape[2], shape[3]]) }
     if channelsLast { x = try x.contiguous(.channelsLast) }
-    let logits = try withNoGrad { () -> Tensor in
+    return try withNoGrad { () -> Tensor in
       if let autocast { return try withAutocast(device, dtype: autocast) { try model(x) } }
       return try model(x)
     }
-    return try logits.to(.cpu, dtype: .float32).sigmoid()
   }
 
   /// Probabilities as rows, one per image, in the order of `findings`.

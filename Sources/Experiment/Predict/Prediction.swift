@@ -38,8 +38,7 @@ public struct Prediction {
     let file = try PredictionsFile(url: out, findings: loaded.findings)
     let todo = images.filter { !file.done.contains($0.id) }
     if todo.count < images.count { log("[predict] resuming: \(images.count - todo.count) of \(images.count) images already done") }
-    let predictor = try Predictor(loaded, device: device, channelsLast: device.isCUDA,
-                                  autocast: device.isCUDA ? .bfloat16 : nil)
+    let predictor = try Predictor(loaded, on: device)
     let loader = try DataLoader(items: todo.map { LoaderItem(id: $0.id, path: $0.path, targets: []) },
                                 options: LoaderOptions(batchSize: batchSize, preprocess: preprocess, workers: max(1, workers),
                                                        shuffle: false, badFilePolicy: badFilePolicy,
