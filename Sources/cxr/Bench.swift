@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Models
 import Torch
 
 /// `cxr bench ...`: the Swift side of side-by-side benchmarks (scripts/bench/* run the
@@ -8,6 +9,46 @@ struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Micro-benchmarks (the Swift side; scripts/bench/*.sh compare with PyTorch).",
     subcommands: [BenchOps.self, BenchDecode.self, BenchTrainStep.self, BenchTrain.self, BenchFeed.self, BenchGraph.self])
+}
+
+/// Prints a benchmark's record as one JSON line (sorted keys): what scripts/gpu-check.sh and
+/// the scripts/bench drivers read.
+func printJSONLine(_ record: [String: Any]) throws {
+  print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+}
+
+/// The device of a GPU benchmark, with cuDNN's autotuner on for CUDA as the PyTorch side
+/// turns it on (`torch.backends.cudnn.benchmark = True`).
+func benchDevice(_ name: String) throws -> Device {
+  let dev = try Device(parsing: name)
+  if dev.isCUDA { try Runtime.setCuDNNBenchmark(true) }
+  return dev
+}
+
+/// Peak GiB held by tensors on a CUDA device since the process started; 0 on the CPU.
+func peakMemoryGiB(_ device: Device) throws -> Double {
+  guard case .cuda(let i) = device else { return 0 }
+  return Double(try Runtime.cudaMemory(i).peak) / Double(1 << 30)
+}
+
+/// Seconds taken by `steps` calls of `body` after `warmup` untimed ones. The device is
+/// synchronized before each clock read, so queued GPU work is counted (gpu_common.py's `timed`).
+func timedSteps(on device: Device, steps: Int, warmup: Int, _ body: () throws -> Void) throws -> Double {
+  for _ in 0..<warmup { try body() }
+  try Runtime.synchronize(device)
+  let t0 = DispatchTime.now().uptimeNanoseconds
+  for _ in 0..<steps { try body() }
+  try Runtime.synchronize(device)
+  return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+}
+
+/// The model of the GPU benchmarks, as scripts/bench/gpu_common.py makes it: a ConvNeXt with
+/// timm's initialization (seed 0), one input channel, one output per finding of the study.
+enum BenchModel {
+  static let findings = ["Pneumothorax", "Fracture"]
+  static func make(_ arch: String) throws -> ConvNeXt {
+    try ConvNeXt(ConvNeXtConfig.named(arch, numClasses: findings.count, inChannels: 1), generator: Generator(seed: 0))
+  }
 }
 
 struct BenchOps: ParsableCommand {

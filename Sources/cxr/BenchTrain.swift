@@ -25,6 +25,6 @@ struct BenchTrain: ParsableCommand {
       ?? FileManager.default.temporaryDirectory.appendingPathComponent("cxr-bench-train-\(getpid())")
     defer { if out == nil { try? FileManager.default.removeItem(at: dir) } }
     let record = try TrainBenchmark.run(s, runDirectory: dir)
-    print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
+    try printJSONLine(record)
   }
 }

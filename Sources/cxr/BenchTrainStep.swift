@@ -24,7 +24,7 @@ struct BenchTrainStep: ParsableCommand {
     var stamps: [UInt64] = []
     init(_ batch: Train.Batch, total: Int) { self.batch = batch; self.total = total }
     var batchesPerEpoch: Int { total }
-    var findings: [String] { ["A", "B"] }
+    var findings: [String] { BenchModel.findings }
     func makeIterator(epoch: Int, startingAt batch: Int) throws -> BatchIterator { self }
     func next() throws -> Train.Batch? {
       stamps.append(DispatchTime.now().uptimeNanoseconds)
@@ -35,15 +35,14 @@ struct BenchTrainStep: ParsableCommand {
   }
 
   func run() throws {
-    let dev = try Device(parsing: device)
-    if dev.isCUDA { try Runtime.setCuDNNBenchmark(true) }
-    let config = try ConvNeXtConfig.named(arch, numClasses: 2, inChannels: 1)
-    let model = try ConvNeXt(config, generator: Generator(seed: 0))
+    let dev = try benchDevice(device)
+    let model = try BenchModel.make(arch)
+    let classes = BenchModel.findings.count
     var images = try Tensor.randn([batch, 1, size, size], device: dev)
     if dev.isCUDA { images = try images.contiguous(.channelsLast) }
-    let targets = try Tensor.rand([batch, 2], device: dev).lt(0.3).to(dtype: .float32)
+    let targets = try Tensor.rand([batch, classes], device: dev).lt(0.3).to(dtype: .float32)
     let b = Train.Batch(ids: (0..<batch).map { "synthetic-\($0)" }, images: images, targets: targets,
-                        mask: try Tensor.ones([batch, 2], device: dev))
+                        mask: try Tensor.ones([batch, classes], device: dev))
     var o = TrainOptions()
     o.device = dev
     o.epochs = 1
@@ -61,12 +60,10 @@ struct BenchTrainStep: ParsableCommand {
     let s = source.stamps
     guard s.count > warmup + steps else { throw ValidationError("the loop stopped early after \(s.count) batches") }
     let seconds = Double(s[warmup + steps] - s[warmup]) / 1e9
-    var mem: (allocated: Int64, peak: Int64) = (0, 0)
-    if case .cuda(let i) = dev { mem = try Runtime.cudaMemory(i) }
-    let record: [String: Any] = ["bench": "train", "impl": "cxr", "arch": config.arch, "size": size, "batch": batch,
+    let record: [String: Any] = ["bench": "train", "impl": "cxr", "arch": model.config.arch, "size": size, "batch": batch,
                                  "steps": steps, "device": dev.description, "step_ms": seconds / Double(steps) * 1000,
                                  "images_per_s": Double(steps * batch) / seconds,
-                                 "peak_mem_gib": Double(mem.1) / Double(1 << 30)]
-    print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
+                                 "peak_mem_gib": try peakMemoryGiB(dev)]
+    try printJSONLine(record)
   }
 }

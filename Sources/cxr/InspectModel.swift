@@ -63,7 +63,7 @@ struct InspectModel: ParsableCommand {
       "channels_last": channelsLast, "steps": timeSteps,
       "ms_median": (sorted[sorted.count / 2] * 1000).rounded3, "ms_min": (sorted[0] * 1000).rounded3,
     ]
-    print(String(decoding: try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), as: UTF8.self))
+    try printJSONLine(report)
   }
 }
 
