@@ -62,6 +62,8 @@ let package = Package(
     .testTarget(name: "EvaluateTests", dependencies: ["Evaluate", "TestSupport"]),
     .testTarget(name: "LabelTests", dependencies: ["Label", "TestSupport"], exclude: ["fake_openai_server.py"]),
     .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Data", "TestSupport"]),
+    // The cxr command line as a user runs it (the built binary), for commands of no one layer.
+    .testTarget(name: "CXRTests", dependencies: ["TestSupport"]),
   ],
   swiftLanguageModes: [.v5]
 )

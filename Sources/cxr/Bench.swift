@@ -8,7 +8,8 @@ import Torch
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Micro-benchmarks (the Swift side; scripts/bench/*.sh compare with PyTorch).",
-    subcommands: [BenchOps.self, BenchDecode.self, BenchTrainStep.self, BenchTrain.self, BenchFeed.self, BenchGraph.self])
+    subcommands: [BenchOps.self, BenchDecode.self, BenchTrainStep.self, BenchTrain.self, BenchFeed.self, BenchGraph.self,
+                  BenchPredict.self, BenchForward.self, BenchLoader.self])
 }
 
 /// Prints a benchmark's record as one JSON line (sorted keys): what scripts/gpu-check.sh and

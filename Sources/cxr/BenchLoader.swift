@@ -1,0 +1,63 @@
+import ArgumentParser
+import Common
+import Data
+import Foundation
+
+/// `cxr bench loader DIR`: images/s that cxr's parallel DataLoader (decode, resize, pad, scale to
+/// [-1, 1]; pinned batches when CUDA is available) delivers from the JPEGs under DIR, with the
+/// training loader's settings (shuffled, seed 0, last batch kept). Epochs repeat until BATCHES
+/// batches were timed; the first batch (worker start-up) is not timed. scripts/bench/gpu_loader.py
+/// is the PyTorch counterpart; it also flips at random, which cxr does on the device instead.
+struct BenchLoader: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "loader", abstract: "Images/s of cxr's data loader on JPEG files (the GPU benchmark's cxr side; prints one JSON line).")
+  @Argument(help: "A folder searched recursively for .jpg/.jpeg files (e.g. the mimic/ folder of `cxr synth`).") var dir: String
+  @Option(help: "Side of the square model input.") var size = 512
+  @Option(help: "Images per batch.") var batch = 32
+  @Option(help: "Timed batches.") var batches = 40
+  @Option(help: "Decoding threads (0 = all cores).") var workers = 0
+  @Option(help: "Batches decoded ahead of the consumer.") var prefetch = LoaderOptions().prefetch
+  @Flag(help: "Histogram-equalize (for sources that were not equalized).") var equalize = false
+
+  func validate() throws {
+    if batch < 1 || batches < 1 || prefetch < 1 { throw ValidationError("--batch, --batches and --prefetch must be at least 1") }
+    if size < 1 { throw ValidationError("--size must be at least 1") }
+  }
+
+  func run() throws {
+    let folder = URL(fileURLWithPath: dir)
+    let files = try ImageFiles.find(under: folder, extensions: ["jpg", "jpeg"])
+    guard !files.isEmpty else { throw FileError("\(folder.path) holds no .jpg or .jpeg files (searched recursively)") }
+    let options = LoaderOptions(batchSize: batch, preprocess: PreprocessSettings(size: size, equalize: equalize),
+                                workers: LoaderOptions.workers(workers), prefetch: prefetch, shuffle: true, seed: 0)
+    let loader = try DataLoader(items: files.map { LoaderItem(id: $0.path, path: $0, targets: [0, 0]) }, options: options)
+
+    var delivered = 0, images = 0, epochs = 0
+    var t0: UInt64?
+    epochs: while true {
+      let it = loader.epoch(epochs)
+      epochs += 1
+      var any = false
+      while let b = try it.next() {
+        any = true
+        delivered += 1
+        if t0 == nil {
+          t0 = DispatchTime.now().uptimeNanoseconds  // after the first batch: the workers are up
+        } else {
+          images += b.ids.count
+        }
+        if delivered > batches { it.cancel(); break epochs }
+      }
+      guard any else {
+        let e = loader.badFiles.all.first.map { "\($0.path): \($0.reason)" } ?? files[0].path
+        throw FileError("none of the \(files.count) JPEGs under \(folder.path) could be read, e.g. \(e)")
+      }
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0!) / 1e9
+    try printJSONLine([
+      "bench": "loader", "impl": "cxr", "size": size, "batch": batch, "batches": batches, "workers": options.workers,
+      "prefetch": prefetch, "files": files.count, "epochs": epochs, "images": images,
+      "unreadable": loader.badFiles.all.count, "images_per_s": Double(images) / seconds,
+    ])
+  }
+}
