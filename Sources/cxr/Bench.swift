@@ -18,6 +18,11 @@ func printJSONLine(_ record: [String: Any]) throws {
   print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
 }
 
+/// Images per second with two decimals, as the PyTorch side (scripts/bench/gpu_*.py) reports them.
+func imagesPerSecond(_ images: Int, _ seconds: Double) -> Double {
+  (Double(images) / seconds * 100).rounded() / 100
+}
+
 /// The device of a GPU benchmark, with cuDNN's autotuner on for CUDA as the PyTorch side
 /// turns it on (`torch.backends.cudnn.benchmark = True`).
 func benchDevice(_ name: String) throws -> Device {

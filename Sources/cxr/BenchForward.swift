@@ -40,7 +40,7 @@ struct BenchForward: ParsableCommand {
       "check": "forward", "impl": "cxr", "arch": loaded.model.config.arch, "device": dev.description,
       "input_shape": x.shape, "bf16": predictor.autocast == .bfloat16, "channels_last": predictor.channelsLast,
       "adaptations": loaded.adaptations, "output": output, "forward_ms": seconds * 1000,
-      "images_per_s": Double(x.shape.first ?? 0) / seconds,
+      "images_per_s": imagesPerSecond(x.shape.first ?? 0, seconds),
     ])
   }
 }

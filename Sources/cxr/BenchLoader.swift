@@ -57,7 +57,7 @@ struct BenchLoader: ParsableCommand {
     try printJSONLine([
       "bench": "loader", "impl": "cxr", "size": size, "batch": batch, "batches": batches, "workers": options.workers,
       "prefetch": prefetch, "files": files.count, "epochs": epochs, "images": images,
-      "unreadable": loader.badFiles.all.count, "images_per_s": Double(images) / seconds,
+      "unreadable": loader.badFiles.all.count, "images_per_s": imagesPerSecond(images, seconds),
     ])
   }
 }

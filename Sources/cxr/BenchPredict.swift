@@ -34,7 +34,7 @@ struct BenchPredict: ParsableCommand {
       "bench": "predict", "impl": "cxr", "arch": predictor.model.config.arch, "size": size, "batch": batch,
       "steps": steps, "device": dev.description, "bf16": predictor.autocast == .bfloat16,
       "channels_last": predictor.channelsLast, "images": steps * batch, "batch_ms": seconds / Double(steps) * 1000,
-      "images_per_s": Double(steps * batch) / seconds, "peak_mem_gib": try peakMemoryGiB(dev),
+      "images_per_s": imagesPerSecond(steps * batch, seconds), "peak_mem_gib": try peakMemoryGiB(dev),
     ])
   }
 }

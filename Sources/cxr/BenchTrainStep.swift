@@ -62,7 +62,7 @@ struct BenchTrainStep: ParsableCommand {
     let seconds = Double(s[warmup + steps] - s[warmup]) / 1e9
     let record: [String: Any] = ["bench": "train", "impl": "cxr", "arch": model.config.arch, "size": size, "batch": batch,
                                  "steps": steps, "device": dev.description, "step_ms": seconds / Double(steps) * 1000,
-                                 "images_per_s": Double(steps * batch) / seconds,
+                                 "images_per_s": imagesPerSecond(steps * batch, seconds),
                                  "peak_mem_gib": try peakMemoryGiB(dev)]
     try printJSONLine(record)
   }
