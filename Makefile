@@ -12,27 +12,17 @@ DICOM_SHIM := $(SHIM_DIR)/libcxt_dicom.so
 GDCM_INC ?= $(firstword $(wildcard /usr/include/gdcm-*))
 SWIFT_FLAGS ?= -c release
 CXR := $(ROOT)/.build/release/cxr
-TORCH_CUDA := $(wildcard $(TORCH_DIR)/lib/libtorch_cuda.so)
-# CUDA runtime headers: a toolkit (CUDA_HOME, /usr/local/cuda) or, for a pip-installed CUDA
-# PyTorch, the nvidia/*/include folders beside torch.
-CUDA_INCLUDES ?= $(foreach d,$(wildcard $(CUDA_HOME)/include /usr/local/cuda/include $(TORCH_DIR)/../nvidia/*/include),-isystem $(d))
-TORCH_ABI := $(shell sed -n 's/.*_GLIBCXX_USE_CXX11_ABI=\([01]\).*/\1/p' $(TORCH_DIR)/share/cmake/Torch/TorchConfig.cmake 2>/dev/null | head -1)
-CXXFLAGS := -std=c++17 -O2 -fPIC -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=$(if $(TORCH_ABI),$(TORCH_ABI),1) \
-  -I$(ROOT)/CShims/include -isystem $(TORCH_DIR)/include -isystem $(TORCH_DIR)/include/torch/csrc/api/include \
-  $(if $(TORCH_CUDA),-DCXT_WITH_CUDA $(CUDA_INCLUDES),)
-COMMA := ,
-CUDA_LIBS := -Wl$(COMMA)--no-as-needed -ltorch_cuda -lc10_cuda -Wl$(COMMA)--as-needed
-LDFLAGS := -shared -L$(TORCH_DIR)/lib -Wl,-rpath,$(TORCH_DIR)/lib -Wl,-rpath,'$$ORIGIN' \
-  $(if $(TORCH_CUDA),$(CUDA_LIBS)) -ltorch -ltorch_cpu -lc10
+# libtorch's ABI, CUDA detection and headers, compile and link flags of libcxt.so: shim.mk, the
+# one place for them (the GPU bundle builds its libcxt.so with the same file).
+SHIM_MK := $(ROOT)/scripts/bundle/shim.mk
 
 .PHONY: setup shim build test demo bench clean bundle cuda-check
 setup:
 	@bash scripts/setup.sh
 
 shim: $(SHIM) $(DICOM_SHIM)
-$(SHIM): CShims/src/cxt.cpp CShims/include/cxt.h
-	@mkdir -p $(SHIM_DIR)
-	g++ $(CXXFLAGS) CShims/src/cxt.cpp -o $@ $(LDFLAGS)
+$(SHIM): CShims/src/cxt.cpp CShims/include/cxt.h $(SHIM_MK)
+	@$(MAKE) --no-print-directory -f $(SHIM_MK) SRC_DIR=$(ROOT)/CShims OUT=$@ TORCH_DIR=$(TORCH_DIR)
 
 # Skipped (with a note) where GDCM's headers are missing: JPEG/PNG still work without it.
 $(DICOM_SHIM): CShims/src/dicom.cpp CShims/include/cxt_dicom.h

@@ -5,8 +5,8 @@
 # Once, into .deps/cuda-check (not committed): downloads the CUDA PyTorch wheel of the pinned
 # version from PyPI (about 530 MB; deleted after its headers are unzipped), reads from its
 # METADATA which CUDA it was built for, downloads NVIDIA's matching header wheels (runtime,
-# crt, cccl: a few MB) and unzips only headers (about 70 MB kept). Then runs
-# g++ -DCXT_WITH_CUDA -fsyntax-only on CShims/src/cxt.cpp against them.
+# crt, cccl: a few MB) and unzips only headers (about 70 MB kept). Then compiles (no link)
+# CShims/src/cxt.cpp with -DCXT_WITH_CUDA against them, with scripts/bundle/shim.mk's flags.
 #
 # The CUDA headers it collects (cuda-include/) also travel in the GPU bundle (make bundle):
 # a pip-installed CUDA PyTorch ships the CUDA runtime headers but not always crt/ or nv/,
@@ -74,8 +74,10 @@ if [ ! -f "$stamp" ]; then
 fi
 
 t="$dir/torch-cuda/torch"
-echo "cuda-check: g++ -DCXT_WITH_CUDA -fsyntax-only CShims/src/cxt.cpp (torch $version headers, CUDA headers from $dir/cuda-include)"
-g++ -std=c++17 -fsyntax-only -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=1 -DCXT_WITH_CUDA \
-  -I"$root/CShims/include" -isystem "$t/include" -isystem "$t/include/torch/csrc/api/include" \
-  -isystem "$dir/cuda-include" "$root/CShims/src/cxt.cpp" || fail "the CUDA code of CShims/src/cxt.cpp does not compile"
+echo "cuda-check: shim.mk syntax-check: CShims/src/cxt.cpp with -DCXT_WITH_CUDA (torch $version headers, CUDA headers from $dir/cuda-include)"
+# The flags of the real build (scripts/bundle/shim.mk); the wheel's headers carry no TorchConfig.cmake,
+# and PyPI's CUDA wheels use the new C++ ABI.
+make --no-print-directory -f "$root/scripts/bundle/shim.mk" syntax-check SRC_DIR="$root/CShims" TORCH_DIR="$t" \
+  WITH_CUDA=1 TORCH_ABI=1 CUDA_INCLUDES="-isystem $dir/cuda-include" \
+  || fail "the CUDA code of CShims/src/cxt.cpp does not compile"
 echo "cuda-check: ok (CUDA code compiles against torch $version + CUDA headers; not linked, not run)"
