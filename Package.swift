@@ -25,6 +25,12 @@ let torchLink: [LinkerSetting] = bundleBuild
   ? [.unsafeFlags(["-L\(shimDir)", "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN"])]
   : shimLink
 let swiftSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// The LLM labeller (Label: URLSession, i.e. FoundationNetworking) stays out of the bundle: with
+// --static-swift-stdlib FoundationNetworking needs libcurl and its TLS stack linked in, which the
+// build machine lacks as static archives and the GPU machine may lack as shared ones; the bundle
+// trains, predicts and benchmarks, it does not label. `cxr label` is compiled out there.
+let labelDependency: [Target.Dependency] = bundleBuild ? [] : ["Label"]
+let cxrSettings: [SwiftSetting] = swiftSettings + (bundleBuild ? [.define("CXR_NO_LABEL")] : [])
 
 let package = Package(
   name: "cxr",
@@ -47,12 +53,12 @@ let package = Package(
     .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),
     .target(name: "Label", dependencies: ["Common", "Yams"], swiftSettings: swiftSettings),
     .target(name: "Train", dependencies: ["Models", "Data", "Evaluate"], swiftSettings: swiftSettings),
-    .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Label", "Yams", "CCodecs"],
+    .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Yams", "CCodecs"] + labelDependency,
             swiftSettings: swiftSettings),
     .executableTarget(name: "cxr", dependencies: [
-      "Experiment", "Train", "Evaluate", "Data", "Models", "Torch", "Label",
+      "Experiment", "Train", "Evaluate", "Data", "Models", "Torch",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
-    ], swiftSettings: swiftSettings),
+    ] + labelDependency, swiftSettings: cxrSettings),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(name: "CommonTests", dependencies: ["Common", "TestSupport"]),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),

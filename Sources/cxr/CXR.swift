@@ -7,8 +7,16 @@ struct CXR: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cxr",
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
-    subcommands: [Info.self, RunCommand.self, TrainCommand.self, PredictCommand.self, EvaluateCommand.self, AgreeCommand.self, ConfigCommand.self, Bench.self,
-                  Inspect.self, CacheCommand.self, SynthCommand.self, LabelCommand.self])
+    subcommands: subcommands)
+
+  static var subcommands: [ParsableCommand.Type] {
+    var list: [ParsableCommand.Type] = [Info.self, RunCommand.self, TrainCommand.self, PredictCommand.self, EvaluateCommand.self,
+                                        AgreeCommand.self, ConfigCommand.self, Bench.self, Inspect.self, CacheCommand.self, SynthCommand.self]
+    #if !CXR_NO_LABEL  // the GPU bundle is built without the LLM labeller (Package.swift)
+    list.append(LabelCommand.self)
+    #endif
+    return list
+  }
 }
 
 struct Info: ParsableCommand {

@@ -1,3 +1,4 @@
+#if !CXR_NO_LABEL  // the GPU bundle is built without the LLM labeller (Package.swift)
 import ArgumentParser
 import Foundation
 import Label
@@ -94,3 +95,4 @@ private func blocking<T>(_ work: @escaping () async throws -> T) throws -> T {
   done.wait()
   return try box.result!.get()
 }
+#endif
