@@ -16,14 +16,16 @@
 #            steps): checks the wiring on a development machine; its figures mean nothing
 #
 # cxr interfaces used (commands the project adds; a missing one is reported as SKIP):
-#   cxr info | cxr synth OUT --size small | cxr run CONFIG --set key=value ...
-#   cxr bench train   --arch A --size S --batch B --device cuda --steps N
-#   cxr bench predict --arch A --size S --batch B --device cuda --steps N
+#   cxr info | cxr synth OUT --size small | cxr train CONFIG --schema NAME --set key=value ...
+#   cxr bench train   --arch A --size S --batch B --device cuda --steps N        (Sources/cxr/BenchTrainStep.swift)
+#   cxr bench predict --arch A --size S --batch B --device cuda --steps N        (Sources/cxr/BenchPredict.swift)
 #   cxr bench forward --arch A --weights W.safetensors --input X.safetensors --output Y.safetensors --device cuda
-#   cxr bench loader  DIR --size S --batch B --batches N --workers 0
-#   cxr bench feed    --batch B --size S --batches N --device cuda   (Sources/cxr/BenchFeed.swift)
-#   cxr bench graph   --device cuda                                    (Sources/cxr/BenchGraph.swift)
-# The bench commands print a JSON line with "images_per_s" (as `cxr bench ops` prints its line).
+#                                                                                (Sources/cxr/BenchForward.swift)
+#   cxr bench loader  DIR --size S --batch B --batches N --workers 0             (Sources/cxr/BenchLoader.swift)
+#   cxr bench feed    --batch B --size S --batches N --device cuda               (Sources/cxr/BenchFeed.swift)
+#   cxr bench graph   --device cuda                                              (Sources/cxr/BenchGraph.swift)
+# The bench commands print one JSON line with "images_per_s" (bench graph: "replay_us", "eager_us";
+# bench forward's images_per_s is of one cold call).
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 BUDGET=${BUDGET:-560}
