@@ -34,7 +34,7 @@ struct BenchLoader: ParsableCommand {
 
     var delivered = 0, images = 0, epochs = 0
     var t0: UInt64?
-    epochs: while true {
+    timing: while true {
       let it = loader.epoch(epochs)
       epochs += 1
       var any = false
@@ -46,7 +46,7 @@ struct BenchLoader: ParsableCommand {
         } else {
           images += b.ids.count
         }
-        if delivered > batches { it.cancel(); break epochs }
+        if delivered > batches { it.cancel(); break timing }
       }
       guard any else {
         let e = loader.badFiles.all.first.map { "\($0.path): \($0.reason)" } ?? files[0].path
