@@ -16,7 +16,7 @@ struct BenchLoader: ParsableCommand {
   @Option(help: "Images per batch.") var batch = 32
   @Option(help: "Timed batches.") var batches = 40
   @Option(help: "Decoding threads (0 = all cores).") var workers = 0
-  @Option(help: "Batches decoded ahead of the consumer.") var prefetch = LoaderOptions().prefetch
+  @Option(help: "Batches decoded ahead per worker (PyTorch's prefetch_factor).") var prefetch = LoaderOptions().prefetch
   @Flag(help: "Histogram-equalize (for sources that were not equalized).") var equalize = false
 
   func validate() throws {

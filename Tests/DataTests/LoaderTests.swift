@@ -94,18 +94,57 @@ final class LoaderTests: XCTestCase {
     XCTAssertNil(try it.next())  // drop_last: the fifth image is not used
   }
 
-  func testPrefetchQueueIsBounded() throws {
-    let (_, files) = try LoaderFixtures.write(count: 20)
-    let opts = LoaderOptions(batchSize: 1, preprocess: PreprocessSettings(size: 16), workers: 4, prefetch: 3)
-    let loader = try DataLoader(items: items(files), options: opts)
+  /// Items with no files behind them, for loaders whose `decode` a probe replaces.
+  func fakeItems(_ n: Int) -> [LoaderItem] {
+    (0..<n).map { LoaderItem(id: "id\($0)", path: URL(fileURLWithPath: "/fake/\($0).png"), targets: [Float($0)]) }
+  }
+
+  func testEveryWorkerDecodesAtOnceEvenWithPrefetchOne() throws {
+    // prefetch counts batches per worker (PyTorch's prefetch_factor): 4 workers with prefetch 1
+    // decode 4 batches at the same time, not min(workers, prefetch) = 1.
+    let opts = LoaderOptions(batchSize: 1, preprocess: PreprocessSettings(size: 8), workers: 4, prefetch: 1, shuffle: false)
+    let loader = try DataLoader(items: fakeItems(12), options: opts)
+    let probe = DecodeProbe(releaseAt: 4)
+    loader.decode = probe.decode
     let it = loader.epoch(0)
+    var got: [String] = []
+    while let b = try it.next() { got += b.ids }
+    XCTAssertEqual(got, (0..<12).map { "id\($0)" }, "batches still arrive in order")
+    XCTAssertEqual(probe.calls, 12)
+    XCTAssertFalse(probe.gaveUp, "the four workers never decoded at the same time")
+    XCTAssertEqual(probe.most, 4, "decodes running at once")
+    XCTAssertEqual(it.peakAhead, 4, "batches decoded ahead: workers x prefetch")
+  }
+
+  func testRunAheadIsBoundedByWorkersTimesPrefetch() throws {
+    let opts = LoaderOptions(batchSize: 1, preprocess: PreprocessSettings(size: 8), workers: 2, prefetch: 3, shuffle: false)
+    XCTAssertEqual(opts.runAhead, 6)
+    let loader = try DataLoader(items: fakeItems(20), options: opts)
+    let probe = DecodeProbe(releaseAt: 1)
+    loader.decode = probe.decode
+    let it = loader.epoch(0)
+    // Before the first batch is taken, the workers fill the queue: 6 batches, then they wait.
+    XCTAssertTrue(probe.waitForCalls(6), "the workers did not start 6 batches ahead")
     var n = 0
-    while try it.next() != nil {
-      n += 1
-      Thread.sleep(forTimeInterval: 0.02)  // a slow consumer: workers must wait, not pile up
-    }
+    while try it.next() != nil { n += 1 }
     XCTAssertEqual(n, 20)
-    XCTAssertEqual(it.peakAhead, 3)
+    XCTAssertEqual(probe.calls, 20)
+    XCTAssertEqual(it.peakAhead, 6, "never more than workers x prefetch batches ahead")
+  }
+
+  func testResumePositionSkipsBatchesWithoutDecodingThem() throws {
+    let opts = LoaderOptions(batchSize: 3, preprocess: PreprocessSettings(size: 8), workers: 3, prefetch: 1, seed: 5)
+    let loader = try DataLoader(items: fakeItems(10), options: opts)
+    let probe = DecodeProbe(releaseAt: 1)
+    loader.decode = probe.decode
+    let whole = try ids(loader, epoch: 2)
+    XCTAssertEqual(whole, loader.order(epoch: 2).map { "id\($0)" })
+    let before = probe.calls
+    let it = loader.epoch(2, startingAt: 2)
+    var tail: [String] = []
+    while let b = try it.next() { tail += b.ids }
+    XCTAssertEqual(tail, Array(whole.dropFirst(6)), "batches 2 and 3 of the epoch")
+    XCTAssertEqual(probe.calls - before, 4, "the skipped batches are not decoded")
   }
 
   func testBadFilesAreSkippedAndListed() throws {
@@ -175,5 +214,49 @@ final class LoaderTests: XCTestCase {
     XCTAssertThrowsError(try DataLoader(items: [a], options: LoaderOptions(batchSize: 0))) { error in
       XCTAssertEqual((error as? LoaderError)?.message, "batch size must be at least 1 (got 0)")
     }
+  }
+}
+
+/// A stand-in for the image decoder that counts calls and how many run at the same time. Each
+/// call waits until `releaseAt` calls run together, so that a loader that decodes on fewer
+/// threads shows it (the first call that waits `patience` in vain gives up and lets every call
+/// through: the test then fails on `gaveUp` instead of hanging).
+final class DecodeProbe: @unchecked Sendable {
+  let releaseAt: Int
+  let patience: TimeInterval
+  let cond = NSCondition()
+  private var running = 0, _most = 0, _calls = 0, _gaveUp = false
+
+  init(releaseAt: Int, patience: TimeInterval = 10) {
+    self.releaseAt = releaseAt
+    self.patience = patience
+  }
+
+  var most: Int { cond.lock(); defer { cond.unlock() }; return _most }
+  var calls: Int { cond.lock(); defer { cond.unlock() }; return _calls }
+  var gaveUp: Bool { cond.lock(); defer { cond.unlock() }; return _gaveUp }
+
+  /// Waits (at most `patience`) until `n` calls were made; false if they were not.
+  func waitForCalls(_ n: Int) -> Bool {
+    cond.lock(); defer { cond.unlock() }
+    let deadline = Date().addingTimeInterval(patience)
+    while _calls < n { if !cond.wait(until: deadline) { return _calls >= n } }
+    return true
+  }
+
+  @Sendable func decode(_ url: URL, _ size: Int) throws -> SourceImage {
+    cond.lock()
+    running += 1
+    _calls += 1
+    _most = max(_most, running)
+    cond.broadcast()
+    let deadline = Date().addingTimeInterval(patience)
+    while _most < releaseAt && !_gaveUp {
+      if !cond.wait(until: deadline) { _gaveUp = true; cond.broadcast() }
+    }
+    running -= 1
+    cond.unlock()
+    return SourceImage(pixels: GrayImage(width: size, height: size, samples: .u8([UInt8](repeating: 128, count: size * size))),
+                       originalWidth: size, originalHeight: size, format: .png, jpegScale: 8, notes: [])
   }
 }

@@ -20,9 +20,12 @@ public struct LoaderItem: Sendable, Hashable {
 public struct LoaderOptions: Sendable {
   public var batchSize: Int
   public var preprocess: PreprocessSettings
-  /// Decoding threads.
+  /// Decoding threads: every one of them decodes batches at the same time.
   public var workers: Int
-  /// Batches decoded ahead of the consumer, at most (memory stays bounded by this).
+  /// Batches decoded ahead of the consumer per worker, as PyTorch's `prefetch_factor`: at most
+  /// `workers * prefetch` batches are being decoded or wait, decoded, to be consumed (memory
+  /// stays bounded by that). 1 keeps every worker busy; 2 (the default) also lets a worker go
+  /// on while the batch it finished waits its turn.
   public var prefetch: Int
   public var shuffle: Bool
   public var seed: UInt64
@@ -34,7 +37,7 @@ public struct LoaderOptions: Sendable {
   public var pinMemory: Bool?
 
   public init(batchSize: Int = 32, preprocess: PreprocessSettings = PreprocessSettings(), workers: Int = 4,
-              prefetch: Int = 4, shuffle: Bool = true, seed: UInt64 = 0, dropLast: Bool = false,
+              prefetch: Int = 2, shuffle: Bool = true, seed: UInt64 = 0, dropLast: Bool = false,
               badFilePolicy: BadFilePolicy = .skip, badFilesFolder: URL? = nil, pinMemory: Bool? = nil) {
     self.batchSize = batchSize
     self.preprocess = preprocess
@@ -51,6 +54,12 @@ public struct LoaderOptions: Sendable {
   /// Decoding threads as configs and command lines give them: 0 (or less) means all cores.
   public static func workers(_ requested: Int) -> Int {
     requested > 0 ? requested : ProcessInfo.processInfo.activeProcessorCount
+  }
+
+  /// The most batches decoded or being decoded ahead of the consumer: `workers * prefetch`.
+  public var runAhead: Int {
+    let (n, overflow) = workers.multipliedReportingOverflow(by: prefetch)
+    return overflow ? Int.max : n
   }
 }
 
@@ -72,8 +81,8 @@ public struct LoaderError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Parallel, deterministic batch loader. The order of an epoch depends only on the seed
-/// and the epoch number; workers decode batches ahead (at most `prefetch`) and the
-/// consumer receives them in order.
+/// and the epoch number; `workers` threads decode batches at once, ahead of the consumer (at
+/// most `workers * prefetch` batches), and the consumer receives them in order.
 public final class DataLoader: @unchecked Sendable {
   public let items: [LoaderItem]
   public let options: LoaderOptions
@@ -189,7 +198,8 @@ public final class DataLoader: @unchecked Sendable {
   }
 }
 
-/// Batches of one epoch, in order. Workers run ahead by at most `prefetch` batches.
+/// Batches of one epoch, in order. `workers` threads (fewer when the epoch has fewer batches)
+/// decode batches concurrently, at most `workers * prefetch` batches ahead of the consumer.
 public final class EpochIterator: @unchecked Sendable {
   final class Shared: @unchecked Sendable {
     let cond = NSCondition()
@@ -209,12 +219,12 @@ public final class EpochIterator: @unchecked Sendable {
   init(loader: DataLoader, batches: [[Int]]) {
     self.loader = loader
     self.batches = batches
-    let shared = self.shared, total = batches.count, prefetch = loader.options.prefetch
+    let shared = self.shared, total = batches.count, ahead = loader.options.runAhead
     for _ in 0..<min(loader.options.workers, max(1, total)) {
       let t = Thread { [loader, batches] in
         while true {
           shared.cond.lock()
-          while !shared.cancelled && shared.nextToStart < total && shared.nextToStart >= shared.consumed + prefetch {
+          while !shared.cancelled && shared.nextToStart < total && shared.nextToStart >= shared.consumed + ahead {
             shared.cond.wait()
           }
           if shared.cancelled || shared.nextToStart >= total { shared.cond.unlock(); return }
@@ -247,7 +257,8 @@ public final class EpochIterator: @unchecked Sendable {
     shared.cond.unlock()
   }
 
-  /// The most batches that were ever decoded ahead of the consumer (<= prefetch).
+  /// The most batches that were ever decoded or being decoded ahead of the consumer
+  /// (<= workers * prefetch).
   public var peakAhead: Int { shared.cond.lock(); defer { shared.cond.unlock() }; return shared.peakAhead }
 
   /// The next batch, nil at the end of the epoch. Throws under policy `fail` when an image

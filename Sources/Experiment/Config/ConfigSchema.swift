@@ -191,8 +191,9 @@ extension ConfigSchema {
       layer_scale_init: 1.0e-6  # timm's ls_init_value: the residual branches' starting scale
     loader:
       batch_size: 32
-      workers: 0                # decoding threads; 0 = all cores
-      prefetch: 4               # batches decoded ahead (bounds memory)
+      workers: 0                # decoding threads, all decoding at once; 0 = all cores
+      prefetch: 2               # batches decoded ahead per worker (PyTorch's prefetch_factor): at most
+                                # workers x prefetch batches wait in memory
       bad_files: skip           # skip (listed in bad_files.csv) | fail
     train: {}                   # the training loop's settings: `cxr config defaults` lists them
     predict:
