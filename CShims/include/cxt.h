@@ -42,6 +42,7 @@ int cxt_cuda_device_count(int *out);
 int cxt_cuda_synchronize(int device);
 int cxt_has_cuda_build(int *out);                   /* shim compiled with CUDA support */
 int cxt_cudnn_set_benchmark(int enabled);
+int cxt_cudnn_get_benchmark(int *out);             /* torch.backends.cudnn.benchmark */
 int cxt_set_num_threads(int n);
 int cxt_get_num_threads(int *out);
 int cxt_manual_seed(uint64_t seed);

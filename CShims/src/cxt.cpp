@@ -244,6 +244,7 @@ int cxt_cuda_synchronize(int device) {
   })
 }
 int cxt_cudnn_set_benchmark(int enabled) { CXT_TRY(at::globalContext().setBenchmarkCuDNN(enabled != 0)) }
+int cxt_cudnn_get_benchmark(int *out) { CXT_TRY(*out = at::globalContext().benchmarkCuDNN() ? 1 : 0) }
 int cxt_set_num_threads(int n) {
   CXT_TRY({
     if (n < 1) throw Fail("thread count must be at least 1, got " + std::to_string(n));

@@ -118,7 +118,29 @@ public enum Runtime {
   public static func synchronize(_ device: Device) throws {
     if case .cuda(let i) = device { try check(cxt_cuda_synchronize(Int32(i))) }
   }
+  /// cuDNN's autotuner (`torch.backends.cudnn.benchmark`), process-wide: set it through
+  /// `applyCuDNNBenchmark(for:requested:)`, the one place that decides it.
   public static func setCuDNNBenchmark(_ on: Bool) throws { try check(cxt_cudnn_set_benchmark(on ? 1 : 0)) }
+  public static var cuDNNBenchmarkEnabled: Bool {
+    var v: Int32 = 0
+    return cxt_cudnn_get_benchmark(&v) == 0 && v != 0
+  }
+  /// Whether cuDNN's autotuner runs for work on `device`: with CUDA unless `requested` is false,
+  /// never on the CPU (it has no cuDNN). The autotuner times the convolution algorithms once per
+  /// input shape and keeps the fastest, which pays off where shapes stay the same from batch to
+  /// batch, as in training and prediction (PyTorch's `torch.backends.cudnn.benchmark = True`).
+  public static func cuDNNBenchmark(for device: Device, requested: Bool = true) -> Bool {
+    device.isCUDA && requested
+  }
+  /// Turns the autotuner on or off for `device` as `cuDNNBenchmark(for:requested:)` decides and
+  /// returns the decision: what the training loop, `cxr predict` and the benchmarks that run them
+  /// call. On the CPU it changes nothing.
+  @discardableResult
+  public static func applyCuDNNBenchmark(for device: Device, requested: Bool = true) throws -> Bool {
+    let on = cuDNNBenchmark(for: device, requested: requested)
+    if device.isCUDA { try setCuDNNBenchmark(on) }
+    return on
+  }
   public static var threads: Int {
     get { var v: Int32 = 0; _ = cxt_get_num_threads(&v); return Int(v) }
   }
