@@ -35,9 +35,10 @@ public final class Predictor {
   }
 
   /// How cxr predicts on `device` (cxr predict, the study runner, the benchmarks): on CUDA
-  /// with channels_last weights and input under bf16 autocast, as training runs there by
-  /// default; elsewhere in float32 and the default memory format.
+  /// with channels_last weights and input under bf16 autocast and cuDNN's autotuner on, as
+  /// training runs there by default; elsewhere in float32 and the default memory format.
   public convenience init(model: ConvNeXt, findings: [String], on device: Device) throws {
+    try Runtime.applyCuDNNBenchmark(for: device)
     try self.init(model: model, findings: findings, device: device, channelsLast: device.isCUDA,
                   autocast: device.isCUDA ? .bfloat16 : nil)
   }

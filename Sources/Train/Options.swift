@@ -59,6 +59,9 @@ public struct TrainOptions {
   public var bf16: Bool?
   /// channels_last activations and conv weights; nil = on for CUDA.
   public var channelsLast: Bool?
+  /// cuDNN's autotuner (`cudnn.benchmark`): the shapes of a run stay the same, so it pays off.
+  /// Used with CUDA only; ignored on the CPU.
+  public var cudnnBenchmark = true
   public var selection: SelectionMetric = try! SelectionMetric(parsing: "ema.auroc.mean")
   /// Stop after this many epochs without improvement of the selection metric.
   public var earlyStopPatience: Int?
@@ -75,6 +78,9 @@ public struct TrainOptions {
 
   public var useBF16: Bool { bf16 ?? device.isCUDA }
   public var useChannelsLast: Bool { channelsLast ?? device.isCUDA }
+  /// Whether the loop runs with cuDNN's autotuner on (`Runtime.cuDNNBenchmark`): on CUDA unless
+  /// `cudnnBenchmark` is false, off on the CPU.
+  public var useCuDNNBenchmark: Bool { Runtime.cuDNNBenchmark(for: device, requested: cudnnBenchmark) }
 
   public func validate() throws {
     if epochs < 1 { throw TrainError("train.epochs is \(epochs); it must be at least 1") }

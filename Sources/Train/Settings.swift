@@ -8,7 +8,7 @@ import Torch
 extension TrainOptions {
   static let keys = ["epochs", "lr", "weight_decay", "betas", "no_decay_norms_biases", "schedule", "warmup_steps",
                      "min_lr", "ema_decay", "ema_warmup", "ema_warmup_gamma", "ema_warmup_power", "grad_clip",
-                     "accumulation", "augment", "pos_weight", "seed", "device", "bf16", "channels_last", "selection",
+                     "accumulation", "augment", "pos_weight", "seed", "device", "bf16", "channels_last", "cudnn_benchmark", "selection",
                      "early_stop_patience", "non_finite", "checkpoint_every", "keep_last", "progress_interval", "max_steps"]
   static let augmentKeys = ["horizontal_flip", "vertical_flip", "noise", "noise_std", "affine", "rotation_degrees",
                             "scale_range", "translate_fraction", "mix", "cutmix_share", "mixup_alpha", "cutmix_alpha"]
@@ -51,6 +51,7 @@ extension TrainOptions {
         do { device = try Device(parsing: r.string(v, k)) } catch let e as TorchError { throw r.error(k, e.message) }
       case "bf16": bf16 = try r.bool(v, k)
       case "channels_last": channelsLast = try r.bool(v, k)
+      case "cudnn_benchmark": cudnnBenchmark = try r.bool(v, k)
       case "selection":
         do { selection = try SelectionMetric(parsing: r.string(v, k)) } catch let e as TrainError { throw r.error(k, e.message) }
       case "early_stop_patience": earlyStopPatience = try r.int(v, k)
@@ -77,7 +78,8 @@ extension TrainOptions {
       "epochs": epochs, "lr": lr, "weight_decay": weightDecay, "betas": [beta1, beta2],
       "no_decay_norms_biases": noDecayForNormsAndBiases, "ema_decay": emaDecay, "ema_warmup": emaWarmup != nil,
       "accumulation": accumulation, "augment": augment.settings, "seed": Int(seed), "device": device.description,
-      "bf16": useBF16, "channels_last": useChannelsLast, "selection": selection.description,
+      "bf16": useBF16, "channels_last": useChannelsLast, "cudnn_benchmark": cudnnBenchmark,
+      "selection": selection.description,
       "non_finite": nonFinite.rawValue, "keep_last": keepLast, "progress_interval": progressInterval,
     ]
     switch schedule {

@@ -40,6 +40,7 @@ public final class Trainer {
     self.options = options
     self.runDirectory = runDirectory
     self.progress = progress ?? ProgressReporter(interval: options.progressInterval)
+    try Runtime.applyCuDNNBenchmark(for: options.device, requested: options.cudnnBenchmark)
     try model.to(options.device, dtype: .float32)
     if options.useChannelsLast {
       try withNoGrad { for p in model.parameters where p.value.ndim == 4 { try p.replace(with: p.value.contiguous(.channelsLast)) } }

@@ -23,14 +23,6 @@ func imagesPerSecond(_ images: Int, _ seconds: Double) -> Double {
   (Double(images) / seconds * 100).rounded() / 100
 }
 
-/// The device of a GPU benchmark, with cuDNN's autotuner on for CUDA as the PyTorch side
-/// turns it on (`torch.backends.cudnn.benchmark = True`).
-func benchDevice(_ name: String) throws -> Device {
-  let dev = try Device(parsing: name)
-  if dev.isCUDA { try Runtime.setCuDNNBenchmark(true) }
-  return dev
-}
-
 /// Peak GiB held by tensors on a CUDA device since the process started; 0 on the CPU.
 func peakMemoryGiB(_ device: Device) throws -> Double {
   guard case .cuda(let i) = device else { return 0 }

@@ -4,9 +4,9 @@ import Models
 import Torch
 
 /// `cxr bench predict`: inference images/s of a ConvNeXt through the Predictor that `cxr predict`
-/// uses (eval mode, no gradients; bf16 autocast and channels_last on CUDA) on one random batch
-/// already on the device, as scripts/bench/gpu_predict.py does for timm. The sigmoid stays on the
-/// device on both sides; no host copy per batch.
+/// uses (eval mode, no gradients; bf16 autocast, channels_last and cuDNN's autotuner on CUDA) on
+/// one random batch already on the device, as scripts/bench/gpu_predict.py does for timm. The
+/// sigmoid stays on the device on both sides; no host copy per batch.
 struct BenchPredict: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "predict", abstract: "Inference images/s of a ConvNeXt (the GPU benchmark's cxr side; prints one JSON line).")
@@ -23,7 +23,7 @@ struct BenchPredict: ParsableCommand {
   }
 
   func run() throws {
-    let dev = try benchDevice(device)
+    let dev = try Device(parsing: device)
     let predictor = try Predictor(model: try BenchModel.make(arch), findings: BenchModel.findings, on: dev)
     var images = try Tensor.randn([batch, predictor.model.config.inChannels, size, size], device: dev)
     if predictor.channelsLast { images = try images.contiguous(.channelsLast) }

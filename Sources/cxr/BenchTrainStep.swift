@@ -5,7 +5,8 @@ import Torch
 import Train
 
 /// `cxr bench train`: training steps per second of a ConvNeXt through the real loop (Lion, EMA,
-/// BCE, bf16 autocast and channels_last on CUDA) on one fixed batch already on the device, as
+/// BCE; bf16 autocast, channels_last and cuDNN's autotuner on CUDA, each set by the Trainer with
+/// the defaults of `train:`) on one fixed batch already on the device, as
 /// scripts/bench/gpu_train.py does for PyTorch; augmentation off on both sides.
 struct BenchTrainStep: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -35,7 +36,7 @@ struct BenchTrainStep: ParsableCommand {
   }
 
   func run() throws {
-    let dev = try benchDevice(device)
+    let dev = try Device(parsing: device)
     let model = try BenchModel.make(arch)
     let classes = BenchModel.findings.count
     var images = try Tensor.randn([batch, 1, size, size], device: dev)

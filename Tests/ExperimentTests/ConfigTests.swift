@@ -34,6 +34,7 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(try c.double("train.weight_decay"), 3e-4, "default kept")
     XCTAssertEqual(try c.double("train.augment.horizontal_flip"), 1.0, "int accepted for a number")
     XCTAssertNil(c.value("train.bf16"), "automatic per device unless given")
+    XCTAssertEqual(try c.bool("train.cudnn_benchmark"), true, "cuDNN's autotuner asked for (used with CUDA only)")
     XCTAssertEqual(try c.doubles("train.betas"), [0.9, 0.99])
     XCTAssertEqual(try c.strings("findings"), ["Pneumothorax"])
     XCTAssertEqual(c.count("schemas"), 2)
@@ -44,6 +45,14 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(try c.string("schemas[1].file"), "/abs/llm.csv")
     XCTAssertEqual(c.pairs("schemas[1].values").map(\.0), ["Present", "Absent", "Uncertain"])
     XCTAssertEqual(try c.string("train_data.root"), "/work/x/data/mimic")
+  }
+
+  func testCuDNNBenchmarkCanBeTurnedOffAndIsDocumented() throws {
+    let c = try Config.parse(yaml, source: "demo.yaml", overrides: ["train.cudnn_benchmark=false"])
+    XCTAssertEqual(try c.bool("train.cudnn_benchmark"), false)
+    XCTAssertTrue(c.resolvedYAML().contains("cudnn_benchmark: false"))
+    XCTAssertTrue(Config.documentedDefaults.contains("  cudnn_benchmark: true\n"), Config.documentedDefaults)
+    XCTAssertTrue(Config.documentedDefaults.contains("cudnn_benchmark: cuDNN's autotuner, used with CUDA only"))
   }
 
   func testResolvedYAMLRoundTrips() throws {

@@ -33,6 +33,16 @@ final class PredictorTests: XCTestCase {
     XCTAssertLessThan(try maxAbsDiff(try predictor.probabilities(x), try predictor.probabilities(rgb)), 1e-6)
   }
 
+  func testPredictingOnTheCPULeavesCuDNNAlone() throws {
+    defer { try? Runtime.setCuDNNBenchmark(false) }
+    for state in [true, false] {
+      try Runtime.setCuDNNBenchmark(state)
+      let predictor = try Predictor(model: try model(inChans: 1), findings: ["a", "b"], on: .cpu)
+      XCTAssertFalse(predictor.channelsLast)
+      XCTAssertEqual(Runtime.cuDNNBenchmarkEnabled, state)
+    }
+  }
+
   func testBadBatchesAreExplained() throws {
     let predictor = try Predictor(model: try model(inChans: 1), findings: ["a", "b"])
     let cases: [(Tensor, String)] = [

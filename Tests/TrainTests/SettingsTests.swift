@@ -30,10 +30,11 @@ final class SettingsTests: XCTestCase {
 
   func testBadSettingsNameTheFileAndTheKey() {
     let cases: [([String: Any], String)] = [
-      (["lr_max": 1], "study.yaml: unknown key train.lr_max (known keys: accumulation, augment, betas, bf16, channels_last, checkpoint_every, device, early_stop_patience, ema_decay, ema_warmup, ema_warmup_gamma, ema_warmup_power, epochs, grad_clip, keep_last, lr, max_steps, min_lr, no_decay_norms_biases, non_finite, pos_weight, progress_interval, schedule, seed, selection, warmup_steps, weight_decay)"),
+      (["lr_max": 1], "study.yaml: unknown key train.lr_max (known keys: accumulation, augment, betas, bf16, channels_last, checkpoint_every, cudnn_benchmark, device, early_stop_patience, ema_decay, ema_warmup, ema_warmup_gamma, ema_warmup_power, epochs, grad_clip, keep_last, lr, max_steps, min_lr, no_decay_norms_biases, non_finite, pos_weight, progress_interval, schedule, seed, selection, warmup_steps, weight_decay)"),
       (["lr": "fast"], "study.yaml: train.lr must be a number, found 'fast'"),
       (["epochs": 2.5], "study.yaml: train.epochs must be a whole number, found 2.5"),
       (["bf16": "yes"], "study.yaml: train.bf16 must be true or false, found 'yes'"),
+      (["cudnn_benchmark": "on"], "study.yaml: train.cudnn_benchmark must be true or false, found 'on'"),
       (["betas": [0.9]], "study.yaml: train.betas must list two numbers, e.g. [0.9, 0.99]"),
       (["augment": ["flip": 0.5]], "study.yaml: unknown key train.augment.flip (known keys: affine, cutmix_alpha, cutmix_share, horizontal_flip, mix, mixup_alpha, noise, noise_std, rotation_degrees, scale_range, translate_fraction, vertical_flip)"),
       (["augment": ["noise": 2]], "study.yaml: train.augment.noise is 2.0; a probability must lie in [0, 1]"),
@@ -44,6 +45,35 @@ final class SettingsTests: XCTestCase {
     ]
     for (s, message) in cases {
       XCTAssertThrowsError(try TrainOptions(settings: s, origin: "study.yaml")) { XCTAssertEqual("\($0)", message) }
+    }
+  }
+
+  func testCuDNNBenchmarkIsOnWithCUDAUnlessTurnedOffAndIgnoredOnTheCPU() throws {
+    XCTAssertTrue(TrainOptions().cudnnBenchmark, "asked for by default")
+    func use(_ s: [String: Any]) throws -> Bool { try TrainOptions(settings: s, origin: "t").useCuDNNBenchmark }
+    XCTAssertTrue(try use(["device": "cuda"]))
+    XCTAssertTrue(try use(["device": "cuda:1", "cudnn_benchmark": true]))
+    XCTAssertFalse(try use(["device": "cuda", "cudnn_benchmark": false]))
+    XCTAssertFalse(try use(["device": "cpu"]))
+    XCTAssertFalse(try use(["device": "cpu", "cudnn_benchmark": true]), "ignored on the CPU, not an error")
+    // Written back as given (the resolved config), and read again.
+    let off = try TrainOptions(settings: ["cudnn_benchmark": false], origin: "t")
+    XCTAssertEqual(off.settings["cudnn_benchmark"] as? Bool, false)
+    XCTAssertEqual(TrainOptions().settings["cudnn_benchmark"] as? Bool, true)
+    XCTAssertFalse(try TrainOptions(settings: off.settings, origin: "config.yaml").cudnnBenchmark)
+  }
+
+  func testTrainerOnTheCPULeavesCuDNNAlone() throws {
+    let dir = try TestEnv.scratch("cudnn")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    defer { try? Runtime.setCuDNNBenchmark(false) }
+    for state in [true, false] {
+      try Runtime.setCuDNNBenchmark(state)
+      var o = TrainOptions()
+      o.cudnnBenchmark = true
+      _ = try Trainer(model: try SmallConvNet(classes: 2), options: o, runDirectory: dir,
+                      progress: ProgressReporter(live: false, interval: 1e9, write: { _ in }))
+      XCTAssertEqual(Runtime.cuDNNBenchmarkEnabled, state, "set up on the CPU: the flag is untouched")
     }
   }
 

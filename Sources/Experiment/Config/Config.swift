@@ -74,7 +74,8 @@ public struct Config {
     return "# cxr config keys and defaults\n" + ConfigSchema.defaultsYAML
       + "\n# each item of `schemas`:\n" + ConfigSchema.schemaItemYAML
       + "\n# each item of `references`:\n" + ConfigSchema.referenceItemYAML
-      + "\n# train: (the training loop; bf16 and channels_last default to on with CUDA, off on CPU)\n"
+      + "\n# train: (the training loop; bf16 and channels_last default to on with CUDA, off on CPU;"
+      + "\n# cudnn_benchmark: cuDNN's autotuner, used with CUDA only, ignored on CPU)\n"
       + ConfigValue.map([("train", ConfigValue(plain: train))]).yaml()
   }
 
