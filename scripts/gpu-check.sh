@@ -21,11 +21,12 @@
 #   cxr bench predict --arch A --size S --batch B --device cuda --steps N        (Sources/cxr/BenchPredict.swift)
 #   cxr bench forward --arch A --weights W.safetensors --input X.safetensors --output Y.safetensors --device cuda
 #                                                                                (Sources/cxr/BenchForward.swift)
-#   cxr bench loader  DIR --size S --batch B --batches N --workers 0             (Sources/cxr/BenchLoader.swift)
+#   cxr bench loader  DIR --size S --batch B --batches N --workers 0 --prefetch P (Sources/cxr/BenchLoader.swift)
 #   cxr bench feed    --batch B --size S --batches N --device cuda               (Sources/cxr/BenchFeed.swift)
 #   cxr bench graph   --device cuda                                              (Sources/cxr/BenchGraph.swift)
 # The bench commands print one JSON line with "images_per_s" (bench graph: "replay_us", "eager_us";
-# bench forward's images_per_s is of one cold call).
+# bench forward's images_per_s is of one cold call). The two loader rows time alike: all cores, P
+# batches ahead per worker, the first batch of each worker untimed (see both files' headers).
 set -uo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 BUDGET=${BUDGET:-560}
@@ -35,6 +36,7 @@ if [ "$SMOKE" = 1 ]; then
 else
   DEV=cuda ARCH=convnext_base SIZE=512 BA=32 BB=64 PB=64 FEEDN=50 LOADN=40 STEPS=${STEPS:-30}
 fi
+LOADP=2  # loader batches ahead per worker on both sides (PyTorch's default prefetch_factor)
 PYTHON=${PYTHON:-python3}
 WORK=${WORK:-/tmp/cxr-gpu-check}
 COMPILE=${COMPILE:-1}
@@ -261,14 +263,14 @@ if [ ! -d "$synth/mimic" ]; then
   record "loader" SKIP "no synthetic JPEGs (cxr synth did not run)"
 else
   if [ $cxr_runs -eq 1 ] && has_cmd bench loader; then
-    run loader_cxr 60 "$cxr" bench loader "$synth/mimic" --size $SIZE --batch $BA --batches $LOADN --workers 0
+    run loader_cxr 60 "$cxr" bench loader "$synth/mimic" --size $SIZE --batch $BA --batches $LOADN --workers 0 --prefetch $LOADP
     ips[load_cxr]=$(json_value images_per_s)
     [ $rc -eq 0 ] && [ -n "${ips[load_cxr]}" ] && record "loader cxr" PASS "${ips[load_cxr]} images/s, all cores" \
       || { ips[load_cxr]=""; record "loader cxr" FAIL "$(reason)"; }
   else
     record "loader cxr" SKIP "this cxr has no 'bench loader' subcommand"
   fi
-  run loader_torch 60 "$PYTHON" "$bench/gpu_loader.py" "$synth/mimic" --size $SIZE --batch $BA --batches $LOADN
+  run loader_torch 60 "$PYTHON" "$bench/gpu_loader.py" "$synth/mimic" --size $SIZE --batch $BA --batches $LOADN --prefetch $LOADP
   ips[load_torch]=$(json_value images_per_s)
   [ $rc -eq 0 ] && [ -n "${ips[load_torch]}" ] && record "loader torch" PASS "${ips[load_torch]} images/s, $(nproc) workers" \
     || { ips[load_torch]=""; record "loader torch" FAIL "$(reason)"; }

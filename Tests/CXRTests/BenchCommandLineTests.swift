@@ -30,7 +30,12 @@ final class BenchCommandLineTests: XCTestCase {
 
   /// Runs scripts/bench/gpu_forward.py with the reference Python; returns its JSON line and exit code.
   func gpuForward(_ args: [String]) throws -> (record: [String: Any], exit: Int) {
-    let script = TestEnv.root.appendingPathComponent("scripts/bench/gpu_forward.py").path
+    try benchScript("gpu_forward.py", args)
+  }
+
+  /// Runs a scripts/bench/ script with the reference Python; returns its JSON line and exit code.
+  func benchScript(_ name: String, _ args: [String]) throws -> (record: [String: Any], exit: Int) {
+    let script = TestEnv.root.appendingPathComponent("scripts/bench/\(name)").path
     let out = try Python.run("""
       import runpy
       sys.argv = sys.argv[1:]
@@ -44,7 +49,7 @@ final class BenchCommandLineTests: XCTestCase {
     let lines = out.split(separator: "\n").compactMap {
       try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
     }
-    XCTAssertEqual(lines.count, 2, "gpu_forward.py printed:\n\(out)")
+    XCTAssertEqual(lines.count, 2, "\(name) printed:\n\(out)")
     return (lines.first ?? [:], lines.last?["exit"] as? Int ?? -1)
   }
 
@@ -92,28 +97,67 @@ final class BenchCommandLineTests: XCTestCase {
     XCTAssertGreaterThan(r["images_per_s"] as? Double ?? 0, 0)
   }
 
-  /// The JPEGs of a tiny synthetic study, 5 per batch: the epochs' short last batches are
-  /// counted, epochs repeat until the batches asked for were timed, the first batch is not.
-  func testLoaderCountsTheImagesOfTheTimedBatches() throws {
-    let study = try scratch("bench-loader")
+  /// The JPEGs of a tiny synthetic study (folder, count).
+  func tinyJPEGs(_ name: String) throws -> (URL, Int) {
+    let study = try scratch(name)
     let synth = try cxr(["synth", study.path, "--size", "tiny"])
     XCTAssertEqual(synth.status, 0, synth.err)
     let mimic = study.appendingPathComponent("mimic")
     let jpegs = FileManager.default.enumerator(atPath: mimic.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".jpg") } ?? []
-    XCTAssertGreaterThan(jpegs.count, 5)
-    let batch = 5, batches = 2 * ((jpegs.count + batch - 1) / batch)  // two epochs and the start of a third
+    return (mimic, jpegs.count)
+  }
+
+  /// Images of the batches a loader benchmark times: epochs of `files` images in batches of
+  /// `batch` (full batches, then the rest), the first `untimed` batches left out, the next
+  /// `batches` counted; and the epochs it takes.
+  func timedImages(files: Int, batch: Int, untimed: Int, batches: Int) -> (images: Int, epochs: Int) {
+    let perEpoch = Array(repeating: batch, count: files / batch) + (files % batch > 0 ? [files % batch] : [])
+    let epochs = (untimed + batches + perEpoch.count - 1) / perEpoch.count
+    let stream = Array(repeating: perEpoch, count: epochs).joined()
+    return (stream.dropFirst(untimed).prefix(batches).reduce(0, +), epochs)
+  }
+
+  /// 5 images per batch: the epochs' short last batches are counted, epochs repeat until the
+  /// batches asked for were timed, and the first batch of each worker is not (all cores here).
+  func testLoaderCountsTheImagesOfTheTimedBatches() throws {
+    let (mimic, files) = try tinyJPEGs("bench-loader")
+    XCTAssertGreaterThan(files, 5)
+    let batch = 5, batches = 2 * ((files + batch - 1) / batch)  // two epochs' worth
+    let workers = ProcessInfo.processInfo.activeProcessorCount
     let r = try record(try cxr(["bench", "loader", mimic.path, "--size", "64", "--batch", "\(batch)",
                                 "--batches", "\(batches)", "--workers", "0"]))
-    // Per epoch: full batches, then the rest; the first batch of the first epoch is not timed.
-    let perEpoch = Array(repeating: batch, count: jpegs.count / batch) + (jpegs.count % batch > 0 ? [jpegs.count % batch] : [])
-    let expected = (perEpoch + perEpoch + perEpoch).dropFirst().prefix(batches).reduce(0, +)
+    let want = timedImages(files: files, batch: batch, untimed: workers, batches: batches)
     XCTAssertEqual(r["bench"] as? String, "loader")
-    XCTAssertEqual(r["files"] as? Int, jpegs.count)
-    XCTAssertEqual(r["images"] as? Int, expected)
-    XCTAssertEqual(r["epochs"] as? Int, 3)
+    XCTAssertEqual(r["files"] as? Int, files)
+    XCTAssertEqual(r["workers"] as? Int, workers)  // 0 = all cores
+    XCTAssertEqual(r["untimed_batches"] as? Int, workers, "one untimed batch per worker")
+    XCTAssertEqual(r["prefetch"] as? Int, 2, "batches ahead per worker, PyTorch's default prefetch_factor")
+    XCTAssertEqual(r["images"] as? Int, want.images)
+    XCTAssertEqual(r["epochs"] as? Int, want.epochs)
     XCTAssertEqual(r["unreadable"] as? Int, 0)
-    XCTAssertEqual(r["workers"] as? Int, ProcessInfo.processInfo.activeProcessorCount)  // 0 = all cores
     XCTAssertGreaterThan(r["images_per_s"] as? Double ?? 0, 0)
+  }
+
+  /// gpu_loader.py, the PyTorch side that gpu-check.sh sets against `cxr bench loader`, leaves
+  /// the same batches untimed and times the same ones, with the same workers and prefetch.
+  func testTheTorchLoaderTimesTheSameBatchesAsCxr() throws {
+    let (mimic, files) = try tinyJPEGs("bench-loader-torch")
+    let batch = 5, batches = 3, workers = 2
+    let args = [mimic.path, "--size", "64", "--batch", "\(batch)", "--batches", "\(batches)", "--workers", "\(workers)",
+                "--prefetch", "1"]
+    let ours = try record(try cxr(["bench", "loader"] + args))
+    let torch = try benchScript("gpu_loader.py", args)
+    XCTAssertEqual(torch.exit, 0, "\(torch.record)")
+    let want = timedImages(files: files, batch: batch, untimed: workers, batches: batches)
+    for r in [ours, torch.record] {
+      XCTAssertEqual(r["untimed_batches"] as? Int, workers, "\(r)")
+      XCTAssertEqual(r["workers"] as? Int, workers, "\(r)")
+      XCTAssertEqual(r["prefetch"] as? Int, 1, "\(r)")
+      XCTAssertEqual(r["files"] as? Int, files, "\(r)")
+      XCTAssertEqual(r["images"] as? Int, want.images, "\(r)")
+      XCTAssertEqual(r["epochs"] as? Int, want.epochs, "\(r)")
+      XCTAssertGreaterThan(r["images_per_s"] as? Double ?? 0, 0, "\(r)")
+    }
   }
 
   func testBadInputsNameThePath() throws {
