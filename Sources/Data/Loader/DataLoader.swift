@@ -224,7 +224,7 @@ public final class EpochIterator: @unchecked Sendable {
       let t = Thread { [loader, batches] in
         while true {
           shared.cond.lock()
-          while !shared.cancelled && shared.nextToStart < total && shared.nextToStart >= shared.consumed + ahead {
+          while !shared.cancelled && shared.nextToStart < total && shared.nextToStart - shared.consumed >= ahead {
             shared.cond.wait()
           }
           if shared.cancelled || shared.nextToStart >= total { shared.cond.unlock(); return }
