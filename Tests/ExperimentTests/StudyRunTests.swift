@@ -76,9 +76,15 @@ final class StudyRunTests: XCTestCase {
 
     // One schema's labels change: its stages and the evaluation re-run, the other's do not.
     let ruleFile = data.appendingPathComponent("labels/mimic/synthetic-rule.csv")
-    var text = try String(contentsOf: ruleFile, encoding: .utf8)
-    text = text.replacingOccurrences(of: ",1.0,", with: ",0.0,", options: [], range: text.range(of: ",1.0,"))
-    try text.write(to: ruleFile, atomically: true, encoding: .utf8)
+    // Flip the first positive Pneumothorax label (a change in another column would train the
+    // same model, so the predictions and the evaluation would rightly stay as they were).
+    var lines = try String(contentsOf: ruleFile, encoding: .utf8).components(separatedBy: "\n")
+    let column = lines[0].components(separatedBy: ",").firstIndex(of: "Pneumothorax")!
+    let row = lines.indices.dropFirst().first { lines[$0].components(separatedBy: ",").dropFirst(column).first == "1.0" }!
+    var cells = lines[row].components(separatedBy: ",")
+    cells[column] = "0.0"
+    lines[row] = cells.joined(separator: ",")
+    try lines.joined(separator: "\n").write(to: ruleFile, atomically: true, encoding: .utf8)
     let third = try run()
     XCTAssertEqual(third["train:truth"], .skipped)
     XCTAssertEqual(third["predict:truth"], .skipped)
