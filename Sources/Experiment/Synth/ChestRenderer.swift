@@ -9,6 +9,9 @@ struct PneumothoraxSign: Equatable {
   var side: Int
   /// Size of the collapsed lung relative to the full lung (smaller = larger pneumothorax).
   var collapse: Double
+
+  /// What a report calls "small": the kind a rule-based labeller most often misses.
+  var isSubtle: Bool { collapse > 0.7 }
 }
 
 /// Acute rib fractures as drawn: `ribs` consecutive rib bands broken at about the same
@@ -24,8 +27,9 @@ struct FractureSign: Equatable {
   /// Downward shift of the lateral fragment, in rib half-thicknesses.
   var displacement: Double
 
-  /// One undisplaced-looking broken rib is the kind a report describes vaguely.
-  var isSubtle: Bool { ribs == 1 }
+  /// The smallest break drawn (two ribs) is the kind a report describes in passing, and a
+  /// rule-based labeller misses.
+  var isSubtle: Bool { ribs <= 2 }
 }
 
 /// What to draw for one image.
@@ -77,10 +81,15 @@ private struct ValueNoise {
 /// from the overall brightness.
 enum ChestRenderer {
   static let ribCount = 7
-  static let ribHalfThickness = 0.022
+  /// Rib bands are about 3 px thick and clearly brighter than the lung markings at the demo's
+  /// 64 px, so that a break is a visible gap and step rather than texture.
+  static let ribHalfThickness = 0.026
+  static let ribContrast = 0.24
+  /// Distance between neighbouring ribs (in image heights).
+  static let ribSpacing = 0.088
 
   static func ribCenter(_ k: Int, t: Double, top: Double) -> Double {
-    top + Double(k) * 0.088 - 0.05 * t + 0.55 * t * t
+    top + Double(k) * ribSpacing - 0.05 * t + 0.55 * t * t
   }
 
   static func render(_ spec: ImageSpec) -> RenderedImage {
@@ -163,7 +172,7 @@ enum ChestRenderer {
               if t > f.position { center += f.displacement * ribHalfThickness }
             }
             let d = abs(v - center) / ribHalfThickness
-            if d < 1 { val += 0.16 * (1 - d * d) * inBody }
+            if d < 1 { val += ribContrast * (1 - d * d) * inBody }
           }
         }
         val = offset + gain * val + 0.022 * rng.normal()

@@ -34,6 +34,15 @@ struct ReportTruth {
     default: return present.contains(finding)
     }
   }
+
+  /// A small pneumothorax or a two-rib fracture: described in passing, missed more often.
+  func isSubtle(_ finding: String) -> Bool {
+    switch finding {
+    case "Pneumothorax": return pneumothorax?.isSubtle == true
+    case "Fracture": return fracture?.isSubtle == true
+    default: return false
+    }
+  }
 }
 
 /// One label value as a labeller wrote it.
@@ -63,7 +72,7 @@ enum SynthLabel: Equatable {
 struct ErrorRates: Equatable {
   /// P(a true positive is written negative or blank).
   var miss: Double
-  /// Overrides `miss` for subtle cases (a single broken rib) when set.
+  /// Overrides `miss` for subtle cases (a small pneumothorax, a two-rib fracture) when set.
   var subtleMiss: Double?
   /// P(a true negative is written positive).
   var falsePositive: Double
@@ -103,8 +112,8 @@ public struct SynthSchema: Sendable {
                 pneumothorax: ErrorRates(miss: 0.03, falsePositive: 0.03, uncertain: 0.02),
                 fracture: ErrorRates(miss: 0.04, falsePositive: 0.02, uncertain: 0.02), otherFlip: 0.02),
     SynthSchema(name: "rule", format: .chexpert,
-                summary: "a rule-based labeller like the CheXpert labeler: misses about half the fractures (most single-rib ones), over-calls pneumothorax",
-                pneumothorax: ErrorRates(miss: 0.05, falsePositive: 0.15, uncertain: 0.05),
+                summary: "a rule-based labeller like the CheXpert labeler: misses about half the fractures (most two-rib ones) and most small pneumothoraces, over-calls pneumothorax",
+                pneumothorax: ErrorRates(miss: 0.05, subtleMiss: 0.6, falsePositive: 0.15, uncertain: 0.05),
                 fracture: ErrorRates(miss: 0.25, subtleMiss: 0.75, falsePositive: 0.01, uncertain: 0.02),
                 otherFlip: 0.05),
     SynthSchema(name: "llm_cot", format: .radprompter,
@@ -122,7 +131,7 @@ public struct SynthSchema: Sendable {
       // Every draw is made whatever its outcome, so one finding's errors never shift another's.
       let uUncertain = rng.uniform(), uError = rng.uniform()
       if let r = rates(finding) {
-        let miss = (finding == "Fracture" && truth.fracture?.isSubtle == true) ? (r.subtleMiss ?? r.miss) : r.miss
+        let miss = truth.isSubtle(finding) ? (r.subtleMiss ?? r.miss) : r.miss
         if uUncertain < r.uncertain {
           out[finding] = .uncertain
         } else if positive {

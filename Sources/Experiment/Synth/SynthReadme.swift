@@ -41,8 +41,8 @@ enum SynthReadme {
       Frontal images show lungs with markings, mediastinum, heart, spine and ribs, plus noise.
       Pneumothorax: one lung collapsed toward the hilum, leaving a crescent of air with no lung
       markings under the chest wall, widest at the apex, edged by a thin bright pleural line.
-      Fracture: 1 to 3 consecutive rib bands broken at about the same place, with a gap and the
-      lateral fragment displaced down. Image left = the patient's right. The masks cover the
+      Fracture: 2 to 4 consecutive rib bands broken at about the same place, with a gap and the
+      lateral fragments dropped by about half a rib spacing. Image left = the patient's right. The masks cover the
       air crescent and boxes around the breaks. Lateral images carry no sign. Only these two
       findings are drawn; the other 12 CheXpert findings exist in the labels only.
       Prevalence per report: pneumothorax \(pct(SynthPlan.pneumothoraxPrevalence)), fracture \(pct(SynthPlan.fracturePrevalence)).
@@ -65,7 +65,8 @@ enum SynthReadme {
       for finding in ["Pneumothorax", "Fracture"] {
         let r = schema.rates(finding)!
         let m = measured[schema.name]?[finding] ?? MeasuredRates()
-        let miss = r.subtleMiss.map { "\(pct(r.miss)) (\(pct($0)) for single-rib fractures)" } ?? pct(r.miss)
+        let subtle = finding == "Fracture" ? "two-rib fractures" : "small pneumothoraces"
+        let miss = r.subtleMiss.map { "\(pct(r.miss)) (\(pct($0)) for \(subtle))" } ?? pct(r.miss)
         s += "    \(finding): missed \(miss) -> \(pct(m.missRate)) of \(m.positives); "
         s += "over-called \(pct(r.falsePositive)) -> \(pct(m.falsePositiveRate)) of \(m.negatives); "
         s += "uncertain \(pct(r.uncertain)) -> \(pct(m.uncertainRate))\n"
