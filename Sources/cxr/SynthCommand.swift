@@ -12,7 +12,7 @@ struct SynthCommand: ParsableCommand {
 
   @Argument(help: "Folder to write the study into.") var out: String
   @Option(help: "Seed; the same seed and size give byte-identical files.") var seed: UInt64 = 0
-  @Option(help: "tiny (tests), small (the demo: a few hundred images) or medium (a few thousand).") var size: SynthSize = .small
+  @Option(help: "tiny (tests), small (the demo: about a thousand images) or medium (a few thousand).") var size: SynthSize = .small
 
   func run() throws {
     let start = Date()

@@ -10,14 +10,20 @@ final class DatasetsCommandLineTests: XCTestCase {
     try CXRBinary.run(["inspect", "data"] + args, for: DatasetsCommandLineTests.self)
   }
 
+  /// The fixture's MIMIC metadata in `root`, and its CheXpert labels (returned).
+  static func writeMimicWithLabels(in root: URL) throws -> URL {
+    try Fixture.writeGzip(Fixture.mimicMetadata, root.appendingPathComponent("mimic-cxr-2.0.0-metadata.csv.gz"))
+    let labels = root.appendingPathComponent("chexpert.csv")
+    try Fixture.write(Fixture.chexpertLabels, labels)
+    return labels
+  }
+
   /// The config form reads the same data through a study config, and reports a config
   /// mistake with the key and the line.
   func testConfigFormMatchesTheFlagForm() throws {
     let root = try TestEnv.scratch("cli-data-config")
     defer { try? FileManager.default.removeItem(at: root) }
-    try Fixture.writeGzip(Fixture.mimicMetadata, root.appendingPathComponent("mimic-cxr-2.0.0-metadata.csv.gz"))
-    let labels = root.appendingPathComponent("chexpert.csv")
-    try Fixture.write(Fixture.chexpertLabels, labels)
+    let labels = try Self.writeMimicWithLabels(in: root)
     let config = root.appendingPathComponent("study.yaml")
     try Fixture.write("""
       findings: [Pneumothorax]
@@ -42,9 +48,7 @@ final class DatasetsCommandLineTests: XCTestCase {
   func testReportSplitFileAndBadFiles() throws {
     let root = try TestEnv.scratch("cli-data")
     defer { try? FileManager.default.removeItem(at: root) }
-    try Fixture.writeGzip(Fixture.mimicMetadata, root.appendingPathComponent("mimic-cxr-2.0.0-metadata.csv.gz"))
-    let labels = root.appendingPathComponent("chexpert.csv")
-    try Fixture.write(Fixture.chexpertLabels, labels)
+    let labels = try Self.writeMimicWithLabels(in: root)
     let llm = root.appendingPathComponent("llm.csv")
     try Fixture.write("#Model: x\n\"index\",\"pneumothorax_response\",\"fracture_response\"\n\"s50414267\",\"Yes\",\"No\"\n", llm)
     let split = root.appendingPathComponent("split.csv")

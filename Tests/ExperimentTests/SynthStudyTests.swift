@@ -187,9 +187,11 @@ final class SynthStudyTests: XCTestCase {
           }
         }
         let r = schema.rates(finding)!
-        // Subtle cases are missed more often: half the drawn fractures are two-rib ones, and
-        // pneumothoraces are small when the lung keeps over 0.7 of its size (drawn from 0.55-0.78).
-        let subtleShare = finding == "Fracture" ? 0.5 : (0.78 - 0.7) / (0.78 - 0.55)
+        // Subtle cases are missed more often: two-rib fractures, and small pneumothoraces (the
+        // part of the uniformly drawn collapse range above the "small" threshold).
+        let sizes = PneumothoraxSign.collapseRange
+        let subtleShare = finding == "Fracture" ? FractureSign.twoRibShare
+          : (sizes.upperBound - PneumothoraxSign.smallAbove) / (sizes.upperBound - sizes.lowerBound)
         let missRate = r.subtleMiss.map { subtleShare * $0 + (1 - subtleShare) * r.miss } ?? r.miss
         let expected = (miss: (1 - r.uncertain) * missRate, fp: (1 - r.uncertain) * r.falsePositive, unc: r.uncertain)
         func near(_ k: Int, _ n: Int, _ p: Double, _ what: String) {

@@ -10,8 +10,13 @@ struct PneumothoraxSign: Equatable {
   /// Size of the collapsed lung relative to the full lung (smaller = larger pneumothorax).
   var collapse: Double
 
+  /// The sizes drawn: the collapsed lung keeps this much of the full lung.
+  static let collapseRange = 0.55...0.78
+  /// Above this a report calls the pneumothorax "small".
+  static let smallAbove = 0.7
+
   /// What a report calls "small": the kind a rule-based labeller most often misses.
-  var isSubtle: Bool { collapse > 0.7 }
+  var isSubtle: Bool { collapse > PneumothoraxSign.smallAbove }
 }
 
 /// Acute rib fractures as drawn: `ribs` consecutive rib bands broken at about the same
@@ -26,6 +31,9 @@ struct FractureSign: Equatable {
   var gap: Double
   /// Downward shift of the lateral fragment, in rib half-thicknesses.
   var displacement: Double
+
+  /// The share of fractures drawn over two ribs (then 3 ribs: 30 %, 4 ribs: 20 %).
+  static let twoRibShare = 0.5
 
   /// The smallest break drawn (two ribs) is the kind a report describes in passing, and a
   /// rule-based labeller misses.

@@ -5,7 +5,7 @@ import Foundation
 public enum SynthSize: String, CaseIterable, Sendable {
   /// For tests: a few dozen small images.
   case tiny
-  /// For the demo: a few hundred training images, a couple of hundred test images.
+  /// For the demo: about a thousand training images (~770 frontal), 240 test images.
   case small
   /// A few thousand training images.
   case medium
@@ -102,16 +102,17 @@ struct SynthPlan {
   static func drawTruth(_ rng: inout SplitMix64) -> ReportTruth {
     var ptx: PneumothoraxSign?
     if rng.chance(pneumothoraxPrevalence) {
-      ptx = PneumothoraxSign(side: rng.int(0...1), collapse: rng.uniform(0.55, 0.78))
+      let sizes = PneumothoraxSign.collapseRange
+      ptx = PneumothoraxSign(side: rng.int(0...1), collapse: rng.uniform(sizes.lowerBound, sizes.upperBound))
     }
     var fracture: FractureSign?
     if rng.chance(fracturePrevalence) {
       let u = rng.uniform()
       // Breaks lined up over 2-4 neighbouring ribs, the lateral fragments dropped by about half
-      // a rib spacing: a sign that a from-scratch ConvNeXt learns at 64 px from a few hundred
+      // a rib spacing: a sign that a from-scratch ConvNeXt learns at 64 px from several hundred
       // images (single-rib breaks with a small step were not learned at all, AUROC ~0.5).
       let halfSpacing = ChestRenderer.ribSpacing / 2 / ChestRenderer.ribHalfThickness
-      fracture = FractureSign(side: rng.int(0...1), firstRib: rng.int(1...3), ribs: u < 0.5 ? 2 : u < 0.8 ? 3 : 4,
+      fracture = FractureSign(side: rng.int(0...1), firstRib: rng.int(1...3), ribs: u < FractureSign.twoRibShare ? 2 : u < 0.8 ? 3 : 4,
                               position: rng.uniform(0.2, 0.32), gap: rng.uniform(0.07, 0.09),
                               displacement: rng.uniform(1.0, 1.15) * halfSpacing)
     }
