@@ -1,21 +1,46 @@
 import Foundation
 import Torch
 
+/// What a model expects of its input images: the preprocessing it was trained with, so that
+/// `cxr predict --checkpoint W` needs nothing else (a model trained at 64 px fed 512 px images
+/// gives confident nonsense). Stored as the JSON metadata value `input`.
+public struct InputContract: Codable, Equatable, Sendable, CustomStringConvertible {
+  /// Longest side resized to this (area interpolation, aspect kept), then padded to size x size.
+  public var size: Int
+  /// Whether the images were histogram-equalized (by cxr, or at conversion as MIMIC-CXR-JPG's).
+  public var equalize: Bool
+  /// How the image is padded to a square (MONAI `SpatialPad`: symmetric, zeros before scaling).
+  public var padding = "symmetric-zero"
+  /// Intensity mapping (MONAI `ScaleIntensityRange(0, 255, -1, 1)`).
+  public var intensity = "0..255 -> -1..1"
+
+  public init(size: Int, equalize: Bool) {
+    self.size = size
+    self.equalize = equalize
+  }
+
+  public var description: String { "size \(size), equalize \(equalize ? "yes" : "no")" }
+}
+
 /// What our checkpoints say about themselves in the safetensors `__metadata__` (all values
 /// are strings there): `arch`, `in_chans`, `num_classes`, `findings` (a JSON array, one name
-/// per output), `config` (the resolved `ConvNeXtConfig` as JSON), plus `format: pt` as
+/// per output), `config` (the resolved `ConvNeXtConfig` as JSON: depths, dims, layer scale,
+/// head settings), `input` (the `InputContract` as JSON), plus `format: pt` as
 /// `safetensors.torch.save_file` writes it, so Python tools treat the file as PyTorch's.
 public struct CheckpointMetadata: Equatable {
   public var config: ConvNeXtConfig
   public var findings: [String]
+  /// nil for files written before the contract was recorded, and for plain timm files.
+  public var input: InputContract?
 
-  public init(config: ConvNeXtConfig, findings: [String]) {
+  public init(config: ConvNeXtConfig, findings: [String], input: InputContract? = nil) {
     self.config = config
     self.findings = findings
+    self.input = input
   }
 
   public func encoded() throws -> [String: String] {
-    [
+    var m = [
       "format": "pt",
       "producer": "cxr",
       "arch": config.arch,
@@ -24,6 +49,12 @@ public struct CheckpointMetadata: Equatable {
       "findings": String(decoding: try JSONEncoder().encode(findings), as: UTF8.self),
       "config": try config.jsonString(),
     ]
+    if let input {
+      let enc = JSONEncoder()
+      enc.outputFormatting = [.sortedKeys]
+      m["input"] = String(decoding: try enc.encode(input), as: UTF8.self)
+    }
+    return m
   }
 
   /// Our metadata from a file's `__metadata__`; nil when the file has none (a plain timm or
@@ -56,7 +87,14 @@ public struct CheckpointMetadata: Equatable {
     }
     config.numClasses = findings.count
     do { try config.validate() } catch let e as ModelError { throw bad("config", "is invalid: \(e.message)") }
-    return CheckpointMetadata(config: config, findings: findings)
+    var input: InputContract?
+    if let s = metadata["input"] {
+      do { input = try JSONDecoder().decode(InputContract.self, from: Data(s.utf8)) } catch {
+        throw bad("input", "is not an input contract in JSON (\(error))")
+      }
+      guard input!.size > 0 else { throw bad("input", "gives size \(input!.size)") }
+    }
+    return CheckpointMetadata(config: config, findings: findings, input: input)
   }
 }
 
@@ -79,6 +117,10 @@ public struct LoadedModel {
   public let model: ConvNeXt
   public let findings: [String]
   public let adaptations: [String]
+  /// The preprocessing the checkpoint was trained with (nil: the file does not say).
+  public var input: InputContract? = nil
+  /// The file's whole `__metadata__` (which weights, step, provenance).
+  public var metadata: [String: String] = [:]
 }
 
 extension ConvNeXt {
@@ -95,7 +137,7 @@ extension ConvNeXt {
     var config: ConvNeXtConfig
     if let meta {
       config = meta.config
-      if let arch, try ConvNeXtConfig.named(arch).arch != config.arch {
+      if let arch, arch != config.arch, try ConvNeXtConfig.named(arch).arch != config.arch {
         throw ModelError("\(path) holds a \(config.arch) (its metadata says so), not a \(arch); drop --arch or pick the right file")
       }
     } else {
@@ -126,7 +168,7 @@ extension ConvNeXt {
     }
     let model = try ConvNeXt(uninitialized: config)
     let adaptations = try model.loadWeights(file.tensors, source: path, options: options)
-    return LoadedModel(model: model, findings: names, adaptations: adaptations)
+    return LoadedModel(model: model, findings: names, adaptations: adaptations, input: meta?.input, metadata: file.metadata)
   }
 
   private static func stemWeight(in state: StateDict) -> Tensor? {

@@ -118,7 +118,14 @@ public final class SafeTensorsFile {
       guard let b = (offs[0] as? NSNumber)?.intValue, let e = (offs[1] as? NSNumber)?.intValue, 0 <= b, b <= e else {
         throw bad("entry '\(name)' has bad data_offsets")
       }
-      let need = shape.reduce(1, *) * dtype.itemSize
+      // Checked arithmetic (not `*`): under -Ounchecked an overflow would wrap silently and a
+      // 2^32 x 2^32 shape would pass as a small tensor.
+      var need = dtype.itemSize
+      for d in shape {
+        let (p, overflow) = need.multipliedReportingOverflow(by: d)
+        guard !overflow else { throw bad("entry '\(name)' has shape \(shape), whose size in bytes overflows a 64-bit count") }
+        need = p
+      }
       guard e - b == need else { throw bad("entry '\(name)' spans \(e - b) bytes but \(dtype) \(shape) needs \(need)") }
       guard e <= dataSize else { throw bad("entry '\(name)' ends at byte \(e) past the data section (\(dataSize) bytes); truncated file?") }
       es.append(.init(name: name, dtype: dtype, shape: shape, begin: b, end: e))

@@ -6,6 +6,13 @@ import Torch
 /// ConvNeXt (Models layer) conforms at merge; tests use small conv nets.
 public protocol Classifier: Module {
   func callAsFunction(_ x: Tensor) throws -> Tensor
+  /// The generator the model's own randomness (drop path, dropout) draws from, if it has one;
+  /// a checkpoint keeps its state so a resumed run draws what an uninterrupted one would.
+  var generator: Generator? { get }
+}
+
+extension Classifier {
+  public var generator: Generator? { nil }
 }
 
 /// One batch as the loader hands it over. `mask` is 1 where a finding's label counts in the

@@ -10,6 +10,10 @@ public struct TrainOutcome: Sendable {
   /// The last checkpoint folder written (nil if none was written).
   public var checkpoint: URL?
   public var message: String
+
+  public init(reason: Reason, position: TrainPosition, checkpoint: URL?, message: String) {
+    self.reason = reason; self.position = position; self.checkpoint = checkpoint; self.message = message
+  }
 }
 
 /// The training loop: augmentation, masked BCE, Lion, EMA, per-epoch tuning evaluation with
@@ -59,11 +63,13 @@ public final class Trainer {
 
   // MARK: checkpoints
 
-  /// Generators whose state a checkpoint keeps: the augmentation's two, and the default
-  /// generators that layers use when given none (dropout, drop path) on CPU and the device.
+  /// Generators whose state a checkpoint keeps: the augmentation's two, the model's own (drop
+  /// path, dropout) when it has one, and the default generators that layers use when given none
+  /// on CPU and the device.
   func generators() throws -> [(String, Generator)] {
     var gs = [("augment_host", random.host), ("augment_device", random.device), ("default_cpu", try Generator.defaultGenerator(.cpu))]
     if options.device.isCUDA { gs.append(("default_device", try Generator.defaultGenerator(options.device))) }
+    if let g = model.generator { gs.append(("model", g)) }
     return gs
   }
 
@@ -75,35 +81,48 @@ public final class Trainer {
 
   @discardableResult
   func writeCheckpoint() throws -> URL {
-    try store.write(.init(model: model.stateDict(), ema: ema.stateDict(), lion: lion.stateDict(),
+    try store.write(.init(model: model.stateDict(), ema: ema.stateDict(), optimizer: lion.stateDict(),
                           rng: rngStates(), position: position), metadata: metadata)
   }
 
-  /// Loads the newest checkpoint of the run folder into the model, EMA, Lion and generators.
+  /// Loads the newest complete checkpoint of the run folder into the model, EMA, Lion and
+  /// generators. A folder that cannot be read (damaged, half written by an older version) is
+  /// passed over with a message, and the one before it is used.
   func restore() throws -> URL {
-    guard let folder = try store.latest() else {
+    let all = try store.list()
+    guard !all.isEmpty else {
       throw TrainError("--resume: \(store.directory.path) holds no checkpoint; start the run without --resume")
     }
-    let c = try CheckpointStore.read(folder)
-    do {
-      try model.load(c.model)
-      try ema.load(c.ema)
-      try lion.load(c.lion)
-    } catch {
-      throw TrainError("--resume: \(folder.path) does not fit this model: \(error)")
+    var damaged: [String] = []
+    for (_, folder) in all.reversed() {
+      let c: CheckpointStore.Contents
+      do { c = try CheckpointStore.read(folder) } catch {
+        damaged.append("\(folder.lastPathComponent) (\(error))")
+        progress.message("--resume: \(folder.path) cannot be read (\(error)); trying the checkpoint before it")
+        continue
+      }
+      let gens = try generators()
+      if let name = gens.map(\.0).first(where: { c.rng[$0] == nil }) {
+        throw TrainError("--resume: \(folder.path)/state.safetensors lacks the generator state 'rng/\(name)': it was written by an older cxr or for other settings; continuing it would not give the run an uninterrupted one gives")
+      }
+      do {
+        try model.load(c.model)
+        try ema.load(c.ema)
+        try lion.load(c.optimizer)
+      } catch {
+        throw TrainError("--resume: \(folder.path) does not fit this model: \(error)")
+      }
+      for (name, gen) in gens { try gen.setState(c.rng[name]!) }
+      position = c.position
+      return folder
     }
-    for (name, gen) in try generators() {
-      guard let s = c.rng[name] else { throw TrainError("--resume: \(folder.path)/state.safetensors lacks the generator state 'rng/\(name)'") }
-      try gen.setState(s)
-    }
-    position = c.position
-    return folder
+    throw TrainError("--resume: no checkpoint in \(store.directory.path) can be read: \(damaged.joined(separator: "; ")); start the run again without --resume (in a new folder)")
   }
 
   // MARK: metrics.jsonl
 
   func appendMetrics(_ record: [String: Any]) throws {
-    var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+    var line = try JSONSerialization.data(withJSONObject: JSONSafe.value(record), options: [.sortedKeys])
     line.append(0x0A)
     let fm = FileManager.default
     if !fm.fileExists(atPath: metricsURL.path) { _ = fm.createFile(atPath: metricsURL.path, contents: nil) }
@@ -143,7 +162,6 @@ public final class Trainer {
   /// per-epoch evaluation, no `best.safetensors` and no early stop.
   public func fit(train: BatchSource, tune: BatchSource?, resume: Bool = false) throws -> TrainOutcome {
     try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-    if let text = resolvedConfig { try AtomicFile.write(text, to: runDirectory.appendingPathComponent("config.yaml")) }
     if resume {
       let folder = try restore()
       try truncateMetrics(afterStep: position.step)
@@ -157,6 +175,8 @@ public final class Trainer {
     if let t = tune, t.findings != train.findings {
       throw TrainError("the tuning split's findings \(t.findings) differ from the training split's \(train.findings)")
     }
+    // Written only now that training really starts: a refused run leaves the folder as it was.
+    if let text = resolvedConfig { try AtomicFile.write(text, to: runDirectory.appendingPathComponent("config.yaml")) }
     StopSignal.install()
     defer { StopSignal.uninstall() }
     let augment = Augmenter(options.augment)
@@ -178,7 +198,10 @@ public final class Trainer {
 
     while position.epoch < options.epochs {
       let epochStart = Date(), epochCPU = processCPUSeconds()
-      var seen = 0, lossSum = 0.0, lossCount = 0, micro = 0
+      // The epoch's sums live in the position, so a resumed epoch continues them.
+      let seenBefore = position.epochImages
+      let batchBefore = position.batch
+      var micro = 0
       var pendingIds: [String] = []
       let it = try train.makeIterator(epoch: position.epoch, startingAt: position.batch)
       while let raw = try it.next() {
@@ -210,17 +233,17 @@ public final class Trainer {
         try (options.accumulation > 1 ? value / Double(options.accumulation) : value).backward()
         micro += 1
         pendingIds += b.ids
-        seen += b.ids.count; lossSum += lv; lossCount += 1
+        position.epochImages += b.ids.count; position.epochLossSum += lv; position.epochLossCount += 1
         let endOfEpoch = position.batch >= batches
         guard micro == options.accumulation || endOfEpoch else { continue }
         try optimizerStep()
         micro = 0; pendingIds = []
 
         let elapsed = Date().timeIntervalSince(epochStart)
-        let rate = Double(seen) / max(elapsed, 1e-9)
-        let remaining = Double(max(batches - position.batch, 0)) * elapsed / Double(max(lossCount, 1))
+        let rate = Double(position.epochImages - seenBefore) / max(elapsed, 1e-9)
+        let remaining = Double(max(batches - position.batch, 0)) * elapsed / Double(max(position.batch - batchBefore, 1))
         progress.update(.init(epoch: position.epoch, epochs: options.epochs, step: position.step, batch: position.batch,
-                              batches: batches, imagesPerSecond: rate, loss: lossSum / Double(max(lossCount, 1)),
+                              batches: batches, imagesPerSecond: rate, loss: position.epochLossSum / Double(max(position.epochLossCount, 1)),
                               etaSeconds: remaining))
         if let sig = StopSignal.requested {
           StopSignal.reset()
@@ -232,20 +255,26 @@ public final class Trainer {
         if let every = options.checkpointEverySteps, position.step % every == 0 { lastCheckpoint = try writeCheckpoint() }
       }
       if micro > 0 { try optimizerStep() }
+      guard position.epochLossCount > 0 else {
+        throw TrainError("epoch \(position.epoch + 1) ended without a single optimizer step: no batch of the training split could be used (unreadable images are listed in bad_files.csv, non-finite losses above); nothing was trained")
+      }
 
       // End of epoch: evaluate raw and EMA weights, pick the best, checkpoint.
+      let lossCount = position.epochLossCount
       var record: [String: Any] = ["type": "epoch", "epoch": position.epoch + 1, "step": position.step,
-                                   "train_loss": lossCount > 0 ? lossSum / Double(lossCount) : NSNull(),
+                                   "train_loss": lossCount > 0 ? position.epochLossSum / Double(lossCount) : NSNull(),
+                                   "train_images": position.epochImages,
                                    "lr": lion.lr, "seconds": Date().timeIntervalSince(epochStart),
                                    "cpu_seconds": processCPUSeconds() - epochCPU,
-                                   "images_per_s": Double(seen) / max(Date().timeIntervalSince(epochStart), 1e-9)]
+                                   "images_per_s": Double(position.epochImages - seenBefore) / max(Date().timeIntervalSince(epochStart), 1e-9)]
       var improved = false
       if let tune {
         let rawM = try evaluateTuning(model, on: tune, device: dev, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss)
         let emaM = try withEMAWeights { try evaluateTuning(model, on: tune, device: dev, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss) }
         record["raw"] = rawM.json; record["ema"] = emaM.json
         let sel = options.selection
-        let v = (sel.weights == .raw ? rawM : emaM).value(sel)
+        // A non-finite value (diverged weights) is never "best" and never reaches the JSON log.
+        let v = (sel.weights == .raw ? rawM : emaM).value(sel).flatMap { $0.isFinite ? $0 : nil }
         if let v {
           if let best = position.best { improved = sel.higherIsBetter ? v > best : v < best } else { improved = true }
         }
@@ -262,13 +291,14 @@ public final class Trainer {
         record["selection"] = ["metric": sel.description, "value": v.map { $0 as Any } ?? NSNull(), "improved": improved,
                                "best": position.best.map { $0 as Any } ?? NSNull()]
         progress.message(String(format: "epoch %d: train loss %.4f | tuning loss raw %.4f ema %.4f | AUROC raw %@ ema %@%@",
-                                position.epoch + 1, lossSum / Double(max(lossCount, 1)), rawM.loss, emaM.loss,
+                                position.epoch + 1, position.epochLossSum / Double(max(lossCount, 1)), rawM.loss, emaM.loss,
                                 fmt(rawM.meanAUROC), fmt(emaM.meanAUROC), improved ? " (best)" : ""))
       }
       let mem = residentMemoryMiB()
       record["rss_mib"] = mem.current; record["peak_rss_mib"] = mem.peak
       record["skipped_batches"] = position.skippedBatches
       position.epoch += 1; position.batch = 0
+      position.epochImages = 0; position.epochLossSum = 0; position.epochLossCount = 0
       try appendMetrics(record)
       lastCheckpoint = try writeCheckpoint()
       if let p = options.earlyStopPatience, position.epochsWithoutImprovement >= p, position.epoch < options.epochs {

@@ -9,6 +9,13 @@ struct CXR: ParsableCommand {
     abstract: "Train chest X-ray classifiers from report-extracted labels, predict, evaluate.",
     subcommands: subcommands)
 
+  /// stdout is line-buffered even into a pipe or file, so a log interleaves with stderr in the
+  /// order things happened (C stdio would otherwise buffer 4 KiB of it).
+  static func main() {
+    setvbuf(stdout, nil, _IOLBF, 0)
+    main(nil)
+  }
+
   static var subcommands: [ParsableCommand.Type] {
     var list: [ParsableCommand.Type] = [Info.self, RunCommand.self, TrainCommand.self, PredictCommand.self, EvaluateCommand.self,
                                         AgreeCommand.self, ConfigCommand.self, Bench.self, Inspect.self, CacheCommand.self, SynthCommand.self]

@@ -4,6 +4,7 @@ import Experiment
 import Foundation
 import Models
 import Torch
+import Common
 
 /// Options every config-driven command shares.
 struct ConfigOptions: ParsableArguments {
@@ -26,11 +27,28 @@ struct TrainCommand: ParsableCommand {
   @OptionGroup var options: ConfigOptions
   @Option(help: "The schema (a `schemas` item's name) whose labels train the classifier.") var schema: String
   @Flag(help: "Continue from the last checkpoint in the schema's run folder.") var resume = false
+  @Flag(name: .customLong("allow-changes"),
+        help: "With --resume: continue although settings changed since the checkpoint; each change is recorded in changes.jsonl.")
+  var allowChanges = false
 
   func run() throws {
     let study = try options.study()
     _ = try study.schemaIndex(schema)
-    try SchemaTraining(study: study, schema: schema).run(resume: resume)
+    var scope = Preflight.Scope(schemas: [schema], test: false)
+    // --resume checks the folder's settings itself (and --allow-changes records the changes).
+    scope.changedFoldersAreProblems = !resume
+    try Preflight(study: study).check(scope)
+    if allowChanges && !resume { throw ValidationError("--allow-changes goes with --resume") }
+    try exitOnInterrupt { try SchemaTraining(study: study, schema: schema).run(resume: resume, allowChanges: allowChanges) }
+  }
+}
+
+/// Runs `body`; an `Interrupted` ends the process with 128 + the signal number (130 for
+/// SIGINT, 143 for SIGTERM), after its message, as a shell expects of an interrupted command.
+func exitOnInterrupt(_ body: () throws -> Void) throws {
+  do { try body() } catch let stop as Interrupted {
+    FileHandle.standardError.write(Data("interrupted: \(stop.message)\n".utf8))
+    throw ExitCode(stop.exitCode)
   }
 }
 
@@ -41,7 +59,10 @@ struct PredictCommand: ParsableCommand {
     discussion: """
       cxr predict --checkpoint W.safetensors --input PATH --out preds.csv [--arch NAME --findings A,B]
       cxr predict --config CONFIG --schema NAME [--out preds.csv]
-      Output: id,path,<finding>... with sigmoid probabilities. An interrupted run resumes.
+      Output: id,path,<finding>... with sigmoid probabilities, after `# key: value` lines naming the weights \
+      (file, SHA-256, which weights), the build and device. A cxr checkpoint carries its input size and \
+      equalization, which are applied; --size/--equalize that contradict it are errors. An interrupted run resumes \
+      (only with the same weights and settings).
       """)
   @Option(help: "Model weights (safetensors; ours carry their arch and findings).") var checkpoint: String?
   @Option(help: "A folder of images (PNG, JPEG, DICOM; recursive) or a CSV with a `path` column.") var input: String?
@@ -52,8 +73,10 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "Architecture of a plain timm file (e.g. convnext_base).") var arch: String?
   @Option(help: "Finding names of a plain timm file, one per output (A,B).") var findings: String?
   @Option(name: .customLong("in-chans"), help: "Model input channels (1: grayscale; a 3-channel stem is summed).") var inChans = 1
-  @Option(help: "Longest side after resizing, padded to a square.") var size = 512
-  @Flag(inversion: .prefixedNo, help: "Histogram-equalize images (on for DICOMs that were not equalized).") var equalize = false
+  @Option(help: "Longest side after resizing, padded to a square (default: the checkpoint's; 512 for a plain timm file).")
+  var size: Int?
+  @Flag(inversion: .prefixedNo, help: "Histogram-equalize images (default: as the checkpoint was trained; off for a plain timm file).")
+  var equalize: Bool?
   @Option(help: "cpu, cuda or cuda:N.") var device = "cpu"
   @Option(help: "Images per batch.") var batch = 16
   @Option(help: "Decoding threads (0 = all cores).") var workers = 0
@@ -64,7 +87,8 @@ struct PredictCommand: ParsableCommand {
       guard let schema else { throw ValidationError("--config needs --schema NAME") }
       let study = try Study(try Config.load(URL(fileURLWithPath: config), overrides: overrides))
       _ = try study.schemaIndex(schema)
-      try StudyRun(study: study).predict(schema: schema, out: out.map(URL.init(fileURLWithPath:)))
+      try Preflight(study: study).check(Preflight.Scope(schemas: [], test: true))
+      try exitOnInterrupt { try StudyRun(study: study).predict(schema: schema, out: out.map(URL.init(fileURLWithPath:))) }
       return
     }
     guard let checkpoint, let input, let out else {
@@ -74,12 +98,27 @@ struct PredictCommand: ParsableCommand {
                                    findings: findings.map { $0.split(separator: ",").map(String.init) }, inChans: inChans)
     for line in loaded.adaptations { print("[model] \(line)") }
     var p = Prediction()
-    p.preprocess = PreprocessSettings(size: size, equalize: equalize)
+    p.preprocess = try Self.preprocess(contract: loaded.input, size: size, equalize: equalize, checkpoint: checkpoint)
     p.device = try Device(parsing: device)
     p.batchSize = batch
     p.workers = LoaderOptions.workers(workers)
     p.ttaHorizontalFlip = ttaHflip
-    try p.run(loaded, images: try Prediction.images(at: URL(fileURLWithPath: input)), out: URL(fileURLWithPath: out))
+    let images = try Prediction.images(at: URL(fileURLWithPath: input))
+    try exitOnInterrupt { try p.run(loaded, weights: URL(fileURLWithPath: checkpoint), images: images, out: URL(fileURLWithPath: out)) }
+  }
+
+  /// The checkpoint's input contract, or the flags for a file without one; a flag that
+  /// contradicts the contract is an error naming both values.
+  static func preprocess(contract: InputContract?, size: Int?, equalize: Bool?, checkpoint: String) throws -> PreprocessSettings {
+    guard let contract else { return PreprocessSettings(size: size ?? 512, equalize: equalize ?? false) }
+    if let size, size != contract.size {
+      throw ValidationError("--size \(size) contradicts \(checkpoint), which was trained at size \(contract.size); drop --size")
+    }
+    if let equalize, equalize != contract.equalize {
+      throw ValidationError("--\(equalize ? "" : "no-")equalize contradicts \(checkpoint), which was trained on \(contract.equalize ? "equalized" : "unequalized") images; drop the flag")
+    }
+    guard (32...4096).contains(contract.size) else { throw ValidationError("\(checkpoint) gives input size \(contract.size), outside 32...4096") }
+    return PreprocessSettings(size: contract.size, equalize: contract.equalize)
   }
 }
 
@@ -88,12 +127,16 @@ struct RunCommand: ParsableCommand {
     commandName: "run",
     abstract: "Run a whole study: train and predict per schema, evaluate against every reference, report.")
   @OptionGroup var options: ConfigOptions
-  @Option(help: "Re-run a stage even if up to date: train, predict, evaluate, or one like train:NAME (repeatable).")
+  @Option(help: "Re-run a stage even if up to date: predict, evaluate, or one like predict:NAME (repeatable).")
   var force: [String] = []
+  @Option(help: "Train a schema again (NAME or all, repeatable): its old folder is moved aside to <schema>.replaced-<UTC time>, never deleted.")
+  var retrain: [String] = []
 
   func run() throws {
     let study = try options.study()
-    let outcomes = try StudyRun(study: study).run(force: Set(force))
+    let runner = StudyRun(study: study)
+    var outcomes: [(String, StageOutcome)] = []
+    try exitOnInterrupt { outcomes = try runner.run(force: Set(force), retrain: Set(retrain)) }
     let failed = outcomes.filter { !$0.1.succeeded }
     if !failed.isEmpty {
       FileHandle.standardError.write(Data("\(failed.count) stage(s) did not finish; see \(study.runRoot.path)/report.md\n".utf8))

@@ -155,16 +155,16 @@ final class LoaderTests: XCTestCase {
     let missing = dir.appendingPathComponent("gone.png")
     let run = try TestEnv.scratch("cxr-run")
     let opts = LoaderOptions(batchSize: 3, preprocess: PreprocessSettings(size: 16), workers: 2, shuffle: false,
-                             badFilesFolder: run)
+                             badFilesFolder: run, split: "train")
     let list = items([files[1], truncated, files[2], missing, files[3]])
     let loader = try DataLoader(items: list, options: opts)
     XCTAssertEqual(try ids(loader, epoch: 0), ["id0", "id2", "id4"])
     let csv = try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8)
     let lines = csv.split(separator: "\n").map(String.init)
     XCTAssertEqual(lines.count, 3)
-    XCTAssertEqual(lines[0], "path,reason")
-    XCTAssertTrue(lines[1].hasPrefix("\(truncated.path),corrupt: corrupt JPEG:"), lines[1])
-    XCTAssertEqual(lines[2], "\(missing.path),missing: file not found; check the path or the dataset root")
+    XCTAssertEqual(lines[0], "path,split,reason")
+    XCTAssertTrue(lines[1].hasPrefix("\(truncated.path),train,corrupt: corrupt JPEG:"), lines[1])
+    XCTAssertEqual(lines[2], "\(missing.path),train,missing: file not found; check the path or the dataset root")
     // A second pass does not duplicate entries.
     _ = try ids(loader, epoch: 1)
     XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8), csv)
@@ -173,8 +173,27 @@ final class LoaderTests: XCTestCase {
     try Data("not an image".utf8).write(to: garbage)
     let resumed = try DataLoader(items: items([files[1], garbage]), options: opts)
     XCTAssertEqual(try ids(resumed, epoch: 0), ["id0"])
+    let garbageRow = "\(garbage.path),train,\"unknownFormat: not a JPEG, PNG or DICOM image (unrecognised content)\"\n"
+    let trainRows = csv.dropFirst("path,split,reason\n".count)
+    let expected = "path,split,reason\n" + ([garbageRow] + trainRows.split(separator: "\n").map { $0 + "\n" }).sorted().joined()
+    XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8), expected)
+    // Another split's loader in the same folder adds its own rows and keeps the train rows
+    // (it used to rewrite the file with its own list only).
+    var tuneOpts = opts
+    tuneOpts.split = "tune"
+    let tune = try DataLoader(items: items([missing, files[0]]), options: tuneOpts)
+    XCTAssertEqual(try ids(tune, epoch: 0), ["id1"])
     XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8),
-                   csv + "\(garbage.path),\"unknownFormat: not a JPEG, PNG or DICOM image (unrecognised content)\"\n")
+                   expected + "\(missing.path),tune,missing: file not found; check the path or the dataset root\n")
+    // And the train loader's next write keeps the tune rows.
+    let moreGarbage = dir.appendingPathComponent("noise2.jpg")
+    try Data("not an image".utf8).write(to: moreGarbage)
+    let third = try DataLoader(items: items([moreGarbage]), options: opts)
+    _ = try ids(third, epoch: 0)
+    let final = try String(contentsOf: run.appendingPathComponent("bad_files.csv"), encoding: .utf8)
+    XCTAssertTrue(final.contains("\(missing.path),tune,missing"), final)
+    XCTAssertTrue(final.contains("\(moreGarbage.path),train,"), final)
+    XCTAssertEqual(final.split(separator: "\n").count, 6, final)
   }
 
   func testFailPolicyStopsWithANamedError() throws {

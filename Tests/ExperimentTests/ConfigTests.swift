@@ -68,7 +68,10 @@ final class ConfigTests: XCTestCase {
     }
     XCTAssertTrue(error("train:\n  lrr: 1\n").hasPrefix("x.yaml: unknown key train.lrr (known keys: accumulation, augment, betas,"))
     XCTAssertTrue(error("train:\n  epochs: many\n").hasPrefix("x.yaml: train.epochs "), error("train:\n  epochs: many\n"))
-    XCTAssertEqual(error("loader:\n  batch: 3\n"), "x.yaml:2: unknown key 'loader.batch'; known keys under 'loader': batch_size, workers, prefetch, bad_files")
+    XCTAssertEqual(error("loader:\n  batch: 3\n"), "x.yaml:2: unknown key 'loader.batch'; known keys under 'loader': batch_size, workers, prefetch, bad_files, max_bad_fraction")
+    // A list where one value belongs is refused, not read as "not set".
+    XCTAssertEqual(error("model:\n  pretrained: [a.safetensors]\n"), "x.yaml:2: 'model.pretrained' must be a single value (text or a number), not a list")
+    XCTAssertEqual(error("test_data:\n  root: {a: b}\n"), "x.yaml:2: 'test_data.root' must be a single value (text or a number), not a mapping")
     XCTAssertEqual(error("loader:\n  batch_size: many\n"), "x.yaml:2: 'loader.batch_size' must be an integer, not a string")
     XCTAssertEqual(error("schemas:\n  - name: a\n"), "x.yaml:2: item 0 of 'schemas' needs 'file'")
     XCTAssertEqual(error("schemas:\n  - name: a\n    file: f\n    colour: red\n"),

@@ -34,11 +34,59 @@ final class PredictionsFileTests: XCTestCase {
     let out = dir.appendingPathComponent("p.csv")
     let f = try PredictionsFile(url: out, findings: ["A"])
     XCTAssertThrowsError(try f.append(id: "x", path: "/x.png", probabilities: [.nan])) { e in
-      XCTAssertEqual("\(e)", "the model produced NaN for /x.png; the checkpoint may be damaged")
+      XCTAssertEqual("\(e)", "the model produced a non-finite probability for /x.png; the checkpoint may be damaged")
     }
     try f.flush()
     XCTAssertThrowsError(try PredictionsFile(url: out, findings: ["B"])) { e in
       XCTAssertTrue("\(e)".contains("was written for other findings (A); delete it to start over"), "\(e)")
     }
+  }
+
+  /// A partial file made by other weights is never continued (rows of two checkpoints mixed);
+  /// the error says what differs.
+  func testPartialOfOtherWeightsIsRefusedNotMixed() throws {
+    let dir = try TestEnv.scratch()
+    let out = dir.appendingPathComponent("preds.csv")
+    do {
+      let f = try PredictionsFile(url: out, findings: ["A"], header: [("weights", "/r/best.safetensors"), ("weights_sha256", "aaaa")])
+      try f.append(id: "x", path: "/x.png", probabilities: [0.5])
+      try f.flush()
+    }
+    XCTAssertThrowsError(try PredictionsFile(url: out, findings: ["A"], header: [("weights", "/r/best.safetensors"), ("weights_sha256", "bbbb")])) {
+      XCTAssertEqual("\($0)", "\(out.path).partial holds rows made by something else (weights_sha256: aaaa -> bbbb); they are not mixed with these: delete or move it to start over, or predict to another --out")
+    }
+    // The same weights continue it; the finished file starts with the header lines.
+    let f = try PredictionsFile(url: out, findings: ["A"], header: [("weights", "/r/best.safetensors"), ("weights_sha256", "aaaa")])
+    XCTAssertEqual(f.done, ["x"])
+    try f.finish()
+    XCTAssertEqual(try String(contentsOf: out, encoding: .utf8),
+                   "# cxr predictions\n# weights: /r/best.safetensors\n# weights_sha256: aaaa\nid,path,A\nx,/x.png,0.500000\n")
+    XCTAssertEqual(PredictionsFile.header(try CSVTable.read(out).comments)["weights_sha256"], "aaaa")
+  }
+
+  /// An output path that is a folder, or a file cxr did not write, is never removed or replaced.
+  func testOutputThatIsAFolderOrAForeignFileIsLeftAlone() throws {
+    let dir = try TestEnv.scratch()
+    let folder = dir.appendingPathComponent("results")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try Data("mine".utf8).write(to: folder.appendingPathComponent("notes.txt"))
+    XCTAssertThrowsError(try PredictionsFile(url: folder, findings: ["A"])) {
+      XCTAssertEqual("\($0)", "\(folder.path) is a folder; predictions are written to a CSV file: give a file path for --out (nothing was changed)")
+    }
+    XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("notes.txt"), encoding: .utf8), "mine")
+    let foreign = dir.appendingPathComponent("table.csv")
+    try Data("a,b\n1,2\n".utf8).write(to: foreign)
+    XCTAssertThrowsError(try PredictionsFile(url: foreign, findings: ["A"])) {
+      XCTAssertEqual("\($0)", "\(foreign.path) exists and is not a cxr predictions file; choose another --out or move it (nothing was changed)")
+    }
+    XCTAssertEqual(try String(contentsOf: foreign, encoding: .utf8), "a,b\n1,2\n")
+    // A cxr predictions file is replaced (atomically) by a new one.
+    let ours = dir.appendingPathComponent("p.csv")
+    for v in [0.25, 0.75] {
+      let f = try PredictionsFile(url: ours, findings: ["A"])
+      try f.append(id: "x", path: "/x.png", probabilities: [v])
+      try f.finish()
+    }
+    XCTAssertEqual(try CSVTable.read(ours).rows, [["x", "/x.png", "0.750000"]])
   }
 }

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import TestSupport
 import Torch
@@ -156,7 +157,7 @@ final class TrainerTests: XCTestCase {
     let c = try CheckpointStore.read(out.checkpoint!)
     XCTAssertEqual(c.position.step, 5)
     for (n, p) in t.model.namedParameters() { XCTAssertTrue(try c.model[n]!.equal(p.value), n) }
-    XCTAssertEqual(c.lion.keys.count, 7)
+    XCTAssertEqual(c.optimizer.keys.count, 7)
     // Without --resume the folder is refused; with it the run completes.
     let again = try Trainer(model: try SmallConvNet(classes: 2), options: options(), runDirectory: dir, progress: quietProgress())
     XCTAssertThrowsError(try again.fit(train: train, tune: tune)) {

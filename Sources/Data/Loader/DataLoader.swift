@@ -33,12 +33,14 @@ public struct LoaderOptions: Sendable {
   public var badFilePolicy: BadFilePolicy
   /// Where `bad_files.csv` goes (the run folder); nil keeps the list in memory.
   public var badFilesFolder: URL?
+  /// The split this loader reads (`train`, `tune`, `test`), named in `bad_files.csv`.
+  public var split: String
   /// Pinned host memory for faster host-to-GPU copies; nil = when CUDA is available.
   public var pinMemory: Bool?
 
   public init(batchSize: Int = 32, preprocess: PreprocessSettings = PreprocessSettings(), workers: Int = 4,
               prefetch: Int = 2, shuffle: Bool = true, seed: UInt64 = 0, dropLast: Bool = false,
-              badFilePolicy: BadFilePolicy = .skip, badFilesFolder: URL? = nil, pinMemory: Bool? = nil) {
+              badFilePolicy: BadFilePolicy = .skip, badFilesFolder: URL? = nil, split: String = "", pinMemory: Bool? = nil) {
     self.batchSize = batchSize
     self.preprocess = preprocess
     self.workers = workers
@@ -48,6 +50,7 @@ public struct LoaderOptions: Sendable {
     self.dropLast = dropLast
     self.badFilePolicy = badFilePolicy
     self.badFilesFolder = badFilesFolder
+    self.split = split
     self.pinMemory = pinMemory
   }
 
@@ -110,7 +113,7 @@ public final class DataLoader: @unchecked Sendable {
     self.options = options
     self.cache = cache
     self.findings = f
-    badFiles = BadFilesLog(folder: options.badFilesFolder)
+    badFiles = BadFilesLog(folder: options.badFilesFolder, split: options.split)
     pin = options.pinMemory ?? Runtime.cudaAvailable
     stamps = cache == nil ? nil : items.map { SourceStamp.current($0.path) }
   }

@@ -113,6 +113,10 @@ struct ConfigSchema {
         return .list(items)
       }
       return u
+    case (.null, .list), (.null, .map):
+      // Every key whose default is null takes one value (a path, a name): a list here would be
+      // read as "not set" (model.pretrained: [a.safetensors] would train from random weights).
+      throw ConfigError("\(at): '\(path)' must be a single value (text or a number), not \(u.typeName)")
     case (.null, _):
       return u
     case (.double, .int(let i)):
@@ -195,11 +199,14 @@ extension ConfigSchema {
       prefetch: 2               # batches decoded ahead per worker (PyTorch's prefetch_factor): at most
                                 # workers x prefetch batches wait in memory
       bad_files: skip           # skip (listed in bad_files.csv) | fail
+      max_bad_fraction: 0.01    # training stops with an error when more than this share of a
+                                # split's images cannot be read (they are listed in bad_files.csv)
     train: {}                   # the training loop's settings: `cxr config defaults` lists them
     predict:
       batch_size: 32
       tta_hflip: false
-      weights: ema              # ema | raw (the last checkpoint's) | best (by train.selection)
+      weights: best             # best (chosen on the tuning split by train.selection; the last EMA
+                                # weights when there is no tuning split) | ema | raw (the last checkpoint's)
     evaluate:
       bootstrap: 1000
       seed: 0

@@ -26,23 +26,38 @@ public struct Prediction {
 
   public init() {}
 
-  /// Predicts every image not yet in `out` (resuming a `.partial` file) and returns the
-  /// number of images predicted in this call.
+  /// The `# key: value` lines that say what made the predictions: the weights file and its
+  /// SHA-256, which weights they are, the build, libtorch and device, the preprocessing.
+  public func header(_ loaded: LoadedModel, weights: URL) throws -> [(String, String)] {
+    let m = loaded.metadata
+    var kind = m["weights"] ?? "unknown"
+    if weights.lastPathComponent == "best.safetensors" { kind = "best (\(m["weights"] ?? "?") weights by \(m["selection"] ?? "?") = \(m["value"] ?? "?"))" }
+    if let e = m["epoch"], let st = m["step"] { kind += ", epoch \(e), step \(st)" }
+    return [("weights", weights.path), ("weights_sha256", try SHA256.file(weights)), ("weights_kind", kind),
+            ("provenance", Provenance(device: device).description), ("input", preprocess.description),
+            ("tta_hflip", ttaHorizontalFlip ? "yes" : "no")]
+  }
+
+  /// Predicts every image not yet in `out` (resuming a `.partial` file made by the same weights
+  /// and settings) and returns the number of images predicted in this call. A SIGINT/SIGTERM
+  /// stops it after the current batch's rows are on disk, with `Interrupted`.
   @discardableResult
-  public func run(_ loaded: LoadedModel, images: [Image], out: URL) throws -> Int {
+  public func run(_ loaded: LoadedModel, weights: URL, images: [Image], out: URL) throws -> Int {
     guard !images.isEmpty else { throw FileError("no images to predict on") }
     var seen = Set<String>()
     for im in images where !seen.insert(im.id).inserted {
       throw FileError("two images share the id '\(im.id)' (e.g. \(im.path.path)); ids must be unique")
     }
-    let file = try PredictionsFile(url: out, findings: loaded.findings)
+    let file = try PredictionsFile(url: out, findings: loaded.findings, header: try header(loaded, weights: weights))
+    StopSignal.install()
+    defer { StopSignal.uninstall() }
     let todo = images.filter { !file.done.contains($0.id) }
     if todo.count < images.count { log("[predict] resuming: \(images.count - todo.count) of \(images.count) images already done") }
     let predictor = try Predictor(loaded, on: device)
     let loader = try DataLoader(items: todo.map { LoaderItem(id: $0.id, path: $0.path, targets: []) },
                                 options: LoaderOptions(batchSize: batchSize, preprocess: preprocess, workers: max(1, workers),
                                                        shuffle: false, badFilePolicy: badFilePolicy,
-                                                       badFilesFolder: out.deletingLastPathComponent()),
+                                                       badFilesFolder: out.deletingLastPathComponent(), split: "test"),
                                 cache: cache)
     let pathOf = Dictionary(uniqueKeysWithValues: todo.map { ($0.id, $0.path.path) })
     let it = loader.epoch(0)
@@ -62,6 +77,9 @@ public struct Prediction {
       }
       try file.flush()
       done += batch.ids.count
+      if let sig = StopSignal.requested {
+        throw Interrupted(signal: sig, message: "stopped by \(StopSignal.name(sig)) after \(done) of \(todo.count) images; the rows so far are in \(out.path).partial; run the same command again to continue")
+      }
       if Date().timeIntervalSince(lastLog) > 10 {
         let rate = Double(done) / Date().timeIntervalSince(t0)
         log(String(format: "[predict] %d/%d images, %.1f images/s", done, todo.count, rate))

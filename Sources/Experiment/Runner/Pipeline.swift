@@ -31,6 +31,7 @@ public enum StageOutcome: Equatable {
   case skipped            // up to date
   case failed(String)
   case blocked(String)    // a dependency failed
+  case interrupted(String) // stopped by a signal (saved, resumable), or not started after one
 
   public var succeeded: Bool {
     switch self {
@@ -45,6 +46,8 @@ public final class Pipeline {
   public let ledgerURL: URL
   private var ledger: [String: LedgerEntry]
   public private(set) var outcomes: [(String, StageOutcome)] = []
+  /// The signal that stopped the run, if one did: the stages after it were not started.
+  public private(set) var interruption: Interrupted?
   private var fingerprints: [String: String] = [:]
   /// Called before and after each stage (for progress lines).
   public var log: (String) -> Void = { print($0) }
@@ -72,6 +75,13 @@ public final class Pipeline {
   public func run(_ stages: [Stage], force: Set<String> = []) -> [(String, StageOutcome)] {
     var byName: [String: StageOutcome] = [:]
     for stage in stages {
+      if interruption == nil, let sig = StopSignal.requested {
+        interruption = Interrupted(signal: sig, message: "stopped by \(StopSignal.name(sig)) between stages")
+      }
+      if let stop = interruption {
+        record(stage.name, .interrupted("not started: \(stop.message)"), into: &byName)
+        continue
+      }
       let depFingerprints = stage.dependencies.map { fingerprints[$0] ?? "missing:\($0)" }
       let fp = Fingerprint.of(stage.inputs() + depFingerprints)
       // Dependents see this stage's fingerprint plus when it last finished: a stage that
@@ -105,6 +115,13 @@ public final class Pipeline {
         try? save()
         log("[\(stage.name)] done in \(String(format: "%.1f", dt)) s")
         record(stage.name, .ran(seconds: dt), into: &byName)
+      } catch let stop as Interrupted {
+        // Saved and resumable, not done: the ledger keeps no entry, the next run continues it.
+        ledger[stage.name] = nil
+        try? save()
+        interruption = stop
+        log("[\(stage.name)] interrupted: \(stop.message)")
+        record(stage.name, .interrupted(stop.message), into: &byName)
       } catch {
         ledger[stage.name] = nil
         try? save()

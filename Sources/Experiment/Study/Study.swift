@@ -142,7 +142,7 @@ public struct Study {
     get throws { PreprocessSettings(size: try config.int("preprocess.size"), equalize: try config.bool("test_data.equalize")) }
   }
 
-  public func loaderOptions(preprocess: PreprocessSettings, shuffle: Bool, badFilesFolder: URL?) throws -> LoaderOptions {
+  public func loaderOptions(preprocess: PreprocessSettings, shuffle: Bool, badFilesFolder: URL?, split: String) throws -> LoaderOptions {
     let workers = try config.int("loader.workers")
     let policyText = try config.string("loader.bad_files")
     guard let policy = BadFilePolicy(rawValue: policyText) else {
@@ -151,7 +151,7 @@ public struct Study {
     return LoaderOptions(batchSize: try config.int("loader.batch_size"), preprocess: preprocess,
                          workers: LoaderOptions.workers(workers),
                          prefetch: try config.int("loader.prefetch"), shuffle: shuffle, seed: seed, dropLast: false,
-                         badFilePolicy: policy, badFilesFolder: badFilesFolder)
+                         badFilePolicy: policy, badFilesFolder: badFilesFolder, split: split)
   }
 
   /// The Train layer's options: the config's `train:` mapping over its defaults, with the
@@ -181,6 +181,43 @@ public struct Study {
   }
 
   public func schemaFolder(_ name: String) -> URL { runRoot.appendingPathComponent(name) }
+
+  /// What the trained model expects of its inputs: the preprocessing size, and whether the
+  /// training images were equalized (by cxr, or at conversion, as MIMIC-CXR-JPG's were).
+  public var inputContract: InputContract {
+    get throws {
+      let equalized = try config.bool("train_data.equalize") || config.string("train_data.kind") == "mimic"
+      return InputContract(size: try config.int("preprocess.size"), equalize: equalized)
+    }
+  }
+
+  /// The model to train: timm's initialization from the study seed, or the pretrained file's
+  /// weights (a timm / Facebook file, or a cxr checkpoint of any size, custom ones included),
+  /// with the config's drop path, dropout and layer scale either way.
+  public func makeModel(log: (String) -> Void) throws -> ConvNeXt {
+    let modelConfig = try self.modelConfig()
+    let generator = try Generator(seed: seed)
+    let pretrained = config.optionalString("model.pretrained")
+    let model = pretrained == nil ? try ConvNeXt(modelConfig, generator: generator) : try ConvNeXt(uninitialized: modelConfig)
+    if let pretrained {
+      let url = URL(fileURLWithPath: pretrained)
+      let file: (tensors: StateDict, metadata: [String: String])
+      do { file = try SafeTensors.read(url) } catch let e as TorchError {
+        throw ConfigError("\(config.where_("model.pretrained")): model.pretrained: \(e.message)")
+      }
+      if let meta = try CheckpointMetadata.decode(file.metadata, file: pretrained) {
+        let theirs = meta.config
+        if theirs.depths != modelConfig.depths || theirs.dims != modelConfig.dims || theirs.convMLP != modelConfig.convMLP {
+          throw ConfigError("\(config.where_("model.pretrained")): \(pretrained) holds a \(theirs.arch) (depths \(theirs.depths), dims \(theirs.dims)) but the config builds a \(modelConfig.arch) (depths \(modelConfig.depths), dims \(modelConfig.dims)); set model.arch/depths/dims to match the file")
+        }
+      }
+      let lines = try model.loadWeights(file.tensors, source: pretrained,
+                                        options: LoadOptions(resetMismatchedHead: true, generator: generator))
+      for line in lines { log("[model] \(line)") }
+    }
+    model.generator = generator
+    return model
+  }
 
   /// With `preprocess.cache`, every image preprocessed once into `<run>/cache/<name>` (shared
   /// by the schemas, rebuilt when sources or settings change); nil when the cache is off.

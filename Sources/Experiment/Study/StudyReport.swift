@@ -24,11 +24,27 @@ struct StudyReport {
         switch o {
         case .failed(let m): why = "failed: " + m
         case .blocked(let m): why = "not run: " + m
+        case .interrupted(let m): why = "interrupted (resumable: run the same command again): " + m
         default: why = ""
         }
         md += "| \(name) | \(why.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")) |\n"
       }
       md += "\n"
+    }
+
+    // Which weights made each classifier's test predictions, and what ran them.
+    var made = ""
+    for schema in study.schemaNames {
+      guard let table = try? CSVTable.read(run.predictionsURL(schema)) else { continue }
+      let info = PredictionsFile.header(table.comments)
+      made += "| \(schema) | \(info["weights_kind"] ?? "?") | `\(info["weights"] ?? "?")` (sha256 \(info["weights_sha256"].map { String($0.prefix(12)) } ?? "?")) | \(info["provenance"] ?? "?") |\n"
+    }
+    if !made.isEmpty {
+      md += "## Which weights made the predictions\n\n| schema | weights | file | made by |\n|---|---|---|---|\n" + made + "\n"
+    }
+    let references = (try? study.testIndex()).flatMap { $0 }.map { try? run.references(index: $0) } ?? nil
+    if let references, !references.isEmpty {
+      md += "References (columns below): " + references.map { "`\($0.name)` (\($0.source))" }.joined(separator: ", ") + ".\n\n"
     }
 
     let metrics = run.evaluationFolder.appendingPathComponent("metrics.csv")
@@ -80,6 +96,7 @@ struct StudyReport {
       case .skipped: what = "up to date"
       case .failed: what = "failed"
       case .blocked: what = "not run"
+      case .interrupted: what = "interrupted"
       }
       md += "| \(name) | \(what) | \(pipeline.seconds(of: name).map { String(format: "%.1f", $0) } ?? "-") |\n"
     }

@@ -4,6 +4,7 @@ import Evaluate
 import Foundation
 import Models
 import Torch
+import Train
 
 /// `cxr run CONFIG`: for each schema train -> predict on the test set; then evaluate every
 /// classifier against every reference; then one report. Stages whose outputs exist and whose
@@ -18,39 +19,36 @@ public struct StudyRun {
   public var reportURL: URL { study.runRoot.appendingPathComponent("report.md") }
   func predictionsURL(_ schema: String) -> URL { study.schemaFolder(schema).appendingPathComponent("predictions.csv") }
 
-  /// The config's YAML for the given top-level keys (what a stage's outputs depend on).
+  /// The config's YAML for the given keys (what a stage's outputs depend on).
   func settings(_ keys: [String]) -> String {
     keys.map { k in "\(k):\n" + (study.config.value(k)?.yaml(indent: 2) ?? "") }.joined()
   }
 
   func fileFingerprints(_ paths: [String?]) -> [String] { paths.compactMap { $0 }.map { Fingerprint.file(URL(fileURLWithPath: $0)) } }
 
+  /// The stage names `stages()` gives, for checking `--force` before anything runs.
+  public var stageNames: [String] {
+    study.schemaNames.flatMap { ["train:\($0)", "predict:\($0)"] } + ["evaluate"]
+  }
+
   public func stages() throws -> [Stage] {
     let c = study.config
     var stages: [Stage] = []
-    let trainData = settings(["seed", "findings", "train_data", "split", "preprocess", "model", "loader", "train"])
-    let dataFiles = fileFingerprints([c.optionalString("train_data.metadata"), c.optionalString("train_data.manifest"),
-                                      c.optionalString("split.file"), c.optionalString("model.pretrained")])
-      + [metadataFingerprint()]
     // The test set's files are inputs, not outputs of a stage: hash them once for all stages.
     let testFiles = testFingerprints()
-    for (i, schema) in study.schemaNames.enumerated() {
+    for schema in study.schemaNames {
       let training = SchemaTraining(study: study, schema: schema)
-      let item = c.value("schemas[\(i)]")?.yaml() ?? ""
-      let trainInputs = [trainData, item] + dataFiles + fileFingerprints([c.optionalString("schemas[\(i)].file")])
-      let marker = training.folder.appendingPathComponent("inputs.fingerprint")
-      stages.append(Stage(name: "train:\(schema)", inputs: trainInputs,
-                          outputs: [training.folder.appendingPathComponent("best.safetensors")]) { [log] in
-        // Continue an interrupted run of the same inputs; start over when they changed.
-        let fp = Fingerprint.of(trainInputs)
-        let same = (try? String(contentsOf: marker, encoding: .utf8)) == fp
-        if !same { try? FileManager.default.removeItem(at: training.folder) }
-        try FileManager.default.createDirectory(at: training.folder, withIntermediateDirectories: true)
-        try AtomicFile.write(fp, to: marker)
-        let resume = same && FileManager.default.fileExists(atPath: training.folder.appendingPathComponent("checkpoints").path)
-        try training.run(resume: resume, log: log)
+      // Only what changes the weights (TrainingInputs), and max_steps: raising it continues a
+      // training that stopped there.
+      let inputs = try TrainingInputs(study: study, schema: schema)
+      let maxSteps = "max_steps=\(try study.trainOptions().maxSteps.map(String.init) ?? "none")"
+      stages.append(Stage(name: "train:\(schema)", inputs: [inputs.fingerprint, maxSteps],
+                          outputs: [training.folder.appendingPathComponent(TrainingRecord.fileName)]) { [log] in
+        // Continues an interrupted training of the same inputs, uses a finished one as it is;
+        // a folder of other inputs was refused by the preflight (or moved aside by --retrain).
+        try training.run(mode: .auto, log: log)
       })
-      let testInputs = [settings(["test_data", "preprocess", "predict", "loader"])] + testFiles
+      let testInputs = [settings(["test_data", "preprocess.size", "predict.weights", "predict.tta_hflip"])] + testFiles
       stages.append(Stage(name: "predict:\(schema)", dependencies: ["train:\(schema)"], inputs: testInputs,
                           outputs: [predictionsURL(schema)]) {
         try self.predict(schema: schema)
@@ -68,15 +66,6 @@ public struct StudyRun {
     return stages
   }
 
-  func metadataFingerprint() -> String {
-    guard let root = study.config.optionalString("train_data.root") else { return "" }
-    for name in ["mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-metadata.csv"] {
-      let u = URL(fileURLWithPath: root).appendingPathComponent(name)
-      if FileManager.default.fileExists(atPath: u.path) { return Fingerprint.file(u) }
-    }
-    return "no-metadata"
-  }
-
   func testFingerprints() -> [String] {
     guard let root = study.config.optionalString("test_data.root") else {
       return fileFingerprints([study.config.optionalString("test_data.manifest")])
@@ -92,19 +81,22 @@ public struct StudyRun {
     }
     let weights = try study.config.string("predict.weights")
     guard ["ema", "raw", "best"].contains(weights) else {
-      throw ConfigError("\(study.config.where_("predict.weights")): predict.weights is '\(weights)'; use ema, raw or best")
+      throw ConfigError("\(study.config.where_("predict.weights")): predict.weights is '\(weights)'; use best, ema or raw")
     }
-    let ckpt = try SchemaTraining(study: study, schema: schema).checkpoint(weights: weights)
+    let ckpt = try SchemaTraining(study: study, schema: schema).checkpoint(weights: weights, note: { log("[predict] \($0)") })
     let loaded = try ConvNeXt.load(checkpoint: ckpt)
     var p = Prediction()
     p.preprocess = try study.preprocessTest
+    if let contract = loaded.input, contract.size != p.preprocess.size || contract.equalize != p.preprocess.equalize {
+      throw ConfigError("\(ckpt.path) was trained on \(contract) but the config predicts with \(p.preprocess) (preprocess.size, test_data.equalize); make them agree")
+    }
     p.device = study.device
     p.batchSize = try study.config.int("predict.batch_size")
     p.workers = LoaderOptions.workers(try study.config.int("loader.workers"))
     p.ttaHorizontalFlip = try study.config.bool("predict.tta_hflip")
     p.log = log
     p.cache = try study.cache("test", images: index.records.map { URL(fileURLWithPath: $0.path) }, settings: p.preprocess, log: log)
-    try p.run(loaded, images: index.records.map { .init(id: $0.id, path: URL(fileURLWithPath: $0.path)) },
+    try p.run(loaded, weights: ckpt, images: index.records.map { .init(id: $0.id, path: URL(fileURLWithPath: $0.path)) },
               out: out ?? predictionsURL(schema))
   }
 
@@ -172,16 +164,42 @@ public struct StudyRun {
     for n in result.notes { log("[evaluate] \(n)") }
   }
 
-  /// Runs the pipeline and writes the study report; returns the stage outcomes.
+  /// Checks the whole study (every path, name, label file, the test set, folders trained with
+  /// other settings) before anything runs; throws one error listing every problem.
+  public func preflight(force: Set<String> = [], retrain: Set<String> = []) throws {
+    var scope = Preflight.Scope(schemas: study.schemaNames, test: (try? study.config.string("test_data.kind")) != "none")
+    scope.force = force
+    scope.retrain = retrain
+    scope.stageNames = stageNames
+    try Preflight(study: study).check(scope)
+  }
+
+  /// Runs the pipeline and writes the study report; returns the stage outcomes. `retrain`
+  /// names schemas (or `all`) whose folders are moved aside (`<schema>.replaced-<UTC time>`,
+  /// never deleted) and trained again. Stops at the first SIGINT/SIGTERM, after the running
+  /// stage saved its work, marking nothing done that did not finish, and then throws
+  /// `Interrupted` (after the report); the same command continues.
   @discardableResult
-  public func run(force: Set<String> = []) throws -> [(String, StageOutcome)] {
+  public func run(force: Set<String> = [], retrain: Set<String> = []) throws -> [(String, StageOutcome)] {
+    try preflight(force: force, retrain: retrain)
     try FileManager.default.createDirectory(at: study.runRoot, withIntermediateDirectories: true)
     try AtomicFile.write(study.config.resolvedYAML(), to: study.runRoot.appendingPathComponent("config.yaml"))
+    for schema in study.schemaNames where retrain.contains(schema) || retrain.contains("all") {
+      let folder = study.schemaFolder(schema)
+      guard FileManager.default.fileExists(atPath: folder.path) else { continue }
+      let aside = try AtomicFile.moveAside(folder)
+      log("[train:\(schema)] --retrain: moved the old folder aside to \(aside.path)")
+    }
     let pipeline = try Pipeline(folder: study.runRoot)
     pipeline.log = log
+    StopSignal.install()
+    defer { StopSignal.uninstall() }
     let outcomes = pipeline.run(try stages(), force: force)
     try StudyReport(run: self, outcomes: outcomes, pipeline: pipeline).write()
     log("[report] \(reportURL.path)")
+    if let stop = pipeline.interruption {
+      throw Interrupted(signal: stop.signal, message: "\(stop.message); stages not finished: \(outcomes.filter { !$0.1.succeeded }.map(\.0).joined(separator: ", ")); run the same command again to continue")
+    }
     return outcomes
   }
 }

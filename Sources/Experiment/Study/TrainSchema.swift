@@ -6,11 +6,16 @@ import Torch
 import Train
 
 /// The Data layer's loader as the Train layer's batch source. The loader lists unreadable
-/// images in bad_files.csv; each batch tells the loop which of its images were dropped.
+/// images in bad_files.csv; each batch tells the loop which of its images were dropped. A split
+/// that loses more than `maxBadFraction` of its images stops the training with an error (the
+/// last checkpoint stays): a run on mostly unreadable data is not a result.
 final class LoaderBatchSource: BatchSource {
   let loader: DataLoader
   let findings: [String]
-  init(_ loader: DataLoader, findings: [String]) { self.loader = loader; self.findings = findings }
+  let maxBadFraction: Double
+  init(_ loader: DataLoader, findings: [String], maxBadFraction: Double) {
+    self.loader = loader; self.findings = findings; self.maxBadFraction = maxBadFraction
+  }
 
   var batchesPerEpoch: Int { loader.batchCount() }
 
@@ -18,15 +23,46 @@ final class LoaderBatchSource: BatchSource {
     let it = loader.epoch(epoch, startingAt: batch)
     let log = loader.badFiles
     var seen = log.all.count
+    let total = loader.items.count, limit = maxBadFraction
+    let split = loader.options.split
     return FunctionBatchIterator {
       while let b = try it.next() {
         let all = log.all
         let skipped = all[seen...].map { "\($0.path): \($0.reason)" }
         seen = all.count
+        if Double(all.count) > limit * Double(total) {
+          throw TrainError("\(all.count) of the \(total) images of the \(split) split cannot be read (more than loader.max_bad_fraction = \(limit)); they are listed in bad_files.csv (e.g. \(all[0].path): \(all[0].reason)). Fix the data or raise loader.max_bad_fraction, then continue with --resume")
+        }
         if b.ids.isEmpty { continue }
         return Train.Batch(ids: b.ids, images: b.images, targets: b.targets, mask: b.mask, skipped: skipped)
       }
       return nil
+    }
+  }
+}
+
+/// `training.json`: written when a schema's training has finished (all epochs, an early stop,
+/// or `train.max_steps`), never before. Its presence, with the folder's inputs unchanged, is what
+/// makes `cxr run` skip the training; an interrupted run has none.
+public struct TrainingRecord: Codable, Equatable, Sendable {
+  public static let fileName = "training.json"
+  /// finished | early_stopped | max_steps
+  public var outcome: String
+  public var step: Int
+  public var epochs: Int
+  public var best: Double?
+  public var bestEpoch: Int?
+  public var maxSteps: Int?
+  public var inputs: String
+  public var finishedAt: String
+  public var provenance: Provenance
+  public var message: String
+
+  public static func read(folder: URL) throws -> TrainingRecord? {
+    let url = folder.appendingPathComponent(fileName)
+    guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+    do { return try JSONDecoder().decode(TrainingRecord.self, from: data) } catch {
+      throw FileError("\(url.path) is damaged (\(error)); move the folder aside (cxr run --retrain) to train it again")
     }
   }
 }
@@ -39,33 +75,119 @@ public struct SchemaTraining {
   public init(study: Study, schema: String) { self.study = study; self.schema = schema }
 
   public var folder: URL { study.schemaFolder(schema) }
+  var store: CheckpointStore { CheckpointStore(runDirectory: folder, keepLast: 1) }
+
+  /// Where a schema's folder stands against the current settings.
+  public enum State: Equatable {
+    /// Nothing trained yet (no checkpoint).
+    case empty
+    /// Checkpoints of the same inputs, not finished: continue it.
+    case inProgress
+    /// Finished with the same inputs.
+    case trained(TrainingRecord)
+    /// Trained (or partly) with other inputs: never continued or replaced silently.
+    case changed([TrainingInputs.Change])
+    /// Checkpoints without a record of their inputs (an older cxr, or copied in).
+    case unknownInputs
+  }
+
+  public func state() throws -> State {
+    let now = try TrainingInputs(study: study, schema: schema)
+    let stored = try TrainingInputs.read(folder: folder)
+    let hasCheckpoints = !(try store.list().isEmpty)
+    let record = try TrainingRecord.read(folder: folder)
+    if let stored, stored != now {
+      return hasCheckpoints || record != nil ? .changed(now.changes(since: stored)) : .empty
+    }
+    if stored == nil { return hasCheckpoints || record != nil ? .unknownInputs : .empty }
+    if let record {
+      // A run stopped at train.max_steps continues when max_steps is raised or removed.
+      let maxSteps = try study.trainOptions().maxSteps
+      if record.outcome != "max_steps" || (maxSteps.map { $0 <= record.step } ?? false) { return .trained(record) }
+      return .inProgress
+    }
+    return hasCheckpoints ? .inProgress : .empty
+  }
+
+  /// The message for a folder that must not be continued or replaced as it is; nil when it may.
+  public func refusal(_ state: State) -> String? {
+    switch state {
+    case .changed(let changes):
+      return "\(folder.path) was trained with other settings: \(changes.map(\.description).joined(separator: "; ")); restore them, or retrain (cxr run --retrain \(schema) moves the old folder aside; cxr train --resume --allow-changes continues it with the new settings, recorded in changes.jsonl)"
+    case .unknownInputs:
+      return "\(folder.path) holds checkpoints but no record of the settings that made them (\(TrainingInputs.fileName)); move it aside (cxr run --retrain \(schema)) to train again"
+    default:
+      return nil
+    }
+  }
+
   /// The weights prediction uses: `best` (by the configured metric; EMA weights under the
-  /// default metric), or the last checkpoint's `ema` or `raw` weights.
-  public func checkpoint(weights: String) throws -> URL {
+  /// default metric), or the last checkpoint's `ema` or `raw` weights. Without a tuning split
+  /// there is no `best`; then the last EMA weights are used, and `note` says so.
+  public func checkpoint(weights: String, note: (String) -> Void = { _ in }) throws -> URL {
     let best = folder.appendingPathComponent("best.safetensors")
     if weights == "best", FileManager.default.fileExists(atPath: best.path) { return best }
-    let ckpts = folder.appendingPathComponent("checkpoints")
-    let steps = ((try? FileManager.default.contentsOfDirectory(atPath: ckpts.path)) ?? []).filter { $0.hasPrefix("step-") }.sorted()
-    guard let last = steps.last else {
+    guard let last = try store.latest() else {
       throw ConfigError("no trained weights in \(folder.path): run `cxr train` for schema '\(schema)' first")
     }
-    let file = weights == "raw" ? "model.safetensors" : "ema.safetensors"
-    return ckpts.appendingPathComponent(last).appendingPathComponent(file)
+    if weights == "best" { note("\(schema) has no best.safetensors (no tuning split chose one): using the last checkpoint's EMA weights") }
+    return last.appendingPathComponent(weights == "raw" ? "model.safetensors" : "ema.safetensors")
   }
 
   /// Loads data and labels, draws or reuses the patient split, builds the model (from the
-  /// pretrained file when given) and runs the loop. `resume` continues the last checkpoint.
+  /// pretrained file when given) and runs the loop. `resume` continues the last checkpoint (a
+  /// finished training is returned as it is); a folder trained with other settings is refused
+  /// unless `allowChanges`, which continues it and records each change in `changes.jsonl`.
+  /// An interrupted training throws `Interrupted` after its checkpoint.
+  /// How `run` treats what the folder already holds.
+  public enum Mode: Sendable {
+    /// `cxr train`: a new training; a folder with checkpoints is refused.
+    case start
+    /// `cxr train --resume`: continue the checkpoints (a finished training is left as it is).
+    case resume
+    /// `cxr run`: continue what is there, or start.
+    case auto
+  }
+
   @discardableResult
-  public func run(resume: Bool = false, log: (String) -> Void = { print($0) }) throws -> TrainOutcome {
-    let fm = FileManager.default
-    try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-    try AtomicFile.write(study.config.resolvedYAML(), to: folder.appendingPathComponent("config.yaml"))
+  public func run(resume: Bool, allowChanges: Bool = false, log: (String) -> Void = { print($0) }) throws -> TrainOutcome {
+    try run(mode: resume ? .resume : .start, allowChanges: allowChanges, log: log)
+  }
+
+  @discardableResult
+  public func run(mode: Mode = .start, allowChanges: Bool = false, log: (String) -> Void = { print($0) }) throws -> TrainOutcome {
+    let inputs = try TrainingInputs(study: study, schema: schema)
+    let state = try state()
+    switch state {
+    case .trained(let record):
+      guard mode != .start else {
+        throw TrainError("\(folder.path) already holds a finished training (\(record.message)); it is used as it is by cxr predict and cxr run; to train again, use cxr run --retrain \(schema) (it moves the folder aside)")
+      }
+      log("[train] \(schema): already trained (\(record.message)); nothing to do")
+      var p = TrainPosition()
+      p.step = record.step
+      return TrainOutcome(reason: .finished, position: p, checkpoint: try store.latest(), message: "already trained")
+    case .changed(let changes) where allowChanges && mode == .resume:
+      try recordChanges(changes, log: log)
+    case .changed, .unknownInputs:
+      throw TrainError(refusal(state)!)
+    case .inProgress where mode == .start:
+      throw TrainError("\(folder.path) already holds checkpoint \(try store.latest()?.lastPathComponent ?? "?"): pass --resume to continue it, or choose a new run folder")
+    case .empty where mode == .resume:
+      throw TrainError("--resume: \(folder.path) holds no checkpoint; start the run without --resume")
+    default:
+      break
+    }
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
 
     let index = try study.trainIndex()
     for note in index.notes { log("[data] \(note)") }
     let labelling = try study.labelling(schema: schema, index: index)
     if labelling.unlabelledImages > 0 {
       log("[labels] \(schema): \(labelling.unlabelledImages) images of \(labelling.unlabelledStudies) studies have no label row and are left out")
+    }
+    if labelling.unusedRows > 0 {
+      log("[labels] \(schema): \(labelling.unusedRows) rows of the label file match no image of the training set and are not used")
     }
     let set = labelling.set
     guard set.count > 0 else {
@@ -94,36 +216,69 @@ public struct SchemaTraining {
       }
     }
     let cache = try study.cache("train", images: index.records.map { URL(fileURLWithPath: $0.path) }, settings: pre, log: log)
-    let trainLoader = try DataLoader(items: items(trainSet), options: study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: folder),
-                                     cache: cache)
-    let tuneLoader = try DataLoader(items: items(tuneSet), options: study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: folder),
-                                    cache: cache)
+    let trainLoader = try DataLoader(items: items(trainSet), options: study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: folder,
+                                                                                          split: "train"), cache: cache)
+    let tuneLoader = try DataLoader(items: items(tuneSet), options: study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: folder,
+                                                                                         split: "tune"), cache: cache)
 
-    let modelConfig = try study.modelConfig()
-    let generator = try Generator(seed: study.seed)
-    let model: ConvNeXt
-    if let pretrained = study.config.optionalString("model.pretrained") {
-      let loaded = try ConvNeXt.load(checkpoint: URL(fileURLWithPath: pretrained), arch: modelConfig.arch,
-                                     findings: study.findings, inChans: modelConfig.inChannels,
-                                     options: LoadOptions(resetMismatchedHead: true, generator: generator))
-      for line in loaded.adaptations { log("[model] \(line)") }
-      model = loaded.model
-    } else {
-      model = try ConvNeXt(modelConfig, generator: generator)
-    }
-    model.generator = generator
-
-    let trainer = try Trainer(model: model, options: study.trainOptions(), runDirectory: folder)
+    let model = try study.makeModel(log: log)
+    let options = try study.trainOptions()
+    let trainer = try Trainer(model: model, options: options, runDirectory: folder)
     trainer.resolvedConfig = study.config.resolvedYAML()
-    // The checkpoints carry what a reader needs to open them: arch, channels, findings.
-    var meta = try CheckpointMetadata(config: model.config, findings: study.findings).encoded()
+    // The checkpoints carry their contract (arch and its settings, channels, findings, input
+    // preprocessing) and what made them (cxr, libtorch, device).
+    let provenance = Provenance(device: study.device)
+    var meta = try CheckpointMetadata(config: model.config, findings: study.findings, input: try study.inputContract).encoded()
     meta["schema"] = schema
     meta["study"] = study.name
+    for (k, v) in provenance.metadata { meta[k] = v }
     trainer.metadata = meta
-    let outcome = try trainer.fit(train: LoaderBatchSource(trainLoader, findings: study.findings),
-                                  tune: tuneSet.count > 0 ? LoaderBatchSource(tuneLoader, findings: study.findings) : nil,
-                                  resume: resume)
+    let maxBad = try study.config.double("loader.max_bad_fraction")
+    if state == .empty { try inputs.write(folder: folder) }
+    let outcome = try trainer.fit(train: LoaderBatchSource(trainLoader, findings: study.findings, maxBadFraction: maxBad),
+                                  tune: tuneSet.count > 0 ? LoaderBatchSource(tuneLoader, findings: study.findings, maxBadFraction: maxBad) : nil,
+                                  resume: state != .empty)
     log("[train] \(schema): \(outcome.message)")
+    let kind: String
+    switch outcome.reason {
+    case .interrupted(let sig): throw Interrupted(signal: sig, message: outcome.message)
+    case .finished: kind = "finished"
+    case .earlyStopped: kind = "early_stopped"
+    case .reachedMaxSteps: kind = "max_steps"
+    }
+    let record = TrainingRecord(outcome: kind, step: outcome.position.step, epochs: outcome.position.epoch, best: outcome.position.best,
+                                bestEpoch: outcome.position.bestEpoch, maxSteps: options.maxSteps, inputs: inputs.fingerprint,
+                                finishedAt: Provenance.now(), provenance: provenance, message: outcome.message)
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try AtomicFile.write(try enc.encode(JSONSafeRecord(record)), to: folder.appendingPathComponent(TrainingRecord.fileName))
     return outcome
   }
+
+  /// `--resume --allow-changes`: appends each change (at the step it takes effect) to
+  /// `changes.jsonl` and makes the new settings the folder's inputs.
+  func recordChanges(_ changes: [TrainingInputs.Change], log: (String) -> Void) throws {
+    let step = try store.latest().flatMap { try? CheckpointStore.read($0).position.step } ?? 0
+    let url = folder.appendingPathComponent("changes.jsonl")
+    var text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys]
+    for c in changes {
+      struct Line: Codable { var step: Int; var key: String; var old: String?; var new: String?; var time: String }
+      text += String(decoding: try enc.encode(Line(step: step, key: c.key, old: c.old, new: c.new, time: Provenance.now())), as: UTF8.self) + "\n"
+      log("[train] \(schema): --allow-changes: from step \(step), \(c.description)")
+    }
+    try AtomicFile.write(text, to: url)
+    try TrainingInputs(study: study, schema: schema).write(folder: folder)
+  }
+}
+
+/// A record whose optional numbers are finite (JSON has no NaN).
+private struct JSONSafeRecord: Encodable {
+  var r: TrainingRecord
+  init(_ r: TrainingRecord) {
+    self.r = r
+    if let b = r.best, !b.isFinite { self.r.best = nil }
+  }
+  func encode(to encoder: Encoder) throws { try r.encode(to: encoder) }
 }

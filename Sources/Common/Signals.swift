@@ -16,13 +16,16 @@ public enum StopSignal {
   }()
   private static let installLock = NSLock()
   private static var previous: [Int32: sigaction] = [:]
+  private static var depth = 0
 
-  /// Installs the handlers for SIGINT and SIGTERM (idempotent) and remembers the ones they
-  /// replace. A second signal while a stop is pending is not swallowed: the handler restores
+  /// Installs the handlers for SIGINT and SIGTERM and remembers the ones they replace. Calls
+  /// nest: a command installs them for its whole run, the training loop again inside it, and the
+  /// handlers stay until the outermost `uninstall`. A second signal while a stop is pending is not swallowed: the handler restores
   /// the default action and raises it again, so a second Ctrl-C ends the process at once.
   public static func install() {
     installLock.lock(); defer { installLock.unlock() }
     _ = flag
+    depth += 1
     guard previous.isEmpty else { return }
     for sig in [SIGINT, SIGTERM] {
       var action = sigaction()
@@ -50,6 +53,8 @@ public enum StopSignal {
   /// Puts back the handlers that `install` replaced (the loop calls it when it returns).
   public static func uninstall() {
     installLock.lock(); defer { installLock.unlock() }
+    depth = max(0, depth - 1)
+    guard depth == 0 else { return }
     for (sig, old) in previous {
       var o = old
       sigaction(sig, &o, nil)
@@ -70,4 +75,14 @@ public enum StopSignal {
     default: return "signal \(sig)"
     }
   }
+}
+
+/// A command stopped by SIGINT or SIGTERM after saving what it had done: it exits with
+/// 128 + the signal number (130, 143), as shells expect, and can be resumed.
+public struct Interrupted: Error, CustomStringConvertible {
+  public let signal: Int32
+  public let message: String
+  public init(signal: Int32, message: String) { self.signal = signal; self.message = message }
+  public var exitCode: Int32 { 128 + signal }
+  public var description: String { message }
 }
