@@ -206,6 +206,8 @@ public final class Trainer {
       let it = try train.makeIterator(epoch: position.epoch, startingAt: position.batch)
       while let raw = try it.next() {
         try noteSkipped(raw.skipped)
+        // Every image of the batch unreadable: nothing to learn from, but the sampler moves on.
+        if raw.ids.isEmpty { position.batch += 1; continue }
         var b = Batch(ids: raw.ids, images: try raw.images.to(dev, dtype: .float32),
                       targets: try raw.targets.to(dev, dtype: .float32), mask: try raw.mask.to(dev, dtype: .float32))
         b = try augment(b, random)
