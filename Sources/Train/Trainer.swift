@@ -132,13 +132,16 @@ public final class Trainer {
     try h.write(contentsOf: line)
   }
 
-  /// On resume, drops records written after the checkpoint so the log matches the weights.
-  func truncateMetrics(afterStep step: Int) throws {
+  /// On resume, drops records written after the checkpoint so the log matches the weights: stop
+  /// records after its step, and epoch records of epochs it has not completed (a kill between an
+  /// epoch's record and its checkpoint must not leave that epoch logged twice).
+  func truncateMetrics(after position: TrainPosition) throws {
     guard let text = try? String(contentsOf: metricsURL, encoding: .utf8) else { return }
     let kept = text.split(separator: "\n").filter { line in
-      guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-            let s = o["step"] as? Int else { return true }
-      return s <= step
+      guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return false }
+      if o["type"] as? String == "epoch", let e = o["epoch"] as? Int { return e <= position.epoch }
+      guard let s = o["step"] as? Int else { return true }
+      return s <= position.step
     }
     try AtomicFile.write(kept.map { $0 + "\n" }.joined(), to: metricsURL)
   }
@@ -164,7 +167,7 @@ public final class Trainer {
     try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
     if resume {
       let folder = try restore()
-      try truncateMetrics(afterStep: position.step)
+      try truncateMetrics(after: position)
       progress.message("resuming from \(folder.path) (epoch \(position.epoch + 1), batch \(position.batch), step \(position.step))")
     } else if let existing = try store.latest() {
       throw TrainError("\(runDirectory.path) already holds checkpoint \(existing.lastPathComponent): pass --resume to continue it, or choose a new run folder")

@@ -131,3 +131,60 @@ public enum CXRBinary {
 public struct MissingBinary: Error, CustomStringConvertible {
   public let description: String
 }
+
+/// A `cxr` process a test watches and signals: its stderr is read as it comes, every wait has
+/// a deadline, and a process still running at the end is killed (no test can hang on it).
+public final class WatchedProcess {
+  public let process = Process()
+  private let lock = NSLock()
+  private var errText = ""
+  private var outText = ""
+
+  public init(_ executable: URL, _ args: [String], cwd: URL? = nil) throws {
+    process.executableURL = executable
+    process.arguments = args
+    if let cwd { process.currentDirectoryURL = cwd }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    err.fileHandleForReading.readabilityHandler = { [weak self] h in
+      let d = h.availableData
+      guard let self, !d.isEmpty else { return }
+      self.lock.lock(); self.errText += String(decoding: d, as: UTF8.self); self.lock.unlock()
+    }
+    out.fileHandleForReading.readabilityHandler = { [weak self] h in
+      let d = h.availableData
+      guard let self, !d.isEmpty else { return }
+      self.lock.lock(); self.outText += String(decoding: d, as: UTF8.self); self.lock.unlock()
+    }
+    try process.run()
+  }
+
+  deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+  public var stderr: String { lock.lock(); defer { lock.unlock() }; return errText }
+  public var stdout: String { lock.lock(); defer { lock.unlock() }; return outText }
+
+  /// Waits until stderr matches `predicate` (true) or the process ends or the deadline passes (false).
+  public func waitForStderr(timeout: Double, _ predicate: (String) -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+      if predicate(stderr) { return true }
+      if !process.isRunning { return predicate(stderr) }
+      usleep(2_000)
+    }
+    return false
+  }
+
+  public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+  /// The exit status, or nil when the deadline passed (the process is then killed).
+  public func wait(timeout: Double) -> Int32? {
+    let end = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < end { usleep(5_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return nil }
+    process.waitUntilExit()
+    usleep(20_000)  // let the pipes' last bytes arrive
+    return process.terminationStatus
+  }
+}
