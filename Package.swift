@@ -49,7 +49,7 @@ let package = Package(
     .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
     .target(name: "Common", swiftSettings: swiftSettings, plugins: ["BuildInfo"]),
     .target(name: "Torch", dependencies: ["CTorch", "Common"], swiftSettings: swiftSettings, linkerSettings: torchLink),
-    .target(name: "Models", dependencies: ["Torch"], swiftSettings: swiftSettings),
+    .target(name: "Models", dependencies: ["Torch", "Common"], swiftSettings: swiftSettings),
     .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: swiftSettings),
     .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),
     .target(name: "Label", dependencies: ["Common", "Yams"], swiftSettings: swiftSettings),

@@ -38,8 +38,8 @@ public struct Preflight {
   public func problems(_ scope: Scope) -> [String] {
     let c = study.config
     var out: [String] = []
-    func attempt(_ body: () throws -> Void) {
-      do { try body() } catch { out.append("\(error)") }
+    func attempt(_ prefix: String = "", _ body: () throws -> Void) {
+      do { try body() } catch { out.append(prefix + "\(error)") }
     }
     func at(_ key: String) -> String { c.where_(key) }
 
@@ -131,11 +131,11 @@ public struct Preflight {
       if !(0...1).contains(f) { out.append("\(at("loader.max_bad_fraction")): loader.max_bad_fraction is \(f); it must lie in 0...1") }
     }
     if !scope.schemas.isEmpty {
-      attempt { _ = try study.modelConfig() }
+      attempt("\(at("model.arch")): model: ") { _ = try study.modelConfig() }
       attempt { _ = try study.trainOptions() }
       // The pretrained file: readable, and its tensors fit the configured model.
       if let p = c.optionalString("model.pretrained"), FileManager.default.fileExists(atPath: p) {
-        attempt { _ = try study.makeModel(log: { _ in }) }
+        attempt("\(at("model.pretrained")): model.pretrained: ") { _ = try study.makeModel(log: { _ in }) }
       }
     }
     if scope.test, !scope.schemas.isEmpty, testKind != "none" {
@@ -154,7 +154,7 @@ public struct Preflight {
       guard let p = c.optionalString(k) else { return }
       if p.split(separator: "/").contains("FILL") { out.append("\(at(k)): \(k) is not filled in ('\(p)')"); return }
       guard FileManager.default.fileExists(atPath: p) else { out.append("\(at(k)): \(k): \(p) does not exist"); return }
-      attempt { _ = try study.labelSchema(list: list, i, fileKey: key)?.read(findings: findings) }
+      attempt("\(at(k)): \(k): ") { _ = try study.labelSchema(list: list, i, fileKey: key)?.read(findings: findings) }
     }
     for (i, name) in schemaNames.enumerated() {
       if scope.schemas.contains(name) { labels("schemas", i, "file") }
