@@ -47,7 +47,7 @@ let package = Package(
     .target(name: "CCodecs", path: "Sources/CCodecs",
             linkerSettings: codecLink),
     .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
-    .target(name: "Common", swiftSettings: swiftSettings, plugins: ["BuildInfo"]),
+    .target(name: "Common", dependencies: ["Yams"], swiftSettings: swiftSettings, plugins: ["BuildInfo"]),
     .target(name: "Torch", dependencies: ["CTorch", "Common"], swiftSettings: swiftSettings, linkerSettings: torchLink),
     .target(name: "Models", dependencies: ["Torch", "Common"], swiftSettings: swiftSettings),
     .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: swiftSettings),

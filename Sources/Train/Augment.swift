@@ -14,7 +14,7 @@ import Torch
 /// - `mix` 0.5: probability that a batch is mixed; then CutMix with probability
 ///   `cutmixShare` 0.5, else mixup; `mixupAlpha` = `cutmixAlpha` = 1.0 (MONAI `MixUp`/`CutMix`
 ///   default: weights uniform on [0, 1]), one weight per image, partner from a random permutation.
-public struct AugmentOptions: Equatable, Sendable {
+public struct AugmentOptions: Codable, Equatable, Sendable {
   public var horizontalFlip = 0.5
   public var verticalFlip = 0.5
   public var noise = 0.1
@@ -30,6 +30,21 @@ public struct AugmentOptions: Equatable, Sendable {
   public var mixupAlpha = 1.0
   public var cutmixAlpha = 1.0
 
+  enum CodingKeys: String, CodingKey {
+    case horizontalFlip = "horizontal_flip"
+    case verticalFlip = "vertical_flip"
+    case noise
+    case noiseStd = "noise_std"
+    case affine
+    case rotationDegrees = "rotation_degrees"
+    case scaleRange = "scale_range"
+    case translateFraction = "translate_fraction"
+    case mix
+    case cutmixShare = "cutmix_share"
+    case mixupAlpha = "mixup_alpha"
+    case cutmixAlpha = "cutmix_alpha"
+  }
+
   public init() {}
   /// No augmentation at all (evaluation, tests).
   public static var none: AugmentOptions {
@@ -42,13 +57,13 @@ public struct AugmentOptions: Equatable, Sendable {
   public func validate(key: String = "augment") throws {
     for (name, p) in [("horizontal_flip", horizontalFlip), ("vertical_flip", verticalFlip), ("noise", noise),
                       ("affine", affine), ("mix", mix), ("cutmix_share", cutmixShare)] where !(0...1).contains(p) {
-      throw TrainError("\(key).\(name) is \(p); a probability must lie in [0, 1]")
+      throw TrainError("\(key).\(name) is \(p); a probability must lie in [0, 1]", key: "\(key).\(name)")
     }
     for (name, a) in [("mixup_alpha", mixupAlpha), ("cutmix_alpha", cutmixAlpha)] where !(a > 0) {
-      throw TrainError("\(key).\(name) is \(a); Beta(alpha, alpha) needs alpha > 0")
+      throw TrainError("\(key).\(name) is \(a); Beta(alpha, alpha) needs alpha > 0", key: "\(key).\(name)")
     }
-    if noiseStd < 0 { throw TrainError("\(key).noise_std is \(noiseStd); it must be >= 0") }
-    if !(0..<1).contains(scaleRange) { throw TrainError("\(key).scale_range is \(scaleRange); use a value in [0, 1)") }
+    if noiseStd < 0 { throw TrainError("\(key).noise_std is \(noiseStd); it must be >= 0", key: "\(key).noise_std") }
+    if !(0..<1).contains(scaleRange) { throw TrainError("\(key).scale_range is \(scaleRange); use a value in [0, 1)", key: "\(key).scale_range") }
   }
 }
 

@@ -119,19 +119,19 @@ struct InspectData: ParsableCommand {
   /// The config form: the training dataset and schemas a `cxr run` would use.
   func inspect(config path: String) throws -> String {
     let study = try Study(try Config.load(URL(fileURLWithPath: path), overrides: overrides))
-    let c = study.config
+    let c = study.settings
     let index = try study.trainIndex()
-    let tables = try (0..<c.count("schemas")).compactMap { try study.labelSchema(list: "schemas", $0)?.read(findings: study.findings) }
+    let tables = try c.schemas.indices.compactMap { try study.labelSchema(.schemas, $0)?.read(findings: study.findings) }
     var strata: [String: String]?
-    if try c.bool("split.stratify"), let first = tables.first {
+    if c.split.stratify, let first = tables.first {
       strata = PatientSplit.positiveStrata(Labelling(index: index, table: first).set)
     }
     let patientSplit: PatientSplit, origin: String
-    if let file = c.optionalString("split.file") {
+    if let file = c.split.file {
       patientSplit = try PatientSplit.load(URL(fileURLWithPath: file), checkedAgainst: index.records)
       origin = "read from \(file)"
     } else {
-      let fraction = try c.double("split.tune_fraction")
+      let fraction = c.split.tuneFraction
       patientSplit = try PatientSplit.make(records: index.records, tuneFraction: fraction, seed: study.seed, strata: strata)
       origin = "made in memory: seed \(study.seed), tune fraction \(fraction); nothing written"
     }

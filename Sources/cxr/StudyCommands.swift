@@ -15,7 +15,7 @@ struct ConfigOptions: ParsableArguments {
   func study() throws -> Study {
     let c = try Config.load(URL(fileURLWithPath: config), overrides: overrides)
     let study = try Study(c)
-    let threads = try c.int("threads")
+    let threads = c.settings.threads
     if threads > 0 { try Runtime.setThreads(threads) }
     return study
   }

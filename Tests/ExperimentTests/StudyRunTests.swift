@@ -87,8 +87,7 @@ final class StudyRunTests: XCTestCase {
     let truthWeights = try Data(contentsOf: root.appendingPathComponent("truth/best.safetensors"))
 
     // A mistyped weights choice names the key instead of silently picking some weights.
-    let typo = try Study(try Config.parse(config(data, out: out) + "\npredict: {weights: emma}\n", source: "mini.yaml"))
-    XCTAssertThrowsError(try StudyRun(study: typo).predict(schema: "truth", out: dir.appendingPathComponent("p.csv"))) { e in
+    XCTAssertThrowsError(try Config.parse(config(data, out: out) + "\npredict: {weights: emma}\n", source: "mini.yaml")) { e in
       XCTAssertEqual("\(e)", "mini.yaml:17: predict.weights is 'emma'; use best, ema or raw")
     }
 

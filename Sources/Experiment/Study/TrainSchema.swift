@@ -194,13 +194,13 @@ public struct SchemaTraining {
       throw ConfigError("schema '\(schema)' labels none of the \(index.records.count) training images; check that its file's ids match the dataset")
     }
     let splitURL = folder.appendingPathComponent("split.csv")
-    let strata = try study.config.bool("split.stratify") ? PatientSplit.positiveStrata(set) : nil
+    let strata = study.settings.split.stratify ? PatientSplit.positiveStrata(set) : nil
     let split: PatientSplit
-    if let imported = study.config.optionalString("split.file") {
+    if let imported = study.settings.split.file {
       split = try PatientSplit.load(URL(fileURLWithPath: imported), checkedAgainst: set.records)
       try split.write(set.records, to: splitURL)
     } else {
-      split = try PatientSplit.loadOrMake(splitURL, records: set.records, tuneFraction: try study.config.double("split.tune_fraction"),
+      split = try PatientSplit.loadOrMake(splitURL, records: set.records, tuneFraction: study.settings.split.tuneFraction,
                                           seed: study.seed, strata: strata).split
     }
     let trainSet = set.subset(split.indices(.train, in: set.records))
@@ -233,7 +233,7 @@ public struct SchemaTraining {
     meta["study"] = study.name
     for (k, v) in provenance.metadata { meta[k] = v }
     trainer.metadata = meta
-    let maxBad = try study.config.double("loader.max_bad_fraction")
+    let maxBad = study.settings.loader.maxBadFraction
     if state == .empty { try inputs.write(folder: folder) }
     let outcome = try trainer.fit(train: LoaderBatchSource(trainLoader, findings: study.findings, maxBadFraction: maxBad),
                                   tune: tuneSet.count > 0 ? LoaderBatchSource(tuneLoader, findings: study.findings, maxBadFraction: maxBad) : nil,
