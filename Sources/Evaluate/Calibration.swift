@@ -55,6 +55,12 @@ struct CalibrationCases: Sendable {
     ascending = scores.indices.sorted { scores[$0] < scores[$1] }.map { Int32($0) }
   }
 
+  /// The same from the descending order of `ScoredCases` (reversed; within ties any order serves).
+  init(_ scored: ScoredCases) {
+    scores = scored.scores; labels = scored.labels
+    ascending = scored.order.reversed()
+  }
+
   /// Brier score (1/n) Σ (p_i − y_i)², as `sklearn.metrics.brier_score_loss`; each case counted
   /// `weights[i]` times when given.
   func brier(weights: UnsafeBufferPointer<Int32>?) -> Double {
@@ -74,14 +80,23 @@ struct CalibrationCases: Sendable {
   /// first bin also taking p = e_0 — `np.searchsorted(edges[1:-1], p)`, as `calibration_curve`.
   func binned(_ strategy: BinStrategy, bins: Int, weights: UnsafeBufferPointer<Int32>?)
     -> (edges: [Double], count: [Int], sumScore: [Double], sumPositive: [Double]) {
-    let edges: [Double]
+    binned(edges: edges(strategy, bins: bins, weights: weights), weights: weights)
+  }
+
+  func edges(_ strategy: BinStrategy, bins: Int, weights: UnsafeBufferPointer<Int32>?) -> [Double] {
     switch strategy {
     case .uniform:
       let step = 1.0 / Double(bins)
-      edges = (0..<bins).map { Double($0) * step } + [1]
+      return (0..<bins).map { Double($0) * step } + [1]
     case .quantile:
-      edges = quantileEdges(bins: bins, weights: weights)
+      return quantileEdges(bins: bins, weights: weights)
     }
+  }
+
+  /// Per-bin totals for the bins between `edges` (bins + 1 of them).
+  func binned(edges: [Double], weights: UnsafeBufferPointer<Int32>?)
+    -> (edges: [Double], count: [Int], sumScore: [Double], sumPositive: [Double]) {
+    let bins = edges.count - 1
     var count = [Int](repeating: 0, count: bins)
     var sumScore = [Double](repeating: 0, count: bins), sumPositive = [Double](repeating: 0, count: bins)
     var b = 0
@@ -102,9 +117,14 @@ struct CalibrationCases: Sendable {
   /// n_b cases, mean label ȳ_b and mean score p̄_b: the average gap between predicted and observed
   /// risk, weighted by how many cases see it.
   func ece(_ strategy: BinStrategy, bins: Int, weights: UnsafeBufferPointer<Int32>?) -> Double {
-    let t = binned(strategy, bins: bins, weights: weights)
+    ece(edges: edges(strategy, bins: bins, weights: weights), weights: weights)
+  }
+
+  /// The same with the bin edges given (the bootstrap keeps the test set's equal-mass edges).
+  func ece(edges: [Double], weights: UnsafeBufferPointer<Int32>?) -> Double {
+    let t = binned(edges: edges, weights: weights)
     var sum = 0.0, total = 0
-    for b in 0..<bins where t.count[b] > 0 {
+    for b in 0..<(edges.count - 1) where t.count[b] > 0 {
       sum += abs(t.sumPositive[b] - t.sumScore[b])  // n_b |ȳ_b − p̄_b|
       total += t.count[b]
     }

@@ -181,13 +181,22 @@ public enum Evaluation {
         result.notes.append("reference '\(ref.name)' has only \(only) cases for '\(f)' among the \(j.labels.count) case(s) it shares with '\(predictions[m].name)': AUROC and AUPRC are undefined there and were not computed")
       }
     }
-    // One bootstrap batch when all models share the cases (the usual case), else one per model.
+    let plans = planThresholds(finding: f, reference: ref.name, models: predictions.map(\.name),
+                               cases: joined.map { ($0.scores, $0.labels) }, rankings: rankings, valid: valid, options: options,
+                               tuned: tuned, notes: &result.notes)
+    // One bootstrap batch when all models share the cases (the usual case), else one per model;
+    // the operating points and calibration ride on the same rounds.
     var boots: [[Areas]] = Array(repeating: [], count: predictions.count)
+    var samples: [[[Double]]] = Array(repeating: [], count: predictions.count)  // [model][metric][round]
     if sameCases, valid[0] {
-      boots = Bootstrap.areas(labels: joined[0].labels, rankings: rankings, rounds: rounds, seed: seed)
+      let b = Bootstrap.areas(labels: joined[0].labels, rankings: rankings, also: plans.map { $0!.pass }, rounds: rounds, seed: seed)
+      boots = b.areas
+      samples = b.statistics
     } else {
       for m in joined.indices where valid[m] {
-        boots[m] = Bootstrap.areas(labels: joined[m].labels, rankings: [rankings[m]], rounds: rounds, seed: seed)[0]
+        let b = Bootstrap.areas(labels: joined[m].labels, rankings: [rankings[m]], also: [plans[m]!.pass], rounds: rounds, seed: seed)
+        boots[m] = b.areas[0]
+        samples[m] = b.statistics[0]
       }
     }
     for m in joined.indices where valid[m] {
@@ -201,9 +210,10 @@ public enum Evaluation {
       }
       result.curves.append(CurveSet(model: predictions[m].name, reference: ref.name, finding: f, curves: rankings[m].curves()))
     }
-    thresholdsAndCalibration(finding: f, reference: ref.name, models: predictions.map(\.name),
-                             cases: joined.map { ($0.scores, $0.labels) }, valid: valid, sameCases: sameCases,
-                             rounds: rounds, seed: seed, options: options, tuned: tuned, into: &result)
+    for case let plan? in plans {
+      recordThresholds(plan, samples: samples[plan.model], finding: f, reference: ref.name, models: predictions.map(\.name),
+                       labels: joined[plan.model].labels, options: options, into: &result)
+    }
     // Paired comparisons on the cases all models share.
     guard predictions.count > 1 else { return }
     var common = joined[0]

@@ -81,117 +81,92 @@ extension Evaluation {
     return tuned
   }
 
-  /// Operating points and calibration of every model on one reference and finding, with CIs from
-  /// the same bootstrap rounds as its AUROC (one draw for all models when they share the cases, so
-  /// the rounds are paired across models and metrics).
-  static func thresholdsAndCalibration(finding f: String, reference: String, models: [String],
-                                       cases: [(scores: [Double], labels: [Bool])], valid: [Bool], sameCases: Bool,
-                                       rounds: Int, seed: UInt64, options: EvaluationOptions,
-                                       tuned: [String: [String: [TunedThreshold]]], into result: inout EvaluationResult) {
-    struct Plan {
-      var model: Int
-      var scored: ScoredCases
-      var calibration: CalibrationCases?
-      /// Fixed-threshold rows (tuned, then fixed): rule, source, threshold, tuning sens/spec.
-      var rules: [(name: String, source: ThresholdSource, threshold: Double, sens: Double?, spec: Double?)]
-      var cuts: [Int]
-      /// `cuts` sorted, and each rule's place among them.
-      var sortedCuts: [Int]
-      var place: [Int]
-    }
-    let targets = options.testSpecificities
-    let bins = options.calibrationBins
-    let perRule = OperatingPoints.metricNames.count
-    var plans: [Plan] = []
-    for m in cases.indices where valid[m] {
-      let scored = ScoredCases(scores: cases[m].scores, labels: cases[m].labels)
+  /// One model's operating points and calibration on one reference and finding, prepared before
+  /// the bootstrap so that the AUROC's rounds (the same draws, shared by all models when they share
+  /// the cases) serve them too.
+  struct ThresholdPlan {
+    var model: Int
+    var scored: ScoredCases
+    /// Nil when the scores are not probabilities.
+    var calibration: CalibrationCases?
+    /// Fixed-threshold rows (tuned, then fixed): rule, source, threshold, tuning sens/spec.
+    var rules: [(name: String, source: ThresholdSource, threshold: Double, sens: Double?, spec: Double?)]
+    var cuts: [Int]
+    /// The bootstrap's per-round pass; its values are laid out as `RoundStatistics.width` says.
+    var pass: RoundStatistics
+  }
+
+  /// Plans per model (nil where the model was not evaluated: one class only).
+  static func planThresholds(finding f: String, reference: String, models: [String], cases: [(scores: [Double], labels: [Bool])],
+                             rankings: [Ranking], valid: [Bool], options: EvaluationOptions,
+                             tuned: [String: [String: [TunedThreshold]]], notes: inout [String]) -> [ThresholdPlan?] {
+    cases.indices.map { m -> ThresholdPlan? in
+      guard valid[m] else { return nil }
+      let scored = ScoredCases(ranking: rankings[m], scores: cases[m].scores, labels: cases[m].labels)
       var rules: [(name: String, source: ThresholdSource, threshold: Double, sens: Double?, spec: Double?)] = []
       for t in tuned[models[m]]?[f] ?? [] { rules.append((t.rule, .tune, t.threshold, t.sensitivity, t.specificity)) }
       for t in options.thresholds { rules.append(("fixed", .fixed, t, nil, nil)) }
       let cuts = rules.map { scored.cut(atThreshold: $0.threshold) }
-      let sortedCuts = cuts.sorted()
-      var calibration: CalibrationCases? = CalibrationCases(scores: cases[m].scores, labels: cases[m].labels)
+      var calibration: CalibrationCases? = CalibrationCases(scored)
       if !calibration!.scoresAreProbabilities {
         let lo = cases[m].scores.min()!, hi = cases[m].scores.max()!
-        result.notes.append("scores of '\(models[m])' for '\(f)' run from \(lo) to \(hi), not probabilities in [0, 1]: calibration against '\(reference)' was not computed")
+        notes.append("scores of '\(models[m])' for '\(f)' run from \(lo) to \(hi), not probabilities in [0, 1]: calibration against '\(reference)' was not computed")
         calibration = nil
       }
-      plans.append(Plan(model: m, scored: scored, calibration: calibration, rules: rules, cuts: cuts, sortedCuts: sortedCuts,
-                        place: cuts.map { c in sortedCuts.firstIndex(of: c)! }))
+      let pass = RoundStatistics(scored: scored, cuts: cuts, targets: options.testSpecificities,
+                                 bins: calibration == nil ? nil : options.calibrationBins)
+      return ThresholdPlan(model: m, scored: scored, calibration: calibration, rules: rules, cuts: cuts, pass: pass)
     }
-    guard !plans.isEmpty else { return }
-    let fixed = plans  // read by the bootstrap's threads
+  }
 
-    // Per model, the metrics of one (re)weighting: per rule then per target, the five operating
-    // point metrics; then Brier, ECE (uniform), ECE (quantile).
-    func width(_ p: Plan) -> Int { (p.rules.count + targets.count) * perRule + (p.calibration == nil ? 0 : 3) }
-    func statistics(_ p: Plan, _ w: UnsafeBufferPointer<Int32>?) -> [Double?] {
-      let c = p.scored.confusions(cuts: p.sortedCuts, specificityTargets: targets, weights: w)
-      var out: [Double?] = []
-      out.reserveCapacity(width(p))
-      for k in p.rules.indices { out += OperatingPoints.metrics(c.atCuts[p.place[k]]) }
-      for t in c.atTargets { out += OperatingPoints.metrics(t.confusion) }
-      if let cal = p.calibration {
-        out.append(cal.brier(weights: w))
-        out.append(cal.ece(.uniform, bins: bins, weights: w))
-        out.append(cal.ece(.quantile, bins: bins, weights: w))
-      }
-      return out
-    }
-    func positives(_ labels: [Bool]) -> [Int32] { labels.indices.filter { labels[$0] }.map { Int32($0) } }
-    var samples: [[[Double]]] = []  // [plan][metric][round]
-    if sameCases, valid[0] {
-      let widths = plans.map(width)
-      let all = Bootstrap.statistics(caseCount: cases[0].labels.count, rounds: rounds, seed: seed, positives: positives(cases[0].labels),
-                                     metrics: widths.reduce(0, +)) { w in fixed.flatMap { statistics($0, w) } }
-      var start = 0
-      for k in widths { samples.append(Array(all[start..<(start + k)])); start += k }
-    } else {
-      for p in plans {
-        samples.append(Bootstrap.statistics(caseCount: cases[p.model].labels.count, rounds: rounds, seed: seed,
-                                            positives: positives(cases[p.model].labels), metrics: width(p)) { w in statistics(p, w) })
+  /// The rows of `plan`: point estimates from the one-statistic-at-a-time code, CIs from the
+  /// bootstrap rounds' values (`samples[metric]`).
+  static func recordThresholds(_ p: ThresholdPlan, samples boot: [[Double]], finding f: String, reference: String, models: [String],
+                               labels: [Bool], options: EvaluationOptions, into result: inout EvaluationResult) {
+    let targets = options.testSpecificities
+    let bins = options.calibrationBins
+    let perRule = OperatingPoints.metricNames.count
+    let model = models[p.model]
+    let n = labels.count, nPos = labels.filter { $0 }.count
+    let sortedCuts = p.cuts.sorted()
+    let c = p.scored.confusions(cuts: sortedCuts, specificityTargets: targets, weights: nil)
+    func estimates(_ confusion: Confusion, _ offset: Int) -> [Estimate] {
+      zip(OperatingPoints.metrics(confusion), 0..<perRule).map { value, j in
+        let ci = boot.isEmpty ? nil : percentileInterval(boot[offset + j])
+        return Estimate(value: value, ciLow: ci?.low, ciHigh: ci?.high)
       }
     }
-
-    for (p, boot) in zip(plans, samples) {
-      let model = models[p.model]
-      let labels = cases[p.model].labels
-      let n = labels.count, nPos = labels.filter { $0 }.count
-      let point = statistics(p, nil)
-      func estimates(_ offset: Int) -> [Estimate] {
-        (0..<perRule).map { j in
-          let ci = percentileInterval(boot[offset + j])
-          return Estimate(value: point[offset + j], ciLow: ci?.low, ciHigh: ci?.high)
-        }
-      }
-      let c = p.scored.confusions(cuts: p.sortedCuts, specificityTargets: targets, weights: nil)
-      for (k, rule) in p.rules.enumerated() {
-        result.operatingPoints.append(OperatingPointRow(model: model, reference: reference, finding: f, rule: rule.name, chosenOn: rule.source,
-                                                        threshold: rule.threshold, tuneSensitivity: rule.sens, tuneSpecificity: rule.spec,
-                                                        confusion: c.atCuts[p.place[k]], metrics: estimates(k * perRule), n: n, nPos: nPos))
-      }
-      for (t, target) in targets.enumerated() {
-        let at = c.atTargets[t]
-        result.operatingPoints.append(OperatingPointRow(model: model, reference: reference, finding: f,
-                                                        rule: ThresholdRule.specificity(atLeast: target).name, chosenOn: .test,
-                                                        threshold: p.scored.threshold(forCut: at.cut), tuneSensitivity: nil, tuneSpecificity: nil,
-                                                        confusion: at.confusion, metrics: estimates((p.rules.count + t) * perRule), n: n, nPos: nPos))
-      }
-      guard let cal = p.calibration else { continue }
-      let base = (p.rules.count + targets.count) * perRule
-      let kinds: [(metric: String, strategy: BinStrategy?)] = [("brier", nil), ("ece", .uniform), ("ece", .quantile)]
-      for (j, (metric, strategy)) in kinds.enumerated() {
-        let ci = percentileInterval(boot[base + j])
-        result.calibration.append(CalibrationRow(model: model, reference: reference, finding: f, metric: metric, strategy: strategy,
-                                                 bins: strategy == nil ? nil : bins, value: point[base + j]!, ciLow: ci?.low, ciHigh: ci?.high,
-                                                 n: n, nPos: nPos))
-      }
-      for strategy in BinStrategy.allCases {
-        for b in cal.reliability(strategy, bins: bins) {
-          result.reliability.append(ReliabilityBin(model: model, reference: reference, finding: f, strategy: strategy, bin: b.bin,
-                                                   lower: b.lower, upper: b.upper, count: b.count, meanPredicted: b.meanPredicted,
-                                                   fractionPositive: b.fractionPositive))
-        }
+    for (k, rule) in p.rules.enumerated() {
+      let confusion = c.atCuts[sortedCuts.firstIndex(of: p.cuts[k])!]
+      result.operatingPoints.append(OperatingPointRow(model: model, reference: reference, finding: f, rule: rule.name, chosenOn: rule.source,
+                                                      threshold: rule.threshold, tuneSensitivity: rule.sens, tuneSpecificity: rule.spec,
+                                                      confusion: confusion, metrics: estimates(confusion, k * perRule), n: n, nPos: nPos))
+    }
+    for (t, target) in targets.enumerated() {
+      let at = c.atTargets[t]
+      result.operatingPoints.append(OperatingPointRow(model: model, reference: reference, finding: f,
+                                                      rule: ThresholdRule.specificity(atLeast: target).name, chosenOn: .test,
+                                                      threshold: p.scored.threshold(forCut: at.cut), tuneSensitivity: nil, tuneSpecificity: nil,
+                                                      confusion: at.confusion, metrics: estimates(at.confusion, (p.rules.count + t) * perRule),
+                                                      n: n, nPos: nPos))
+    }
+    guard let cal = p.calibration else { return }
+    let base = (p.rules.count + targets.count) * perRule
+    let kinds: [(metric: String, strategy: BinStrategy?, value: Double)] = [
+      ("brier", nil, cal.brier(weights: nil)), ("ece", .uniform, cal.ece(.uniform, bins: bins, weights: nil)),
+      ("ece", .quantile, cal.ece(.quantile, bins: bins, weights: nil)),
+    ]
+    for (j, kind) in kinds.enumerated() {
+      let ci = boot.isEmpty ? nil : percentileInterval(boot[base + j])
+      result.calibration.append(CalibrationRow(model: model, reference: reference, finding: f, metric: kind.metric, strategy: kind.strategy,
+                                               bins: kind.strategy == nil ? nil : bins, value: kind.value, ciLow: ci?.low, ciHigh: ci?.high,
+                                               n: n, nPos: nPos))
+    }
+    for strategy in BinStrategy.allCases {
+      for b in cal.reliability(strategy, bins: bins) {
+        result.reliability.append(ReliabilityBin(model: model, reference: reference, finding: f, strategy: strategy, bin: b.bin,
+                                                 lower: b.lower, upper: b.upper, count: b.count, meanPredicted: b.meanPredicted,
+                                                 fractionPositive: b.fractionPositive))
       }
     }
   }

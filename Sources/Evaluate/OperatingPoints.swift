@@ -166,6 +166,16 @@ struct ScoredCases: Sendable {
     groupEnd = o.indices.map { k in k + 1 == o.count || scores[o[k + 1]] != scores[o[k]] }
   }
 
+  /// The same from a `Ranking` of these scores, reusing its sort.
+  init(ranking: Ranking, scores: [Double], labels: [Bool]) {
+    precondition(ranking.count == scores.count && scores.count == labels.count, "the ranking must be of these cases")
+    self.scores = scores; self.labels = labels
+    order = ranking.order
+    sorted = order.map { scores[Int($0)] }
+    let sorted = self.sorted
+    groupEnd = sorted.indices.map { k in k + 1 == sorted.count || sorted[k + 1] != sorted[k] }
+  }
+
   var count: Int { scores.count }
 
   /// How many cases score >= t: they are the first that many of `order`.

@@ -85,14 +85,14 @@ extension EvaluationResult {
   var operatingPointsLegend: String {
     var s = "A case is called positive when its score is ≥ the threshold. "
     if let tuneSource {
-      s += "Thresholds chosen on *tune* were picked on the tuning predictions against \(tuneSource) (Youden's J; the highest threshold "
+      s += "Thresholds chosen on 'tune' were picked on the tuning predictions against \(tuneSource) (Youden's J; the highest threshold "
         + "with sensitivity ≥ 0.90 / 0.95; the lowest with specificity ≥ 0.90 / 0.95) and applied unchanged to the test set; "
         + "their CIs cover the test set's sampling only, not the choice. "
     } else {
       s += "No tuning predictions were given (--tune-predictions, --tune-reference), so no threshold was chosen without the test set. "
     }
-    if !fixedThresholds.isEmpty { s += "*fixed* thresholds were given on the command line. " }
-    s += "Rows chosen on *test* read the best sensitivity at the stated specificity off the test set's own ROC (re-read in every "
+    if !fixedThresholds.isEmpty { s += "'fixed' thresholds were given on the command line. " }
+    s += "Rows chosen on 'test' read the best sensitivity at the stated specificity off the test set's own ROC (re-read in every "
       + "bootstrap round): they describe the curve and are optimistic as operating points. 95 % CIs from the \(rounds) bootstrap rounds."
     return s
   }
@@ -125,7 +125,7 @@ extension EvaluationResult {
   var calibrationLegend: String {
     "Brier score: the mean of (p − y)². Expected calibration error (ECE): Σ_b (n_b / n) · |observed rate − mean predicted| over the "
       + "\(calibrationBins) bins b, equal-width (bins of [0, 1]) or equal-mass (edges at the scores' quantiles). "
-      + "95 % CIs from the \(rounds) bootstrap rounds, the equal-mass edges re-cut in each."
+      + "95 % CIs from the \(rounds) bootstrap rounds, with the bins' edges fixed as cut on the test scores."
   }
 
   var calibrationMarkdown: String {

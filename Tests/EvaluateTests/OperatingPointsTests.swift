@@ -196,6 +196,51 @@ final class OperatingPointsTests: XCTestCase {
     XCTAssertGreaterThan(binsChecked, 150)
   }
 
+  /// The bootstrap's fused pass gives what the one-statistic-at-a-time code (checked against
+  /// scikit-learn above) gives, on every case and weighting, unweighted included; its equal-mass
+  /// bins are the unweighted scores' (every round bins alike).
+  func testFusedRoundPassEqualsTheReferenceCode() {
+    for c in makeCases() {
+      let ranking = Ranking(scores: c.scores, labels: c.labels)
+      let scored = ScoredCases(ranking: ranking, scores: c.scores, labels: c.labels)
+      let cal = CalibrationCases(scores: c.scores, labels: c.labels)
+      let thresholds = [0.9, 0.5, 0.3, 0.0, 1.0, .infinity, 0.35]
+      let cuts = thresholds.map { scored.cut(atThreshold: $0) }
+      let targets = [0.9, 0.95, 0.5, 1.0]
+      for bins in [2, 7, 10] {
+        let pass = RoundStatistics(scored: scored, cuts: cuts, targets: targets, bins: bins)
+        var scratch = pass.makeScratch()
+        let testEdges = cal.quantileEdges(bins: bins, weights: nil)
+        for weights in [c.weights, [Int32](repeating: 1, count: c.scores.count)] {
+          var fused = [Double](repeating: 0, count: pass.width)
+          let total = weights.reduce(0) { $0 + Int($1) }
+          let totalPos = c.labels.indices.filter { c.labels[$0] }.reduce(0) { $0 + Int(weights[$1]) }
+          let areas = weights.withUnsafeBufferPointer { w in
+            fused.withUnsafeMutableBufferPointer {
+              pass.areas(ranking, weights: w, totalPos: totalPos, totalNeg: total - totalPos, scratch: &scratch, into: $0)
+            }
+          }
+          // The areas are Ranking's to the bit: the AUROC bootstrap is unchanged by riding along.
+          XCTAssertEqual(areas, weights.withUnsafeBufferPointer { ranking.areas(weights: $0) }, c.name)
+          let expected: [Double] = weights.withUnsafeBufferPointer { w in
+            let r = scored.confusions(cuts: cuts.sorted(), specificityTargets: targets, weights: w)
+            let atCuts = cuts.map { cut in r.atCuts[cuts.sorted().firstIndex(of: cut)!] }
+            return (atCuts + r.atTargets.map(\.confusion)).flatMap { OperatingPoints.metrics($0).map { $0 ?? .nan } }
+              + [cal.brier(weights: w), cal.ece(.uniform, bins: bins, weights: w), cal.ece(edges: testEdges, weights: w)]
+          }
+          XCTAssertEqual(fused.count, expected.count)
+          let k = fused.count - 3
+          for j in 0..<k {
+            XCTAssertTrue(fused[j] == expected[j] || (fused[j].isNaN && expected[j].isNaN), "\(c.name) bins \(bins) #\(j): \(fused[j]) vs \(expected[j])")
+          }
+          for j in k..<fused.count { XCTAssertEqual(fused[j], expected[j], accuracy: 1e-12, "\(c.name) bins \(bins) #\(j)") }
+        }
+      }
+      let noCalibration = RoundStatistics(scored: scored, cuts: cuts, targets: targets, bins: nil)
+      XCTAssertEqual(noCalibration.width, (cuts.count + targets.count) * 5)
+    }
+  }
+
   /// Youden's J, the sensitivity and specificity rules and the cut/threshold bookkeeping by hand.
   func testRulesByHand() throws {
     // Positives 0.9, 0.8, 0.55; negatives 0.7, 0.6, 0.1.
