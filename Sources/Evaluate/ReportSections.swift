@@ -195,6 +195,6 @@ extension EvaluationResult {
       return ("\(m) (ECE \(Format.short(ece)))", bins.map { ($0.meanPredicted, $0.fractionPositive) })
     }
     guard !series.isEmpty else { return nil }
-    return SVG.reliability(title: "Reliability: \(f) vs \(ref) (\(calibrationBins) equal-width bins)", series: series)
+    return SVG.reliability(title: "Reliability: \(f) vs \(ref)", bins: calibrationBins, series: series)
   }
 }

@@ -106,9 +106,9 @@ enum SVG {
 
   /// A reliability diagram: per model, the observed share of positives against the mean predicted
   /// probability of each non-empty bin, one marker per bin, with the diagonal of perfect calibration.
-  static func reliability(title: String, series: [(name: String, points: [(Double, Double)])]) -> String {
-    curves(title: title, xLabel: "mean predicted probability", yLabel: "observed fraction positive", series: series,
-           diagonal: true, markers: true)
+  static func reliability(title: String, bins: Int, series: [(name: String, points: [(Double, Double)])]) -> String {
+    curves(title: title, xLabel: "mean predicted probability (\(bins) equal-width bins)", yLabel: "observed fraction positive",
+           series: series, diagonal: true, markers: true)
   }
 
   /// Colour for a value in [lo, 1]: white to dark blue.
