@@ -1,5 +1,6 @@
 import ArgumentParser
 import Evaluate
+import Experiment
 import Foundation
 
 extension UncertainPolicy: ExpressibleByArgument {}
@@ -16,7 +17,11 @@ struct EvaluateCommand: ParsableCommand {
       0.90/0.95) and any --threshold, applied to the test set; sensitivity at specificity 0.90/0.95 read off the test ROC \
       is reported too, flagged as test-chosen. Calibration: Brier score and ECE (equal-width and equal-mass bins). \
       Writes DIR/metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, metrics.json, \
-      report.md, report.html.
+      report.md, report.html. A reference file in CheXpert's layout (subject_id,study_id,...) is keyed by study_id \
+      when it has no id column (for CANDID-PTX the study id names the image).
+      cxr evaluate --config CONFIG [--out DIR]: the study's evaluation on its own, as cxr run makes it: each \
+      schema's predictions.csv against every reference the config gives (the CANDID-PTX masks, each schema's \
+      test_file read with its format, column and value maps and uncertainty policy, the extra references).
       """)
 
   @Option(name: .customLong("predictions"), help: "NAME=preds.csv (repeat for each model).")
@@ -39,10 +44,25 @@ struct EvaluateCommand: ParsableCommand {
   var thresholds: [Double] = []
   @Option(name: .customLong("calibration-bins"), help: "Bins of the expected calibration error and reliability diagrams.")
   var calibrationBins = 10
-  @Option(help: "Output folder.")
-  var out: String
+  @Option(help: "A study config: evaluate its schemas' predictions against its references (as cxr run does).")
+  var config: String?
+  @Option(name: .customLong("set"), help: "With --config: override a key (key.path=value).")
+  var overrides: [String] = []
+  @Option(help: "Output folder (with --config, default: the run's evaluation folder).")
+  var out: String?
 
   func run() throws {
+    if let config {
+      guard predictions.isEmpty, references.isEmpty else {
+        throw ValidationError("--config evaluates the study's own predictions against its references; drop --predictions/--reference, or drop --config")
+      }
+      let runner = StudyRun(study: try Study(try Config.load(URL(fileURLWithPath: config), overrides: overrides)))
+      let folder = out.map(URL.init(fileURLWithPath:)) ?? runner.evaluationFolder
+      try runner.evaluate(out: folder)
+      print("wrote the study's evaluation to \(folder.path)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, metrics.json, report.md, report.html)")
+      return
+    }
+    guard let out else { throw ValidationError("give --out DIR (or --config CONFIG)") }
     let list = findings.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
     let result = try Jobs.evaluate(predictions: predictions, references: references, findings: list, uncertain: uncertain,
                                    rounds: bootstrap, seed: seed, tunePredictions: tunePredictions, tuneReference: tuneReference,

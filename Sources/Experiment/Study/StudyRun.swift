@@ -146,8 +146,9 @@ public struct StudyRun {
                                policy: policy)
   }
 
-  /// Every classifier whose predictions exist, against every reference.
-  public func evaluate() throws {
+  /// Every classifier whose predictions exist, against every reference, into `out` (default:
+  /// the run's evaluation folder).
+  public func evaluate(out: URL? = nil) throws {
     guard let index = try study.testIndex() else { throw ConfigError("test_data.kind is none: nothing to evaluate") }
     let preds = try study.schemaNames.compactMap { s -> Predictions? in
       let u = predictionsURL(s)
@@ -162,7 +163,7 @@ public struct StudyRun {
     let result = try Evaluation.run(predictions: preds, references: refs, findings: study.findings.filter { f in refs.contains { $0.findings.contains(f) } },
                                     rounds: study.settings.evaluate.bootstrap,
                                     seed: UInt64(max(0, study.settings.evaluate.seed)))
-    try result.write(to: evaluationFolder)
+    try result.write(to: out ?? evaluationFolder)
     for n in result.notes { log("[evaluate] \(n)") }
   }
 
