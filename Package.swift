@@ -65,7 +65,7 @@ let package = Package(
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
     .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
-    .testTarget(name: "TrainTests", dependencies: ["Train", "Models", "Evaluate", "TestSupport"]),
+    .testTarget(name: "TrainTests", dependencies: ["Train", "Models", "Data", "Evaluate", "TestSupport"]),
     .testTarget(name: "EvaluateTests", dependencies: ["Evaluate", "TestSupport"]),
     .testTarget(name: "LabelTests", dependencies: ["Label", "TestSupport"], exclude: ["fake_openai_server.py"]),
     .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Data", "TestSupport"]),

@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Torch
 
@@ -286,6 +287,6 @@ public struct Augmenter {
     x = try affine.apply(pa, to: x)
     x = try noise.apply(pn, to: x, r)
     let mixed = try mix.apply(pm, images: x, targets: b.targets, mask: b.mask)
-    return Batch(ids: b.ids, images: mixed.images, targets: mixed.targets, mask: mixed.mask, skipped: b.skipped)
+    return Batch(index: b.index, ids: b.ids, images: mixed.images, targets: mixed.targets, mask: mixed.mask, skipped: b.skipped)
   }
 }

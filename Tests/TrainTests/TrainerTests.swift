@@ -1,4 +1,5 @@
 import Common
+import Data
 import Foundation
 import TestSupport
 import Torch

@@ -5,42 +5,6 @@ import Models
 import Torch
 import Train
 
-/// The Data layer's loader as the Train layer's batch source. The loader lists unreadable
-/// images in bad_files.csv; each batch tells the loop which of its images were dropped. A split
-/// that loses more than `maxBadFraction` of its images stops the training with an error (the
-/// last checkpoint stays): a run on mostly unreadable data is not a result.
-final class LoaderBatchSource: BatchSource {
-  let loader: DataLoader
-  let findings: [String]
-  let maxBadFraction: Double
-  init(_ loader: DataLoader, findings: [String], maxBadFraction: Double) {
-    self.loader = loader; self.findings = findings; self.maxBadFraction = maxBadFraction
-  }
-
-  var batchesPerEpoch: Int { loader.batchCount() }
-
-  func makeIterator(epoch: Int, startingAt batch: Int) throws -> BatchIterator {
-    let it = loader.epoch(epoch, startingAt: batch)
-    let log = loader.badFiles
-    var seen = log.all.count
-    let total = loader.items.count, limit = maxBadFraction
-    let split = loader.options.split
-    return FunctionBatchIterator {
-      while let b = try it.next() {
-        let all = log.all
-        let skipped = all[seen...].map { "\($0.path): \($0.reason)" }
-        seen = all.count
-        if Double(all.count) > limit * Double(total) {
-          throw TrainError("\(all.count) of the \(total) images of the \(split) split cannot be read (more than loader.max_bad_fraction = \(limit)); they are listed in bad_files.csv (e.g. \(all[0].path): \(all[0].reason)). Fix the data or raise loader.max_bad_fraction, then continue with --resume")
-        }
-        if b.ids.isEmpty { continue }
-        return Train.Batch(ids: b.ids, images: b.images, targets: b.targets, mask: b.mask, skipped: skipped)
-      }
-      return nil
-    }
-  }
-}
-
 /// `training.json`: written when a schema's training has finished (all epochs, an early stop,
 /// or `train.max_steps`), never before. Its presence, with the folder's inputs unchanged, is what
 /// makes `cxr run` skip the training; an interrupted run has none.
@@ -216,10 +180,14 @@ public struct SchemaTraining {
       }
     }
     let cache = try study.cache("train", images: index.records.map { URL(fileURLWithPath: $0.path) }, settings: pre, log: log)
-    let trainLoader = try DataLoader(items: items(trainSet), options: study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: folder,
-                                                                                          split: "train"), cache: cache)
-    let tuneLoader = try DataLoader(items: items(tuneSet), options: study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: folder,
-                                                                                         split: "tune"), cache: cache)
+    // The loaders are the loop's batch sources; each stops with an error when more than
+    // loader.max_bad_fraction of its split cannot be read.
+    var trainOptions = study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: folder, split: "train")
+    trainOptions.maxBadFraction = study.settings.loader.maxBadFraction
+    var tuneOptions = study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: folder, split: "tune")
+    tuneOptions.maxBadFraction = study.settings.loader.maxBadFraction
+    let trainLoader = try DataLoader(items: items(trainSet), options: trainOptions, cache: cache, findings: study.findings)
+    let tuneLoader = try DataLoader(items: items(tuneSet), options: tuneOptions, cache: cache, findings: study.findings)
 
     let model = try study.makeModel(log: log)
     let options = try study.trainOptions()
@@ -233,11 +201,8 @@ public struct SchemaTraining {
     meta["study"] = study.name
     for (k, v) in provenance.metadata { meta[k] = v }
     trainer.metadata = meta
-    let maxBad = study.settings.loader.maxBadFraction
     if state == .empty { try inputs.write(folder: folder) }
-    let outcome = try trainer.fit(train: LoaderBatchSource(trainLoader, findings: study.findings, maxBadFraction: maxBad),
-                                  tune: tuneSet.count > 0 ? LoaderBatchSource(tuneLoader, findings: study.findings, maxBadFraction: maxBad) : nil,
-                                  resume: state != .empty)
+    let outcome = try trainer.fit(train: trainLoader, tune: tuneSet.count > 0 ? tuneLoader : nil, resume: state != .empty)
     log("[train] \(schema): \(outcome.message)")
     let kind: String
     switch outcome.reason {
