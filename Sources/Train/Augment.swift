@@ -1,3 +1,4 @@
+import Common
 import Data
 import Foundation
 import Torch
@@ -74,8 +75,9 @@ public final class AugmentRandom {
   public let host: Generator
   public let device: Generator
   public init(seed: UInt64, device: Device) throws {
-    host = try Generator(seed: seed, device: .cpu)
-    self.device = try Generator(seed: seed &+ 0x9E37_79B9, device: device)
+    // Two named streams of the run's seed (never the stream the model was initialized from).
+    host = try Generator(seed: Seeds(seed).seed(.augmentHost), device: .cpu)
+    self.device = try Generator(seed: Seeds(seed).seed(.augmentDevice), device: device)
   }
   func uniform(_ n: Int, _ lo: Double, _ hi: Double) throws -> [Double] {
     try Tensor.rand([n], dtype: .float64, generator: host).toArray(Double.self).map { lo + (hi - lo) * $0 }

@@ -45,7 +45,7 @@ struct InspectData: ParsableCommand {
   var idColumn: String?
   @Option(help: "A split.csv to check and report; without it a split is made in memory.")
   var split: String?
-  @Option(help: "Seed of the in-memory split.")
+  @Option(help: "The study seed of the in-memory split (its split stream, as cxr train draws it).")
   var seed: UInt64 = 0
   @Option(name: .customLong("tune-fraction"), help: "Share of patients in the tune split.")
   var tuneFraction = 0.2
@@ -100,7 +100,7 @@ struct InspectData: ParsableCommand {
       if stratify, let first = tables.first {
         strata = PatientSplit.positiveStrata(Labelling(index: index, table: first).set)
       }
-      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: tuneFraction, seed: seed, strata: strata)
+      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: tuneFraction, seed: Seeds(seed).seed(.split), strata: strata)
       origin = "made in memory: seed \(seed), tune fraction \(tuneFraction)\(strata == nil ? "" : ", stratified by \(tables[0].schema)"); nothing written"
     }
     clock.lap("split")
@@ -132,7 +132,7 @@ struct InspectData: ParsableCommand {
       origin = "read from \(file)"
     } else {
       let fraction = c.split.tuneFraction
-      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: fraction, seed: study.seed, strata: strata)
+      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: fraction, seed: Seeds(study.seed).seed(.split), strata: strata)
       origin = "made in memory: seed \(study.seed), tune fraction \(fraction); nothing written"
     }
     let bad = checkFiles ? FileCheck.scan(index.records) : nil

@@ -30,6 +30,7 @@ final class ContractCommandLineTests: XCTestCase {
       test_data: {kind: candid, root: \(data.path)/candid}
       schemas:
       \(schemas ?? "  - {name: truth, file: \(data.path)/labels/mimic/synthetic-truth.csv, test_file: \(data.path)/labels/candid/synthetic-truth.csv}")
+      split: {stratify: true}          # both classes in the tiny tuning split, so best.safetensors exists
       preprocess: {size: 64}
       model: {arch: convnext_atto, depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], layer_scale_init: 1.0}
       loader: {batch_size: 8, workers: 1}

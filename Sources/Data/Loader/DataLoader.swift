@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import Torch
 
@@ -119,17 +120,13 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
     stamps = cache == nil ? nil : items.map { SourceStamp.current($0.path) }
   }
 
-  /// The item order of an epoch: a seeded Fisher-Yates shuffle (SplitMix64), or 0..<n.
+  /// The item order of an epoch: an unbiased Fisher-Yates shuffle (`SplitMix64.shuffle`, a
+  /// rejection draw) from the seed's `loader-order` stream of that epoch, or 0..<n.
   public func order(epoch: Int) -> [Int] {
     var idx = Array(0..<items.count)
     guard options.shuffle else { return idx }
-    var rng = SplitMix64(seed: options.seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(truncatingIfNeeded: epoch + 1))
-    if idx.count > 1 {
-      for i in stride(from: idx.count - 1, to: 0, by: -1) {
-        let j = Int(rng.next() % UInt64(i + 1))
-        idx.swapAt(i, j)
-      }
-    }
+    var rng = SplitMix64(seed: Seeds(options.seed).seed(.loaderOrder, index: epoch))
+    rng.shuffle(&idx)
     return idx
   }
 

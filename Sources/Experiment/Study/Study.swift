@@ -173,7 +173,8 @@ public struct Study {
   /// with the config's drop path, dropout and layer scale either way.
   public func makeModel(log: (String) -> Void) throws -> ConvNeXt {
     let modelConfig = try self.modelConfig()
-    let generator = try Generator(seed: seed)
+    let seeds = Seeds(seed)
+    let generator = try Generator(seed: seeds.seed(.modelInit))
     let pretrained = settings.model.pretrained
     let model = pretrained == nil ? try ConvNeXt(modelConfig, generator: generator) : try ConvNeXt(uninitialized: modelConfig)
     if let pretrained {
@@ -192,7 +193,8 @@ public struct Study {
                                         options: LoadOptions(resetMismatchedHead: true, generator: generator))
       for line in lines { log("[model] \(line)") }
     }
-    model.generator = generator
+    // Drop path and head dropout draw from their own stream (a checkpoint keeps its state).
+    model.generator = try Generator(seed: seeds.seed(.dropPath))
     return model
   }
 

@@ -94,7 +94,9 @@ public struct SchemaTraining {
     guard let last = try store.latest() else {
       throw ConfigError("no trained weights in \(folder.path): run `cxr train` for schema '\(schema)' first")
     }
-    if weights == "best" { note("\(schema) has no best.safetensors (no tuning split chose one): using the last checkpoint's EMA weights") }
+    if weights == "best" {
+      note("\(schema) has no best.safetensors (there is no tuning split, or \(study.settings.train.selection) was never defined on it, e.g. a finding without positives there): using the last checkpoint's EMA weights")
+    }
     return last.appendingPathComponent(weights == "raw" ? "model.safetensors" : "ema.safetensors")
   }
 
@@ -165,7 +167,7 @@ public struct SchemaTraining {
       try split.write(set.records, to: splitURL)
     } else {
       split = try PatientSplit.loadOrMake(splitURL, records: set.records, tuneFraction: study.settings.split.tuneFraction,
-                                          seed: study.seed, strata: strata).split
+                                          seed: Seeds(study.seed).seed(.split), strata: strata).split
     }
     let trainSet = set.subset(split.indices(.train, in: set.records))
     let tuneSet = set.subset(split.indices(.tune, in: set.records))
