@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import XCTest
 @testable import Experiment
+import Synth
 
 /// A training that loses more than `loader.max_bad_fraction` of its images stops with an error
 /// that says why; below the limit the images are skipped and listed with their split.

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import XCTest
 @testable import Experiment
+import Synth
 
 /// `cxr run` in miniature: a tiny synthetic study, two schemas and a broken one, a ConvNeXt
 /// small enough to train in seconds.

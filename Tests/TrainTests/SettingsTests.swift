@@ -1,3 +1,4 @@
+import Bench
 import Common
 import Data
 import Foundation

@@ -21,7 +21,7 @@ from timm.utils.model_ema import ModelEmaV3
 
 
 class SmallConvNet(nn.Module):
-    """Same parameters and names as Train.SmallConvNet."""
+    """Same parameters and names as Bench.SmallConvNet."""
     def __init__(self, width, classes):
         super().__init__()
         self.stem = nn.Conv2d(1, width, 3, 2, 1)

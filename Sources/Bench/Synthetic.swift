@@ -1,5 +1,6 @@
 import Data
 import Foundation
+import Train
 import Torch
 
 /// An in-memory split of synthetic images for tests and benchmarks: finding k is present with
