@@ -1,0 +1,346 @@
+import Annotate
+import Common
+import Foundation
+import GRDB
+import TestSupport
+import XCTest
+
+final class ServerTests: XCTestCase {
+  static let reports = [("r1", "No pneumothorax. Old left rib fracture."), ("r2", "Small apical pneumothorax."),
+                        ("r3", "Possible tiny pneumothorax; cannot exclude."), ("r4", "Clear lungs.")]
+
+  func testEveryRouteNeedsASession() throws {
+    let f = try Fixture.make("cxr-annotate-routes", reports: Self.reports)
+    defer { try? FileManager.default.removeItem(at: f.dir) }
+    let server = try ServerProcess(f.db, for: Self.self)
+    let table = AnnotateServer.routeTable
+    XCTAssertEqual(table.filter { $0.access == .open }.map { "\($0.method) \($0.path)" },
+                   ["GET /login", "POST /login", "GET /static/app.js", "GET /static/app.css"])
+    XCTAssertEqual(table.count, 17)
+    let anon = Client(port: server.port)
+    for r in table where r.access != .open {
+      let path = r.path.replacingOccurrences(of: ":id", with: "1")
+      let reply = r.method == "GET" ? try anon.get(path) : try anon.post(path, ["finding": "Pneumothorax", "value": "present"], csrf: "x")
+      if r.method == "GET" {
+        XCTAssertEqual(reply.status, 303, path)
+        XCTAssertEqual(reply.header("Location"), "/login", path)
+      } else {
+        XCTAssertEqual(reply.status, 401, "\(r.method) \(path)")
+      }
+    }
+    for path in ["/login", "/static/app.js", "/static/app.css"] { XCTAssertEqual(try anon.get(path).status, 200, path) }
+    // A forged session cookie is no session.
+    anon.cookies["cxr_session"] = String(repeating: "ab", count: 32)
+    XCTAssertEqual(try anon.get("/items").status, 303)
+    // Roles: an annotator is kept out of adjudication and admin pages, an adjudicator out of items.
+    let alice = Client(port: server.port)
+    XCTAssertEqual(try alice.login("alice", Fixture.password).status, 303)
+    XCTAssertEqual(try alice.get("/adjudicate").status, 403)
+    XCTAssertEqual(try alice.get("/admin/audit.csv").status, 403)
+    let carol = Client(port: server.port)
+    try carol.login("carol", Fixture.password)
+    XCTAssertEqual(try carol.get("/items").status, 403)
+    XCTAssertEqual(try carol.get("/adjudicate").status, 200)
+    let root = Client(port: server.port)
+    try root.login("root", Fixture.password)
+    let audit = try root.get("/admin/audit.csv")
+    XCTAssertEqual(audit.status, 200)
+    XCTAssertTrue(audit.body.hasPrefix("at,user,action,target,old,new\n"), audit.body)
+    // The session cookie's attributes, and the headers every page carries.
+    let login = Client(port: server.port)
+    let page = try login.get("/login")
+    XCTAssertEqual(page.header("Content-Security-Policy"),
+                   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    let token = String(page.body[page.body.range(of: "name=\"csrf\" value=\"")!.upperBound...].prefix { $0 != "\"" })
+    let signed = try login.post("/login", ["name": "alice", "password": Fixture.password], csrf: .some(token), json: false)
+    let cookie = try XCTUnwrap(signed.all("Set-Cookie").first { $0.hasPrefix("cxr_session=") })
+    XCTAssertTrue(cookie.contains("HttpOnly"), cookie)
+    XCTAssertTrue(cookie.contains("SameSite=Strict"), cookie)
+    XCTAssertFalse(cookie.contains("Secure"), cookie)  // plain HTTP on loopback
+    // Logout ends the session on the server, not only in the browser.
+    let sessionValue = login.cookies["cxr_session"]!
+    try login.get("/items")
+    XCTAssertEqual(try login.post("/logout", [:], json: false).status, 303)
+    login.cookies["cxr_session"] = sessionValue
+    XCTAssertEqual(try login.get("/items").status, 303)
+    XCTAssertEqual(server.stop(), 0)
+    XCTAssertTrue(server.process.stderr.contains("cxr annotate: stopped; \(f.db) closed"), server.process.stderr)
+  }
+
+  func testCSRFMissingOrWrongChangesNothing() throws {
+    let f = try Fixture.make("cxr-annotate-csrf", reports: Self.reports)
+    defer { try? FileManager.default.removeItem(at: f.dir) }
+    let server = try ServerProcess(f.db, for: Self.self)
+    defer { _ = server.stop() }
+    let alice = Client(port: server.port)
+    try alice.login("alice", Fixture.password)
+    let item = try f.assignment("alice", report: "r1")
+    try alice.get("/item/\(item)")
+    XCTAssertEqual(alice.csrf.count, 64)
+    let answer = ["finding": "Pneumothorax", "value": "present"]
+    let missing = try alice.post("/item/\(item)/answer", answer, csrf: .some(nil))
+    XCTAssertEqual(missing.status, 403)
+    XCTAssertEqual(missing.body, "{\"error\":\"the CSRF token is missing or wrong; reload the page and try again\"}")
+    XCTAssertEqual(try alice.post("/item/\(item)/answer", answer, csrf: "0" + alice.csrf.dropFirst()).status, 403)
+    XCTAssertEqual(try alice.post("/item/\(item)/note", ["note": "x"], csrf: .some(nil)).status, 403)
+    XCTAssertEqual(try alice.post("/logout", [:], csrf: "wrong").status, 403)
+    // Another user's token is wrong too.
+    let bob = Client(port: server.port)
+    try bob.login("bob", Fixture.password)
+    XCTAssertEqual(try alice.post("/item/\(item)/answer", answer, csrf: bob.csrf).status, 403)
+    let carol = Client(port: server.port)
+    try carol.login("carol", Fixture.password)
+    XCTAssertEqual(try carol.post("/adjudicate/\(try f.reportKey("r1"))", ["finding": "Pneumothorax", "value": "present"], csrf: .some(nil)).status, 403)
+    // A login form without its cookie's token is refused.
+    let stranger = Client(port: server.port)
+    XCTAssertEqual(try stranger.post("/login", ["name": "alice", "password": Fixture.password], csrf: "guess", json: false).status, 403)
+    XCTAssertEqual(try f.sql("SELECT COUNT(*) FROM answer", Int.self), [0])
+    XCTAssertEqual(try f.sql("SELECT COUNT(*) FROM adjudication", Int.self), [0])
+    XCTAssertEqual(try f.sql("SELECT COUNT(*) FROM assignment WHERE note != ''", Int.self), [0])
+    XCTAssertEqual(try f.sql("SELECT COUNT(*) FROM audit WHERE action IN ('answer', 'note', 'adjudicate', 'logout')", Int.self), [0])
+    // The right token works.
+    let ok = try alice.post("/item/\(item)/answer", answer)
+    XCTAssertEqual(ok.status, 200)
+    XCTAssertEqual(ok.body, "{\"assigned\":4,\"done\":0,\"saved\":true}")
+    XCTAssertEqual(try f.sql("SELECT value FROM answer"), ["present"])
+  }
+
+  func testBlinding() throws {
+    let f = try Fixture.make("cxr-annotate-blind", reports: Self.reports)
+    defer { try? FileManager.default.removeItem(at: f.dir) }
+    let server = try ServerProcess(f.db, for: Self.self)
+    defer { _ = server.stop() }
+    let alice = Client(port: server.port), bob = Client(port: server.port)
+    try alice.login("alice", Fixture.password)
+    try bob.login("bob", Fixture.password)
+    let bobs = try f.assignment("bob", report: "r2"), alices = try f.assignment("alice", report: "r2")
+    try bob.get("/item/\(bobs)")
+    XCTAssertEqual(try bob.post("/item/\(bobs)/answer", ["finding": "Pneumothorax", "value": "uncertain"]).status, 200)
+    XCTAssertEqual(try bob.post("/item/\(bobs)/note", ["note": "BOB-PRIVATE-NOTE"]).status, 200)
+    try alice.get("/items")
+    for path in ["/item/\(bobs)", "/api/item/\(bobs)"] {
+      let r = try alice.get(path, json: path.hasPrefix("/api"))
+      XCTAssertEqual(r.status, 404, path)
+      XCTAssertFalse(r.body.contains("BOB-PRIVATE-NOTE"))
+    }
+    XCTAssertEqual(try alice.post("/item/\(bobs)/answer", ["finding": "Pneumothorax", "value": "absent"]).status, 404)
+    XCTAssertEqual(try alice.post("/item/\(bobs)/note", ["note": "overwrite"]).status, 404)
+    XCTAssertEqual(try alice.get("/item/999999").status, 404)
+    // Alice's own item of the same report shows nothing of Bob's.
+    let mine = try alice.get("/item/\(alices)")
+    XCTAssertEqual(mine.status, 200)
+    XCTAssertFalse(mine.body.contains("BOB-PRIVATE-NOTE"))
+    XCTAssertFalse(mine.body.contains("aria-pressed=\"true\""))
+    XCTAssertFalse(mine.body.contains("bob"))
+    let api = try alice.get("/api/item/\(alices)", json: true)
+    XCTAssertEqual(api.body, "{\"answers\":{},\"note\":\"\",\"report\":\"r2\"}")
+    XCTAssertFalse(try alice.get("/items").body.contains("bob"))
+    XCTAssertEqual(try f.sql("SELECT value FROM answer"), ["uncertain"])
+    XCTAssertEqual(try f.sql("SELECT note FROM assignment WHERE note != ''"), ["BOB-PRIVATE-NOTE"])
+  }
+
+  func testHostileTextIsShownEscapedAndStoredAsGiven() throws {
+    let hostile = "<script>alert(\"x\")</script> O'Brien's \"film\" & co; DROP TABLE report;-- ' OR '1'='1"
+    let name = "<b>eve\"'</b>; DELETE FROM user;--"
+    let f = try Fixture.make("cxr-annotate-escape", reports: [("<img src=x onerror=alert(1)>", hostile), ("r2", "plain")],
+                             annotators: [name, "bob"], users: [(name, .annotator), ("bob", .annotator), ("carol", .adjudicator)])
+    defer { try? FileManager.default.removeItem(at: f.dir) }
+    let server = try ServerProcess(f.db, for: Self.self)
+    defer { _ = server.stop() }
+    let eve = Client(port: server.port)
+    XCTAssertEqual(try eve.login(name, Fixture.password).status, 303)
+    let item = try f.assignment(name, report: "<img src=x onerror=alert(1)>")
+    let page = try eve.get("/item/\(item)")
+    XCTAssertEqual(page.status, 200)
+    XCTAssertFalse(page.body.contains("<script>alert"))
+    XCTAssertFalse(page.body.contains("<img src=x"))
+    XCTAssertFalse(page.body.contains("<b>eve"))
+    XCTAssertTrue(page.body.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; O&#39;Brien&#39;s &quot;film&quot; &amp; co; DROP TABLE report;-- &#39; OR &#39;1&#39;=&#39;1"), page.body)
+    XCTAssertTrue(page.body.contains("&lt;b&gt;eve&quot;&#39;&lt;/b&gt;; DELETE FROM user;--"))
+    XCTAssertTrue(page.body.contains("&lt;img src=x onerror=alert(1)&gt;"))
+    XCTAssertEqual(try eve.post("/item/\(item)/note", ["note": hostile]).status, 200)
+    XCTAssertEqual(try eve.post("/item/\(item)/answer", ["finding": "Pneumothorax", "value": "present"]).status, 200)
+    let again = try eve.get("/item/\(item)")
+    XCTAssertTrue(again.body.contains(">&lt;script&gt;alert(&quot;x&quot;)"))
+    XCTAssertFalse(again.body.contains("<script>alert"))
+    // Stored exactly as given; the tables are all there.
+    XCTAssertEqual(try f.sql("SELECT text FROM report WHERE external_id = '<img src=x onerror=alert(1)>'"), [hostile])
+    XCTAssertEqual(try f.sql("SELECT note FROM assignment WHERE note != ''"), [hostile])
+    XCTAssertEqual(try f.sql("SELECT name FROM user ORDER BY id"), [name, "bob", "carol"])
+    XCTAssertEqual(try f.sql("SELECT COUNT(*) FROM report", Int.self), [2])
+    // The adjudicator's page escapes names and text too.
+    let bob = Client(port: server.port)
+    try bob.login("bob", Fixture.password)
+    let bobs = try f.assignment("bob", report: "<img src=x onerror=alert(1)>")
+    try bob.get("/item/\(bobs)")
+    XCTAssertEqual(try bob.post("/item/\(bobs)/answer", ["finding": "Pneumothorax", "value": "absent"]).status, 200)
+    let carol = Client(port: server.port)
+    try carol.login("carol", Fixture.password)
+    let adj = try carol.get("/adjudicate/\(try f.reportKey("<img src=x onerror=alert(1)>"))")
+    XCTAssertEqual(adj.status, 200)
+    XCTAssertFalse(adj.body.contains("<script>alert") || adj.body.contains("<b>eve") || adj.body.contains("<img src=x"))
+    XCTAssertTrue(adj.body.contains("<th>&lt;b&gt;eve&quot;&#39;&lt;/b&gt;; DELETE FROM user;--</th>"))
+    let list = try carol.get("/adjudicate")
+    XCTAssertTrue(list.body.contains(">&lt;img src=x onerror=alert(1)&gt;</a>"), list.body)
+  }
+
+  func testLoginRateLimitAndSessionExpiry() throws {
+    let f = try Fixture.make("cxr-annotate-limit", reports: Self.reports)
+    defer { try? FileManager.default.removeItem(at: f.dir) }
+    let server = try ServerProcess(f.db, for: Self.self, extra: ["--session-minutes", "0.05", "--login-limit", "3"])
+    defer { _ = server.stop() }
+    let c = Client(port: server.port)
+    for _ in 0..<3 {
+      let r = try c.login("alice", "wrong password!")
+      XCTAssertEqual(r.status, 401)
+      XCTAssertTrue(r.body.contains("Wrong name or password."))
+    }
+    let refused = try c.login("alice", Fixture.password)
+    XCTAssertEqual(refused.status, 429)
+    XCTAssertNotNil(refused.header("Retry-After"))
+    XCTAssertNil(c.cookies["cxr_session"])
+    XCTAssertEqual(try f.sql("SELECT action FROM audit WHERE action LIKE 'login%' ORDER BY id"),
+                   ["login_failed", "login_failed", "login_failed", "login_refused"])
+    // Another name from the same address is refused as well (3 failures from 127.0.0.1).
+    XCTAssertEqual(try Client(port: server.port).login("bob", Fixture.password).status, 429)
+    // A fresh server (limits live in memory) with a 3-second session.
+    XCTAssertEqual(server.stop(), 0)
+    let s2 = try ServerProcess(f.db, for: Self.self, extra: ["--session-minutes", "0.05"])
+    defer { _ = s2.stop() }
+    let bob = Client(port: s2.port)
+    XCTAssertEqual(try bob.login("bob", Fixture.password).status, 303)
+    XCTAssertEqual(try bob.get("/items").status, 200)
+    Thread.sleep(forTimeInterval: 3.5)
+    let expired = try bob.get("/items")
+    XCTAssertEqual(expired.status, 303)
+    XCTAssertEqual(expired.header("Location"), "/login")
+  }
+
+  /// kill -9 between answers: every answer the server confirmed is there after a restart, and
+  /// the database passes integrity_check. Answers keep coming from a second thread while the
+  /// kill lands, so one may be in flight.
+  func testKill9KeepsEveryConfirmedAnswer() throws {
+    let reports = (0..<30).map { ("k\($0)", "Report \($0).") }
+    let f = try Fixture.make("cxr-annotate-kill", reports: reports)
+    defer { try? FileManager.default.removeItem(at: f.dir) }
+    var confirmed: [(Int64, String, String)] = []
+    var ids: [String: Int64] = [:]
+    for (rid, _) in reports { ids[rid] = try f.assignment("alice", report: rid) }
+    let values = ["present", "absent", "uncertain"]
+    for round in 0..<2 {
+      let server = try ServerProcess(f.db, for: Self.self)
+      let alice = Client(port: server.port)
+      try alice.login("alice", Fixture.password)
+      try alice.get("/items")
+      var k = 0
+      let lock = NSLock()
+      var mine: [(Int64, String, String)] = []
+      let stop = Date().addingTimeInterval(Double(round) * 0.4 + 0.8)
+      let worker = Thread {
+        while true {
+          let rid = "k\(k % 30)", finding = k % 2 == 0 ? "Pneumothorax" : "Fracture", value = values[(k / 2 + round) % 3]
+          guard let id = ids[rid],
+                let r = try? alice.post("/item/\(id)/answer", ["finding": finding, "value": value]) else { break }
+          if r.status == 200 { lock.lock(); mine.append((id, finding, value)); lock.unlock() }
+          k += 1
+        }
+      }
+      worker.start()
+      while Date() < stop { usleep(10_000) }
+      server.process.signal(SIGKILL)
+      let status = server.process.wait(timeout: 10)
+      XCTAssertNotNil(status)
+      XCTAssertNotEqual(status, 0)
+      while worker.isExecuting { usleep(10_000) }
+      lock.lock(); confirmed += mine; lock.unlock()
+      XCTAssertGreaterThan(mine.count, 5)
+    }
+    // The last confirmed value of each (item, finding) is what the database holds.
+    var expected: [String: String] = [:]
+    for (id, finding, value) in confirmed { expected["\(id) \(finding)"] = value }
+    let p = try Project.open(f.db)
+    let (integrity, stored) = try p.pool.read { db in
+      (try String.fetchAll(db, sql: "PRAGMA integrity_check"),
+       Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT assignment_id, finding, value FROM answer").map {
+        ("\($0["assignment_id"] as Int64) \($0["finding"] as String)", $0["value"] as String) }))
+    }
+    try p.close()
+    XCTAssertEqual(integrity, ["ok"])
+    for (key, value) in expected { XCTAssertEqual(stored[key], value, key) }
+  }
+
+  /// Answers through the HTTP API, adjudication, export, then `cxr agree` on the export with
+  /// exact counts; no report text reaches the server log.
+  func testExportFeedsCxrAgree() throws {
+    let f = try Fixture.make("cxr-annotate-agree", reports: Self.reports)
+    defer { try? FileManager.default.removeItem(at: f.dir) }
+    let server = try ServerProcess(f.db, for: Self.self)
+    let alice = Client(port: server.port), bob = Client(port: server.port), carol = Client(port: server.port)
+    try alice.login("alice", Fixture.password); try bob.login("bob", Fixture.password); try carol.login("carol", Fixture.password)
+    // (Pneumothorax, Fracture) per report for alice and bob.
+    let readings: [String: [(String, String)]] = [
+      "r1": [("present", "absent"), ("present", "absent")],
+      "r2": [("absent", "absent"), ("present", "absent")],      // Pneumothorax disagreement
+      "r3": [("uncertain", "present"), ("uncertain", "present")], // both uncertain: to adjudicate
+      "r4": [("absent", "absent"), ("absent", "present")],      // Fracture disagreement, left open
+    ]
+    try alice.get("/items"); try bob.get("/items")
+    for (rid, pair) in readings {
+      for (client, name, answer) in [(alice, "alice", pair[0]), (bob, "bob", pair[1])] {
+        let id = try f.assignment(name, report: rid)
+        XCTAssertEqual(try client.post("/item/\(id)/answer", ["finding": "Pneumothorax", "value": answer.0]).status, 200)
+        XCTAssertEqual(try client.post("/item/\(id)/answer", ["finding": "Fracture", "value": answer.1]).status, 200)
+      }
+    }
+    try carol.get("/adjudicate")
+    let page = try carol.get("/adjudicate")
+    XCTAssertTrue(page.body.contains("Pneumothorax: 2 to adjudicate, 0 decided"), page.body)
+    XCTAssertTrue(page.body.contains("Fracture: 1 to adjudicate, 0 decided"))
+    XCTAssertTrue(page.body.contains("<td class=\"raw\">0.750 (3/4)</td>"), page.body)
+    XCTAssertEqual(try carol.post("/adjudicate/\(try f.reportKey("r2"))", ["finding": "Pneumothorax", "value": "present"]).status, 200)
+    XCTAssertEqual(try carol.post("/adjudicate/\(try f.reportKey("r3"))", ["finding": "Pneumothorax", "value": "equivocal"]).status, 200)
+    XCTAssertEqual(try carol.post("/adjudicate/\(try f.reportKey("r3"))", ["finding": "Pneumothorax", "value": "maybe"]).status, 400)
+    XCTAssertTrue(try carol.get("/adjudicate").body.contains("Pneumothorax: 2 to adjudicate, 2 decided"))
+    XCTAssertEqual(server.stop(), 0)
+    for (_, text) in Self.reports { XCTAssertFalse(server.process.stderr.contains(text), "report text in the log") }
+    XCTAssertTrue(server.process.stderr.contains("POST /item/"), server.process.stderr)
+    try Self.checkExportAndAgree(f, readings: readings)
+  }
+
+  static func checkExportAndAgree(_ f: Fixture, readings: [String: [(String, String)]]) throws {
+    let out = f.dir.appendingPathComponent("human.csv")
+    let e = try CXRBinary.run(["annotate", "export", f.db, "--out", out.path], for: Self.self)
+    XCTAssertEqual(e.status, 0, e.err)
+    XCTAssertTrue(e.out.contains("Pneumothorax: 2 agreed, 1 adjudicated, 1 equivocal, 0 open (blank)"), e.out)
+    XCTAssertTrue(e.out.contains("Fracture: 3 agreed, 0 adjudicated, 0 equivocal, 1 open (blank)"), e.out)
+    let table = try CSVTable.read(out)
+    XCTAssertEqual(table.header, ["id", "Pneumothorax", "Fracture", "Pneumothorax_r1", "Pneumothorax_r2", "Fracture_r1", "Fracture_r2", "reader1", "reader2"])
+    var rows: [String: [String]] = [:]
+    for r in table.rows { rows[r[0]] = r }
+    XCTAssertEqual(rows["r1"]![1...2], ["1", "0"])
+    XCTAssertEqual(rows["r2"]![1...2], ["1", "0"])
+    XCTAssertEqual(rows["r3"]![1...2], ["equivocal", "1"])
+    XCTAssertEqual(rows["r4"]![1...2], ["0", ""])
+    for (rid, row) in rows {
+      let first = row[7] == "alice" ? 0 : 1
+      XCTAssertEqual(Set([row[7], row[8]]), ["alice", "bob"])
+      let cell = ["present": "1", "absent": "0", "uncertain": "uncertain"]
+      XCTAssertEqual([row[3], row[4]], [cell[readings[rid]![first].0]!, cell[readings[rid]![1 - first].0]!])
+      XCTAssertEqual([row[5], row[6]], [cell[readings[rid]![first].1]!, cell[readings[rid]![1 - first].1]!])
+    }
+    // A labeller's labels: r1 (1,0) r2 (0,0) r3 (1,1) r4 (0,1).
+    let schema = f.dir.appendingPathComponent("schema.csv")
+    try "id,Pneumothorax,Fracture\nr1,1,0\nr2,0,0\nr3,1,1\nr4,0,1\n".write(to: schema, atomically: true, encoding: .utf8)
+    let dir = f.dir.appendingPathComponent("agree")
+    let a = try CXRBinary.run(["agree", "--human", out.path, "--schema", "chexpert=\(schema.path)", "--annotators", "{finding}_r1,{finding}_r2",
+                               "--bootstrap", "0", "--out", dir.path], for: Self.self)
+    XCTAssertEqual(a.status, 0, a.err)
+    // Pneumothorax: r1 TP, r2 FN, r3 equivocal (left out), r4 TN. Fracture: r1 TN, r2 TN, r3 TP, r4 open (left out).
+    XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("confusion.csv"), encoding: .utf8),
+                   "schema,finding,tp,fp,fn,tn,left_out\nchexpert,Pneumothorax,1,0,1,1,1\nchexpert,Fracture,1,0,0,2,1\n")
+    let ac1 = try CSVTable.read(dir.appendingPathComponent("agreement.csv")).rows.filter { $0[0] == "annotators" }
+    // Binary AC1 leaves out r3 (uncertain) for Pneumothorax; the 3-category one keeps it.
+    XCTAssertEqual(ac1.map { "\($0[1]) \($0[2]) n=\($0[6])" },
+                   ["Pneumothorax gwet_ac1 n=3", "Pneumothorax gwet_ac1_3cat n=4", "Fracture gwet_ac1 n=4", "Fracture gwet_ac1_3cat n=4"])
+  }
+}
