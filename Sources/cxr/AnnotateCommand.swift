@@ -10,6 +10,7 @@ struct AnnotateCommand: ParsableCommand {
 #else
 import Annotate
 import Common
+import Label
 import Logging
 
 struct AnnotateCommand: ParsableCommand {
@@ -29,7 +30,8 @@ struct AnnotateInit: ParsableCommand {
     abstract: "Make a project: sample reports (stratified by a schema's labels) and give each to two annotators.")
 
   @Argument(help: "The project file to create (never overwritten).") var project: String
-  @Option(help: "A CSV with an id and a report text column.") var reports: String
+  @Option(help: "A CSV with an id and a report text column, or MIMIC-CXR's report folder (files/pXX/pSUBJECT/sSTUDY.txt; ids are study ids, text the impression, else findings, else the last section, as in `cxr label`).")
+  var reports: String
   @Option(help: "Id column of the reports CSV.") var idColumn = "id"
   @Option(help: "Report text column of the reports CSV.") var textColumn = "text"
   @Option(help: "Comma-separated findings to annotate.") var findings: String
@@ -44,8 +46,19 @@ struct AnnotateInit: ParsableCommand {
       guard !list.isEmpty else { throw FileError("--findings is empty; give e.g. --findings Pneumothorax,Fracture") }
       guard Set(list).count == list.count else { throw FileError("--findings names a finding twice: \(findings)") }
       let names = annotators.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-      let rows = try Sampling.readReports(URL(fileURLWithPath: reports), idColumn: idColumn, textColumn: textColumn)
-      let strata = try stratifyBy.map { try Sampling.readStrata(URL(fileURLWithPath: $0), findings: list, idColumn: idColumn) }
+      var isDir: ObjCBool = false
+      let rows: [(id: String, text: String)]
+      var labelID = idColumn
+      if FileManager.default.fileExists(atPath: reports, isDirectory: &isDir), isDir.boolValue {
+        // MIMIC-CXR's report tree, read and sectioned exactly as `cxr label` does.
+        let set = try ReportSet.mimic(URL(fileURLWithPath: reports))
+        rows = set.reports.map { ($0.idColumns.last!, $0.text) }
+        labelID = "study_id"
+        if set.emptySkipped > 0 { print("note: \(set.emptySkipped) report(s) of \(reports) have no text after section choice and were left out") }
+      } else {
+        rows = try Sampling.readReports(URL(fileURLWithPath: reports), idColumn: idColumn, textColumn: textColumn)
+      }
+      let strata = try stratifyBy.map { try Sampling.readStrata(URL(fileURLWithPath: $0), findings: list, idColumn: labelID) }
       let plan = try Sampling.plan(reports: rows, strata: strata, sample: sample, annotators: names, seed: seed,
                                    reportsSource: reports, labelSource: stratifyBy)
       try Project.create(project, plan: plan, findings: list, seed: seed, source: reports)

@@ -180,4 +180,34 @@ final class ProjectTests: XCTestCase {
     XCTAssertEqual(table.header, ["at", "user", "action", "target", "old", "new"])
     XCTAssertEqual(table.rows.map { $0[2] }, ["init", "user_add", "user_add", "user_add", "user_add", "export_human", "export_human"])
   }
+
+  /// MIMIC-CXR's report tree is read as `cxr label` reads it (impression, else findings) and
+  /// stratified by a CheXpert label file keyed by study_id.
+  func testInitFromMIMICReportFolder() throws {
+    let dir = try TestEnv.scratch("cxr-annotate-mimic")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    var labels = "subject_id,study_id,Pneumothorax,Fracture\n"
+    for (k, study) in [50000001, 50000002, 50000003, 50000004].enumerated() {
+      let folder = dir.appendingPathComponent("files/p10/p1000000\(k)")
+      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      try "FINAL REPORT\n FINDINGS: Lungs clear \(k).\n IMPRESSION: No pneumothorax \(k).\n"
+        .write(to: folder.appendingPathComponent("s\(study).txt"), atomically: true, encoding: .utf8)
+      labels += "1000000\(k),\(study),\(k < 2 ? "1.0" : ""),\n"
+    }
+    try labels.write(to: dir.appendingPathComponent("chexpert.csv"), atomically: true, encoding: .utf8)
+    let db = dir.appendingPathComponent("p.db").path
+    let r = try cxr(["annotate", "init", db, "--reports", dir.path, "--findings", "Pneumothorax,Fracture", "--sample", "2",
+                     "--stratify-by", dir.appendingPathComponent("chexpert.csv").path, "--seed", "1", "--annotators", "a,b"])
+    XCTAssertEqual(r.status, 0, r.err)
+    XCTAssertTrue(r.out.contains("stratum Pneumothorax=0;Fracture=0: 1 of 2"), r.out)
+    XCTAssertTrue(r.out.contains("stratum Pneumothorax=1;Fracture=0: 1 of 2"), r.out)
+    let q = try DatabaseQueue(path: db)
+    defer { try? q.close() }
+    let rows = try q.read { db in try Row.fetchAll(db, sql: "SELECT external_id, text FROM report ORDER BY external_id").map { "\($0["external_id"] as String): \($0["text"] as String)" } }
+    XCTAssertEqual(rows.count, 2)
+    for row in rows {
+      let k = Int(row.prefix(8))! - 50000001
+      XCTAssertEqual(row, "\(50000001 + k): No pneumothorax \(k).")
+    }
+  }
 }

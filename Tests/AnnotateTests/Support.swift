@@ -199,11 +199,11 @@ final class ServerProcess {
   let process: WatchedProcess
   let port: Int
 
-  init(_ db: String, for testCase: AnyClass, extra: [String] = []) throws {
+  init(_ db: String, for testCase: AnyClass, extra: [String] = [], scheme: String = "http") throws {
     process = try WatchedProcess(try CXRBinary.url(for: testCase), ["annotate", "serve", db, "--port", "0", "--bootstrap", "50"] + extra)
     var port = 0
     let ok = process.waitForStderr(timeout: 30) { text in
-      guard let r = text.range(of: "on http://127.0.0.1:") else { return false }
+      guard let r = text.range(of: "on \(scheme)://127.0.0.1:") else { return false }
       let digits = text[r.upperBound...].prefix { $0.isNumber }
       guard let p = Int(digits), text[r.upperBound...].dropFirst(digits.count).hasPrefix("/") else { return false }
       port = p
