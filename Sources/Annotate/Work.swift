@@ -52,7 +52,7 @@ extension Project {
     try await pool.read { db in
       try Row.fetchAll(db, sql: """
         SELECT assignment.id AS id, assignment.position AS position, report.external_id AS rid,
-               (SELECT COUNT(*) FROM answer WHERE answer.assignment_id = assignment.id) AS answered
+               assignment.answered AS answered
         FROM assignment JOIN report ON report.id = assignment.report_id
         WHERE assignment.annotator = ? ORDER BY assignment.position
         """, arguments: [annotator]).map { ($0["id"], $0["position"], $0["rid"], $0["answered"]) }
@@ -64,13 +64,10 @@ extension Project {
   }
 
   static func progress(_ db: Database, _ annotator: String) throws -> Progress {
-    let findings = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM finding") ?? 0
-    let assigned = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM assignment WHERE annotator = ?", arguments: [annotator]) ?? 0
-    let done = try Int.fetchOne(db, sql: """
-      SELECT COUNT(*) FROM assignment WHERE annotator = ?
-        AND (SELECT COUNT(*) FROM answer WHERE answer.assignment_id = assignment.id) = ?
-      """, arguments: [annotator, findings]) ?? 0
-    return Progress(done: done, assigned: assigned)
+    guard let row = try Row.fetchOne(db, sql: "SELECT assigned, done FROM annotator_progress WHERE annotator = ?", arguments: [annotator]) else {
+      return Progress(done: 0, assigned: 0)
+    }
+    return Progress(done: row["done"], assigned: row["assigned"])
   }
 
   /// Where to resume: the first item not fully answered, else the last one.

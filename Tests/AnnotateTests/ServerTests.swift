@@ -311,6 +311,12 @@ final class ServerTests: XCTestCase {
     XCTAssertEqual(try carol.post("/adjudicate/\(try f.reportKey("r3"))", ["finding": "Pneumothorax", "value": "maybe"]).status, 400)
     XCTAssertTrue(try carol.get("/adjudicate").body.contains("Pneumothorax: 2 to adjudicate, 2 decided"))
     XCTAssertEqual(server.stop(), 0)
+    // The trigger-kept progress counts equal a count from scratch.
+    XCTAssertEqual(try f.sql("SELECT annotator || ' ' || assigned || ' ' || done FROM annotator_progress ORDER BY annotator"), ["alice 4 4", "bob 4 4"])
+    XCTAssertEqual(try f.sql("""
+      SELECT annotator || ' ' || COUNT(*) || ' ' || SUM((SELECT COUNT(*) FROM answer WHERE assignment_id = assignment.id) = 2)
+      FROM assignment GROUP BY annotator ORDER BY annotator
+      """), ["alice 4 4", "bob 4 4"])
     for (_, text) in Self.reports { XCTAssertFalse(server.process.stderr.contains(text), "report text in the log") }
     XCTAssertTrue(server.process.stderr.contains("POST /item/"), server.process.stderr)
     try Self.checkExportAndAgree(f, readings: readings)
