@@ -229,8 +229,10 @@ final class App: Sendable {
       response = App.html(Pages.message("Server error", "the request failed and nothing was saved; try again", user: user), status: .internalServerError)
     }
     App.secure(&response.headers)
-    let ms = Date().timeIntervalSince(start) * 1000
-    logger.info("\(req.method.rawValue) \(req.uri.path) \(response.status.code) \(String(format: "%.1f", ms))ms user=\(user?.name ?? "-")")
+    if logger.logLevel <= .info {
+      let tenths = Int((Date().timeIntervalSince(start) * 10_000).rounded())
+      logger.info("\(req.method.rawValue) \(req.uri.path) \(response.status.code) \(tenths / 10).\(tenths % 10)ms user=\(user?.name ?? "-")")
+    }
     return response
   }
 

@@ -216,16 +216,25 @@ public final class Project: @unchecked Sendable {
 
   /// Writes one audit row inside the caller's transaction.
   static func audit(_ db: Database, user: String, action: String, target: String, old: String?, new: String?) throws {
-    try db.execute(sql: "INSERT INTO audit(at, user, action, target, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?)",
-                   arguments: [Clock.stamp(), user, action, target, old, new])
+    try db.cachedStatement(sql: "INSERT INTO audit(at, user, action, target, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?)")
+      .execute(arguments: [Clock.stamp(), user, action, target, old, new])
   }
 }
 
-/// Timestamps as ISO 8601 UTC with milliseconds.
+/// Timestamps as ISO 8601 UTC with milliseconds, e.g. 2026-12-01T20:25:09.123Z. Formatted by
+/// hand: a Foundation date formatter per call went through ICU and was a tenth of the server's CPU.
 enum Clock {
   static func stamp(_ date: Date = Date()) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: date)
+    let total = Int64((date.timeIntervalSince1970 * 1000).rounded())
+    var secs = time_t(total / 1000)
+    let ms = Int(total % 1000)
+    var parts = tm()
+    gmtime_r(&secs, &parts)
+    func pad(_ v: Int, _ width: Int) -> String {
+      let s = String(v)
+      return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+    return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
+      + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(ms, 3))Z"
   }
 }

@@ -75,11 +75,11 @@ extension Project {
   func sessionUser(token: String) async throws -> SessionUser? {
     let now = Date().timeIntervalSince1970
     return try await pool.read { db in
-      guard let row = try Row.fetchOne(db, sql: """
+      guard let row = try Row.fetchOne(db.cachedStatement(sql: """
         SELECT user.id AS id, user.name AS name, user.role AS role, session.csrf AS csrf
         FROM session JOIN user ON user.id = session.user_id
         WHERE session.token_hash = ? AND session.expires_at > ?
-        """, arguments: [SHA256.hex(token), now]), let role = Role(rawValue: row["role"]) else { return nil }
+        """), arguments: [SHA256.hex(token), now]), let role = Role(rawValue: row["role"]) else { return nil }
       return SessionUser(id: row["id"], name: row["name"], role: role, csrf: row["csrf"])
     }
   }

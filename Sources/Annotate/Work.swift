@@ -64,7 +64,7 @@ extension Project {
   }
 
   static func progress(_ db: Database, _ annotator: String) throws -> Progress {
-    guard let row = try Row.fetchOne(db, sql: "SELECT assigned, done FROM annotator_progress WHERE annotator = ?", arguments: [annotator]) else {
+    guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT assigned, done FROM annotator_progress WHERE annotator = ?"), arguments: [annotator]) else {
       return Progress(done: 0, assigned: 0)
     }
     return Progress(done: row["done"], assigned: row["assigned"])
@@ -91,19 +91,19 @@ extension Project {
   func saveAnswer(assignment id: Int64, annotator: String, finding: String, value: String) async throws -> Progress {
     guard ReaderAnswer(name: value) != nil else { throw HTTPFailure(status: 400, message: "value must be present, absent or uncertain") }
     return try await pool.write { db in
-      guard let rid = try String.fetchOne(db, sql: """
+      guard let rid = try String.fetchOne(db.cachedStatement(sql: """
         SELECT report.external_id FROM assignment JOIN report ON report.id = assignment.report_id
         WHERE assignment.id = ? AND assignment.annotator = ?
-        """, arguments: [id, annotator]) else { throw HTTPFailure(status: 404, message: "no such item") }
-      guard try Int.fetchOne(db, sql: "SELECT 1 FROM finding WHERE name = ?", arguments: [finding]) != nil else {
+        """), arguments: [id, annotator]) else { throw HTTPFailure(status: 404, message: "no such item") }
+      guard try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM finding WHERE name = ?"), arguments: [finding]) != nil else {
         throw HTTPFailure(status: 400, message: "unknown finding")
       }
-      let old = try String.fetchOne(db, sql: "SELECT value FROM answer WHERE assignment_id = ? AND finding = ?", arguments: [id, finding])
+      let old = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM answer WHERE assignment_id = ? AND finding = ?"), arguments: [id, finding])
       if old != value {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
           INSERT INTO answer(assignment_id, finding, value, updated_at) VALUES (?, ?, ?, ?)
           ON CONFLICT(assignment_id, finding) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-          """, arguments: [id, finding, value, Clock.stamp()])
+          """).execute(arguments: [id, finding, value, Clock.stamp()])
         try Project.audit(db, user: annotator, action: "answer", target: "item \(id) report \(rid) \(finding)", old: old, new: value)
       }
       return try Project.progress(db, annotator)
