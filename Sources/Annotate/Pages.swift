@@ -125,6 +125,15 @@ enum Pages {
       s += "<td class=\"kappa\">\(fmt(a.kappa.value))\(ci(a.kappa))</td></tr>"
     }
     s += "</table><p class=\"help\">95 % percentile bootstrap CIs from \(rounds) rounds over the reports both readers answered.</p>"
+    // Counts: reader 1 (rows) by reader 2 (columns).
+    for (f, a) in agreement {
+      s += "<table class=\"counts\" data-finding=\"\(esc(f))\"><caption>\(esc(f)): reader 1 (rows) by reader 2</caption><tr><th></th>"
+      s += ReaderAnswer.allCases.map { "<th>\($0.name)</th>" }.joined() + "</tr>"
+      for x in ReaderAnswer.allCases {
+        s += "<tr><th>\(x.name)</th>" + ReaderAnswer.allCases.map { "<td>\(a.counts[x.rawValue][$0.rawValue])</td>" }.joined() + "</tr>"
+      }
+      s += "</table>"
+    }
     for (f, _) in agreement {
       let open = pairs.filter { $0.finding == f && $0.needsAdjudication }
       let decided = open.filter { $0.adjudicated != nil }.count

@@ -306,6 +306,14 @@ final class ServerTests: XCTestCase {
     XCTAssertTrue(page.body.contains("Pneumothorax: 2 to adjudicate, 0 decided"), page.body)
     XCTAssertTrue(page.body.contains("Fracture: 1 to adjudicate, 0 decided"))
     XCTAssertTrue(page.body.contains("<td class=\"raw\">0.750 (3/4)</td>"), page.body)
+    // Pneumothorax, reader 1 by reader 2: whichever of alice/bob is reader 1 per report, the
+    // pairs are (p,p) (a,p)|(p,a) (u,u) (a,a).
+    let counts = page.body.components(separatedBy: "<table class=\"counts\" data-finding=\"Pneumothorax\">")[1].components(separatedBy: "</table>")[0]
+    let cells = counts.components(separatedBy: "<td>").dropFirst().map { Int($0.prefix { $0.isNumber })! }
+    XCTAssertEqual(cells.count, 9)
+    XCTAssertEqual([cells[0], cells[4], cells[8]], [1, 1, 1])  // diagonal: present, absent, uncertain
+    XCTAssertEqual(cells[1] + cells[3], 1)                     // the one present/absent disagreement
+    XCTAssertEqual(cells.reduce(0, +), 4)
     XCTAssertEqual(try carol.post("/adjudicate/\(try f.reportKey("r2"))", ["finding": "Pneumothorax", "value": "present"]).status, 200)
     XCTAssertEqual(try carol.post("/adjudicate/\(try f.reportKey("r3"))", ["finding": "Pneumothorax", "value": "equivocal"]).status, 200)
     XCTAssertEqual(try carol.post("/adjudicate/\(try f.reportKey("r3"))", ["finding": "Pneumothorax", "value": "maybe"]).status, 400)
@@ -426,6 +434,46 @@ final class ServerTests: XCTestCase {
     let half = try CXRBinary.run(["annotate", "serve", f.db, "--tls-cert", cert], for: Self.self)
     XCTAssertEqual(half.status, 1)
     XCTAssertTrue(half.err.contains("give both --tls-cert and --tls-key, or neither"), half.err)
+  }
+}
+
+extension ServerTests {
+  /// SIGTERM while answers keep coming: the server finishes what it has, exits 0, and every
+  /// answer it confirmed is stored.
+  func testSIGTERMIsGracefulUnderLoad() throws {
+    let reports = (0..<10).map { ("g\($0)", "Report \($0).") }
+    let f = try Fixture.make("cxr-annotate-term", reports: reports)
+    defer { try? FileManager.default.removeItem(at: f.dir) }
+    var ids: [String: Int64] = [:]
+    for (rid, _) in reports { ids[rid] = try f.assignment("alice", report: rid) }
+    let server = try ServerProcess(f.db, for: Self.self)
+    let alice = Client(port: server.port)
+    try alice.login("alice", Fixture.password)
+    try alice.get("/items")
+    let tally = Tally()
+    let values = ["present", "absent", "uncertain"]
+    let worker = Thread {
+      var k = 0
+      while k < 100_000 {
+        let id = ids["g\(k % 10)"]!, finding = k % 2 == 0 ? "Pneumothorax" : "Fracture", value = values[(k / 20) % 3]
+        guard let r = try? alice.post("/item/\(id)/answer", ["finding": finding, "value": value]) else { break }
+        if r.status == 200 { tally.add((id, finding, value)) } else { break }
+        k += 1
+      }
+      tally.finish()
+    }
+    worker.start()
+    usleep(600_000)
+    XCTAssertEqual(server.stop(), 0)
+    XCTAssertTrue(tally.waitFinished(timeout: 20))
+    XCTAssertTrue(server.process.stderr.contains("cxr annotate: stopped"), server.process.stderr)
+    var expected: [String: String] = [:]
+    for (id, finding, value) in tally.confirmed { expected["\(id) \(finding)"] = value }
+    XCTAssertGreaterThan(tally.confirmed.count, 5)
+    let stored = Dictionary(uniqueKeysWithValues: try f.sql("SELECT assignment_id || ' ' || finding || '=' || value FROM answer").map {
+      (String($0.split(separator: "=")[0]), String($0.split(separator: "=")[1])) })
+    XCTAssertEqual(stored, expected)
+    XCTAssertEqual(try f.sql("PRAGMA integrity_check"), ["ok"])
   }
 }
 
