@@ -104,6 +104,9 @@ public enum AnnotateServer {
       Route(method: .get, path: "/static/app.css", access: .open) { app, _, _, _, _ in
         App.text(Pages.css, type: "text/css; charset=utf-8", cache: true)
       },
+      Route(method: .get, path: "/favicon.ico", access: .open) { _, _, _, _, _ in  // no icon; say so without a 404 in the console
+        Response(status: .noContent, headers: [.cacheControl: "private, max-age=86400"])
+      },
       Route(method: .get, path: "/", access: anyone) { app, _, _, user, _ in
         switch user!.role {
         case .annotator: return App.redirect("/annotate")

@@ -90,6 +90,9 @@ final class BrowserTests: XCTestCase {
             answer('Pneumothorax', value)
         d.get(base + '/adjudicate')
         out['carol_after'] = d.find_element(By.TAG_NAME, 'main').text
+        # Every resource came from the app (CSP default-src 'self'), and no script or load failed.
+        out['console_errors'] = [e['message'] for e in d.get_log('browser') if e['level'] == 'SEVERE']
+        out['resources'] = d.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         out['ok'] = True
     finally:
         d.quit()
@@ -130,6 +133,11 @@ final class BrowserTests: XCTestCase {
     let last = py.stdout.split(separator: "\n").last.map(String.init) ?? ""
     let out = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], py.stdout)
     XCTAssertEqual(out["ok"] as? Bool, true)
+    // The only failed loads are the two items of alice's that bob was refused (404).
+    XCTAssertEqual(out["console_errors"] as? [String],
+                   blocked.map { "http://127.0.0.1:\(server.port)\($0) - Failed to load resource: the server responded with a status of 404 (Not Found)" })
+    let resources = try XCTUnwrap(out["resources"] as? [String])
+    XCTAssertTrue(resources.allSatisfy { $0.hasPrefix("http://127.0.0.1:\(server.port)/") }, "\(resources)")
     // Nothing was pressed before each first visit (no one else's answers show), for both readers.
     for name in ["alice", "bob"] {
       let fresh = try XCTUnwrap(out["\(name)_fresh"] as? [[String: Any]])

@@ -15,8 +15,8 @@ final class ServerTests: XCTestCase {
     let server = try ServerProcess(f.db, for: Self.self)
     let table = AnnotateServer.routeTable
     XCTAssertEqual(table.filter { $0.access == .open }.map { "\($0.method) \($0.path)" },
-                   ["GET /login", "POST /login", "GET /static/app.js", "GET /static/app.css"])
-    XCTAssertEqual(table.count, 17)
+                   ["GET /login", "POST /login", "GET /static/app.js", "GET /static/app.css", "GET /favicon.ico"])
+    XCTAssertEqual(table.count, 18)
     let anon = Client(port: server.port)
     for r in table where r.access != .open {
       let path = r.path.replacingOccurrences(of: ":id", with: "1")
@@ -29,6 +29,8 @@ final class ServerTests: XCTestCase {
       }
     }
     for path in ["/login", "/static/app.js", "/static/app.css"] { XCTAssertEqual(try anon.get(path).status, 200, path) }
+    XCTAssertEqual(try anon.get("/favicon.ico").status, 204)
+    XCTAssertEqual(try anon.get("/static/app.js").header("Content-Type"), "text/javascript; charset=utf-8")
     // A forged session cookie is no session.
     anon.cookies["cxr_session"] = String(repeating: "ab", count: 32)
     XCTAssertEqual(try anon.get("/items").status, 303)
