@@ -91,6 +91,11 @@ final class ProjectTests: XCTestCase {
       "\(labels) has no column 'Effusion' to stratify by (its columns are: study, Pneumothorax, Fracture); check --findings"))
     XCTAssertTrue(try run(["--reports", reports, "--id-column", "study", "--text-column", "report_text", "--sample", "4",
                            "--annotators", "a,a"]).contains("--annotators names 'a' twice; each annotator once"))
+    let partial = dir.appendingPathComponent("partial.csv")
+    try "study,Pneumothorax,Fracture\ns0,1,0\ns1,0,0\n".write(to: partial, atomically: true, encoding: .utf8)
+    XCTAssertTrue(try run(["--reports", reports, "--id-column", "study", "--text-column", "report_text", "--sample", "4",
+                           "--stratify-by", partial.path]).contains(
+      "38 report id(s) of \(reports) are not in the label file \(partial.path), e.g. 's2'; stratify with a label file covering every report"))
   }
 
   func testForeignAndCorruptProjectFiles() throws {

@@ -74,5 +74,10 @@ final class GwetAC1Tests: XCTestCase {
     XCTAssertEqual(rows[1].value!, gwetAC1([0, 1, 0, 2, 1], [0, 1, 2, 2, 0], categories: 3)!, accuracy: 1e-15)
     XCTAssertEqual(rows[1].nPos, 3)  // c1, c3, c5: someone said present
     XCTAssertNotNil(rows[1].ciLow)
+    // The reports label the two.
+    XCTAssertTrue(r.markdown.contains("| finding | categories | AC1 | 95 % CI | n |"), r.markdown)
+    XCTAssertTrue(r.markdown.contains("| A | present / absent (uncertain left out) | "), r.markdown)
+    XCTAssertTrue(r.markdown.contains("| A | present / absent / uncertain | "), r.markdown)
+    XCTAssertTrue(r.html.contains("<td>A</td><td>present / absent / uncertain</td>"))
   }
 }
