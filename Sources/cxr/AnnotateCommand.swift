@@ -87,7 +87,7 @@ struct AnnotateUserAdd: ParsableCommand {
   @Argument(help: "User name (an annotator's name as given to `init --annotators`).") var name: String
   @Option(help: "annotator, adjudicator or admin.") var role: Project.Role
   @Option(help: "The project file.") var project: String
-  @Option(help: ArgumentHelp("bcrypt cost (10 to 15).", visibility: .hidden)) var bcryptCost: UInt8 = Project.defaultBcryptCost
+  @Option(help: ArgumentHelp("bcrypt cost, 4 to 15 (default 12; below 10 only for tests).", visibility: .hidden)) var bcryptCost: UInt8 = Project.defaultBcryptCost
 
   func run() throws {
     do {
