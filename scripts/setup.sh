@@ -3,7 +3,8 @@
 #   apt: libjpeg-turbo, libpng, zlib, GDCM (DICOM) development packages
 #   .deps/venv: the pinned CPU libtorch (torch==2.13.0+cpu wheel) and, test-only,
 #               the reference implementations (timm, lion-pytorch, scikit-learn,
-#               scikit-image, MONAI, pydicom, safetensors; selenium, irrCAC for cxr annotate).
+#               scikit-image, MONAI, pydicom, safetensors).
+#   cxr annotate: apt libsqlite3-dev, chromium, chromium-driver; pip selenium, irrCAC (tests).
 # TORCH_DIR=/path/to/torch uses another libtorch for the build (the venv is still
 # made, for the parity tests).
 set -uo pipefail
