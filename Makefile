@@ -16,7 +16,7 @@ CXR := $(ROOT)/.build/release/cxr
 # one place for them (the GPU bundle builds its libcxt.so with the same file).
 SHIM_MK := $(ROOT)/scripts/bundle/shim.mk
 
-.PHONY: setup shim build test demo bench clean bundle cuda-check
+.PHONY: setup shim build test demo demo-readme install bench clean bundle cuda-check
 setup:
 	@bash scripts/setup.sh
 
@@ -47,6 +47,20 @@ demo: build
 	$(CXR) synth demo-data --size small --seed 0
 	$(CXR) run configs/demo.yaml
 	@echo "report: demo-out/demo/report.md (plots: demo-out/demo/evaluation/report.html)"
+
+# The release binary and its C shims on the PATH: PREFIX/bin/cxr with libcxt*.so beside it (the
+# binary's rpath includes $ORIGIN). libtorch stays where it is (the shim's rpath names it).
+PREFIX ?= /usr/local
+install: build
+	install -d $(PREFIX)/bin
+	install -m 755 $(CXR) $(PREFIX)/bin/cxr
+	install -m 644 $(SHIM) $(PREFIX)/bin/
+	@if [ -f $(DICOM_SHIM) ]; then install -m 644 $(DICOM_SHIM) $(PREFIX)/bin/; fi
+	@echo "installed $(PREFIX)/bin/cxr ($$($(PREFIX)/bin/cxr info | head -1))"
+
+# Regenerates the README's demo table and picture from a fresh demo run (scripts/demo-readme.sh).
+demo-readme: build
+	@bash scripts/demo-readme.sh
 
 clean:
 	rm -rf .build CShims/build demo-data demo-out

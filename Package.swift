@@ -3,6 +3,7 @@
 // Layers (see DESIGN.md): cxr -> Experiment -> Train -> Models -> Torch -> CTorch (libcxt.so)
 //                                   |           '-> Data -> CCodecs
 //                                   '-> Evaluate (pure Swift), Label (LLM client, pure Swift)
+//                          cxr -> Synth (-> Data, CCodecs), Bench (-> Train); Common under all
 import PackageDescription
 import Foundation
 
@@ -55,7 +56,7 @@ let package = Package(
     .target(name: "CCodecs", path: "Sources/CCodecs",
             linkerSettings: codecLink),
     .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
-    .target(name: "Common", swiftSettings: swiftSettings, plugins: ["BuildInfo"]),
+    .target(name: "Common", dependencies: ["Yams"], swiftSettings: swiftSettings, plugins: ["BuildInfo"]),
     .target(name: "Torch", dependencies: ["CTorch", "Common"], swiftSettings: swiftSettings, linkerSettings: torchLink),
     .target(name: "Models", dependencies: ["Torch", "Common"], swiftSettings: swiftSettings),
     .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: swiftSettings),
@@ -71,10 +72,17 @@ let package = Package(
       .product(name: "Logging", package: "swift-log"),
     ], swiftSettings: swiftSettings),
     .target(name: "Train", dependencies: ["Models", "Data", "Evaluate"], swiftSettings: swiftSettings),
-    .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Yams", "CCodecs"] + labelDependency,
+    .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Yams"] + labelDependency,
             swiftSettings: swiftSettings),
+    // cxr bench (the Swift side of the side-by-side benchmarks) and the doubles tests and
+    // benchmarks train (SmallConvNet, SyntheticSplit): outside the layers the product is made of.
+    .target(name: "Bench", dependencies: ["Train", "Models", "Data", "Torch", "Common",
+                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings),
+    // The synthetic study (cxr synth): renderer, DICOM and JPEG writers, labellers of known error.
+    .target(name: "Synth", dependencies: ["Common", "Data", "CCodecs"], swiftSettings: swiftSettings),
     .executableTarget(name: "cxr", dependencies: [
-      "Experiment", "Train", "Evaluate", "Data", "Models", "Torch",
+      "Experiment", "Synth", "Bench", "Train", "Evaluate", "Data", "Models", "Torch",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ] + labelDependency + annotateDependency, swiftSettings: cxrSettings),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -82,12 +90,13 @@ let package = Package(
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
     .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
-    .testTarget(name: "TrainTests", dependencies: ["Train", "Models", "Evaluate", "TestSupport"]),
+    .testTarget(name: "TrainTests", dependencies: ["Train", "Bench", "Models", "Data", "Evaluate", "TestSupport"]),
     .testTarget(name: "EvaluateTests", dependencies: ["Evaluate", "TestSupport"]),
     .testTarget(name: "AnnotateTests", dependencies: ["Annotate", "Evaluate", "Common", "TestSupport",
                                                       .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "LabelTests", dependencies: ["Label", "TestSupport"], exclude: ["fake_openai_server.py"]),
-    .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Data", "TestSupport"]),
+    .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Synth", "Data", "TestSupport"]),
+    .testTarget(name: "SynthTests", dependencies: ["Synth", "Data", "TestSupport"]),
     // The cxr command line as a user runs it (the built binary), for commands of no one layer.
     .testTarget(name: "CXRTests", dependencies: ["TestSupport"]),
   ],

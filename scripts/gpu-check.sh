@@ -17,13 +17,13 @@
 #
 # cxr interfaces used (commands the project adds; a missing one is reported as SKIP):
 #   cxr info | cxr synth OUT --size small | cxr train CONFIG --schema NAME --set key=value ...
-#   cxr bench train   --arch A --size S --batch B --device cuda --steps N        (Sources/cxr/BenchTrainStep.swift)
-#   cxr bench predict --arch A --size S --batch B --device cuda --steps N        (Sources/cxr/BenchPredict.swift)
+#   cxr bench train   --arch A --size S --batch B --device cuda --steps N        (Sources/Bench/BenchTrainStep.swift)
+#   cxr bench predict --arch A --size S --batch B --device cuda --steps N        (Sources/Bench/BenchPredict.swift)
 #   cxr bench forward --arch A --weights W.safetensors --input X.safetensors --output Y.safetensors --device cuda
-#                                                                                (Sources/cxr/BenchForward.swift)
-#   cxr bench loader  DIR --size S --batch B --batches N --workers 0 --prefetch P (Sources/cxr/BenchLoader.swift)
-#   cxr bench feed    --batch B --size S --batches N --device cuda               (Sources/cxr/BenchFeed.swift)
-#   cxr bench graph   --device cuda                                              (Sources/cxr/BenchGraph.swift)
+#                                                                                (Sources/Bench/BenchForward.swift)
+#   cxr bench loader  DIR --size S --batch B --batches N --workers 0 --prefetch P (Sources/Bench/BenchLoader.swift)
+#   cxr bench feed    --batch B --size S --batches N --device cuda               (Sources/Bench/BenchFeed.swift)
+#   cxr bench graph   --device cuda                                              (Sources/Bench/BenchGraph.swift)
 # The bench commands print one JSON line with "images_per_s" (bench graph: "replay_us", "eager_us";
 # bench forward's images_per_s is of one cold call). The two loader rows time alike: all cores, P
 # batches ahead per worker, the first batch of each worker untimed (see both files' headers).

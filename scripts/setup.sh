@@ -3,7 +3,7 @@
 #   apt: libjpeg-turbo, libpng, zlib, GDCM (DICOM) development packages
 #   .deps/venv: the pinned CPU libtorch (torch==2.13.0+cpu wheel) and, test-only,
 #               the reference implementations (timm, lion-pytorch, scikit-learn,
-#               scikit-image, MONAI, pydicom, safetensors).
+#               scikit-image, MONAI, pydicom, safetensors, statsmodels).
 #   cxr annotate: apt libsqlite3-dev, chromium, chromium-driver; pip selenium, irrCAC (tests).
 # TORCH_DIR=/path/to/torch uses another libtorch for the build (the venv is still
 # made, for the parity tests).
@@ -48,8 +48,8 @@ if [ ! -f "$stamp" ]; then
   pipi --no-deps "torchvision==0.28.0" "timm==1.0.31" "lion-pytorch==0.2.5" "monai==1.6.1" \
     || fail "pip install torchvision timm lion-pytorch monai"
   pipi numpy scipy "scikit-learn==1.9.1" "scikit-image==0.26.0" "pydicom==3.0.2" "safetensors==0.8.0" \
-       pyyaml huggingface_hub pillow \
-    || fail "pip install numpy scipy scikit-learn scikit-image pydicom safetensors"
+       pyyaml huggingface_hub pillow "statsmodels==0.15.0" \
+    || fail "pip install numpy scipy scikit-learn scikit-image pydicom safetensors statsmodels"
   # cxr annotate tests: Selenium drives Chromium; irrCAC is Gwet's reference for the q-category AC1.
   pipi "selenium==4.51.0" "irrCAC==0.4.4" \
     || fail "pip install selenium irrCAC"

@@ -7,30 +7,64 @@ public enum Bootstrap {
   /// Areas of every model in every round: `result[model][round]`. All models see the same
   /// draws, so differences between them are paired.
   public static func areas(labels: [Bool], rankings: [Ranking], rounds: Int, seed: UInt64) -> [[Areas]] {
+    areas(labels: labels, rankings: rankings, also: [], rounds: rounds, seed: seed).areas
+  }
+
+  /// As `areas`, and in the same rounds (the same draws) the operating points and calibration of
+  /// `passes` on the same cases: `statistics[pass][metric]` holds a metric's defined values over
+  /// the rounds (undefined ones, e.g. PPV with no case called positive, are left out of its CI).
+  static func areas(labels: [Bool], rankings: [Ranking], also passes: [RoundStatistics], rounds: Int, seed: UInt64)
+    -> (areas: [[Areas]], statistics: [[[Double]]]) {
     let n = labels.count
-    guard rounds > 0, !rankings.isEmpty else { return rankings.map { _ in [] } }
+    let widths = passes.map(\.width), width = widths.reduce(0, +)
+    let nothing = (rankings.map { _ in [Areas]() }, widths.map { [[Double]](repeating: [], count: $0) })
+    guard rounds > 0, !rankings.isEmpty || !passes.isEmpty else { return nothing }
     precondition(rankings.allSatisfy { $0.count == n }, "every ranking must cover the same cases")
+    precondition(passes.isEmpty || passes.count == rankings.count, "one pass per ranking, or none")
     let positives = labels.indices.filter { labels[$0] }.map { Int32($0) }
-    guard !positives.isEmpty, positives.count < n else { return rankings.map { _ in [] } }
+    guard !positives.isEmpty, positives.count < n else { return nothing }
     let models = rankings.count
     var flat = [Areas](repeating: Areas(auroc: .nan, auprc: .nan), count: models * rounds)
+    var stats = [Double](repeating: .nan, count: width * rounds)  // [metric][round]
     flat.withUnsafeMutableBufferPointer { out in
-      let outBase = out.baseAddress!
-      forEachRound(rounds) { roundRange in
-        var counts = [Int32](repeating: 0, count: n)
-        counts.withUnsafeMutableBufferPointer { c in
-          for r in roundRange {
-            let pos = draw(into: c, seed: seed, round: r, positives: positives)
-            let w = UnsafeBufferPointer(c)
-            for m in 0..<models {
-              // Cannot be nil: the draw holds both classes.
-              outBase[m * rounds + r] = rankings[m].areas(weights: w, totalPos: pos, totalNeg: n - pos)!
+      stats.withUnsafeMutableBufferPointer { statsOut in
+        let outBase = out.baseAddress!, statsBase = statsOut.baseAddress
+        forEachRound(rounds) { roundRange in
+          var counts = [Int32](repeating: 0, count: n)
+          var scratch = passes.map { $0.makeScratch() }
+          var values = [Double](repeating: .nan, count: width)
+          counts.withUnsafeMutableBufferPointer { c in
+            for r in roundRange {
+              let pos = draw(into: c, seed: seed, round: r, positives: positives)
+              let w = UnsafeBufferPointer(c)
+              guard let statsBase, !passes.isEmpty else {
+                for m in 0..<models {
+                  // Cannot be nil: the draw holds both classes.
+                  outBase[m * rounds + r] = rankings[m].areas(weights: w, totalPos: pos, totalNeg: n - pos)!
+                }
+                continue
+              }
+              values.withUnsafeMutableBufferPointer { v in
+                var offset = 0
+                for m in 0..<models {
+                  outBase[m * rounds + r] = passes[m].areas(rankings[m], weights: w, totalPos: pos, totalNeg: n - pos, scratch: &scratch[m],
+                                                            into: UnsafeMutableBufferPointer(rebasing: v[offset..<(offset + widths[m])]))
+                  offset += widths[m]
+                }
+                for k in 0..<width { statsBase[k * rounds + r] = v[k] }
+              }
             }
           }
         }
       }
     }
-    return (0..<models).map { m in Array(flat[(m * rounds)..<((m + 1) * rounds)]) }
+    var statistics: [[[Double]]] = []
+    var start = 0
+    for w in widths {
+      statistics.append((start..<(start + w)).map { k in stats[(k * rounds)..<((k + 1) * rounds)].filter { !$0.isNaN } })
+      start += w
+    }
+    return ((0..<models).map { m in Array(flat[(m * rounds)..<((m + 1) * rounds)]) }, statistics)
   }
 
   /// Multinomial case counts for round `round`, redrawn until both classes are present.

@@ -30,6 +30,15 @@ public struct Comparison: Codable, Equatable, Sendable {
   public var delongP: Double
   public var n: Int
   public var nPos: Int
+  /// DeLong's p after Holm's adjustment over the comparisons of this reference and finding
+  /// (the `holmFamilySize` pairs of its models).
+  public var delongPHolm: Double?
+  /// The study's paired t-test over the paired bootstrap rounds' AUROCs (see `PairedTTest` for why
+  /// DeLong is the better-founded test); nil without at least two rounds.
+  public var ttestT: Double?
+  public var ttestP: Double?
+  public var ttestPHolm: Double?
+  public var holmFamilySize: Int = 0
 }
 
 /// Curves of one model on one reference and finding (for the plots).
@@ -51,22 +60,61 @@ public struct EvaluationResult: Sendable {
   public var notes: [String]
   public var rounds: Int
   public var seed: UInt64
+  /// Operating points on the test cases: thresholds from the tuning predictions, fixed ones, and
+  /// ones read off the test ROC (flagged `test`).
+  public var operatingPoints: [OperatingPointRow] = []
+  /// The thresholds chosen on the tuning predictions, per model and finding.
+  public var tunedThresholds: [TunedThreshold] = []
+  /// Where the tuning labels came from (nil: no tuning predictions given).
+  public var tuneSource: String?
+  public var fixedThresholds: [Double] = []
+  /// Specificities at which sensitivity is read off the test ROC.
+  public var testSpecificities: [Double] = []
+  public var calibration: [CalibrationRow] = []
+  public var reliability: [ReliabilityBin] = []
+  public var calibrationBins: Int = 10
 
   public func row(model: String, reference: String, finding: String, metric: String) -> MetricRow? {
     rows.first { $0.model == model && $0.reference == reference && $0.finding == finding && $0.metric == metric }
   }
 }
 
+/// What `Evaluation.run` computes besides AUROC and AUPRC.
+public struct EvaluationOptions: Sendable {
+  /// Tuning-set predictions of the same weights, one per model (matched by name), and the tuning
+  /// labels: the thresholds of `ThresholdRule.tuned` are chosen there, never on the test set.
+  public var tunePredictions: [Predictions]
+  public var tuneReference: ReferenceLabels?
+  /// Fixed thresholds in [0, 1] (e.g. 0.5).
+  public var thresholds: [Double]
+  /// Bins of the expected calibration error and the reliability diagrams.
+  public var calibrationBins: Int
+  /// Specificities at which sensitivity is read off each test ROC (test-chosen, optimistic).
+  public var testSpecificities: [Double]
+
+  public init(tunePredictions: [Predictions] = [], tuneReference: ReferenceLabels? = nil, thresholds: [Double] = [],
+              calibrationBins: Int = 10, testSpecificities: [Double] = [0.90, 0.95]) {
+    self.tunePredictions = tunePredictions; self.tuneReference = tuneReference; self.thresholds = thresholds
+    self.calibrationBins = calibrationBins; self.testSpecificities = testSpecificities
+  }
+}
+
 public enum Evaluation {
   /// Every model against every reference, per finding.
   public static func run(predictions: [Predictions], references: [ReferenceLabels], findings: [String],
-                         rounds: Int = 1000, seed: UInt64 = 0) throws -> EvaluationResult {
+                         rounds: Int = 1000, seed: UInt64 = 0, options: EvaluationOptions = EvaluationOptions()) throws -> EvaluationResult {
     guard !predictions.isEmpty else { throw FileError("give at least one --predictions NAME=file.csv") }
     guard !references.isEmpty else { throw FileError("give at least one --reference NAME=labels.csv") }
     try checkUniqueNames(predictions.map(\.name), option: "--predictions")
     try checkUniqueNames(references.map(\.name), option: "--reference")
+    try check(options, models: predictions)
     var result = EvaluationResult(models: predictions.map(\.name), references: references.map(\.name), findings: findings,
                                   rows: [], comparisons: [], curves: [], notes: [], rounds: rounds, seed: seed)
+    result.fixedThresholds = options.thresholds
+    result.testSpecificities = options.testSpecificities
+    result.calibrationBins = options.calibrationBins
+    result.tuneSource = options.tuneReference?.source
+    let tuned = try tuneThresholds(options, models: predictions, findings: findings, into: &result)
     // Per model and reference: the prediction row of each reference row (-1: none). Ids on one
     // side only are counted once per model and reference, the first few shown.
     var predictionRow: [[[Int32]]] = []  // [reference][model][reference row]
@@ -93,14 +141,16 @@ public enum Evaluation {
           throw FileError("reference '\(ref.name)' (\(ref.source)) has no finding '\(f)'; its findings are: \(ref.findings.joined(separator: ", "))")
         }
         try evaluate(finding: f, reference: ref, column: column, predictions: predictions, predictionRow: predictionRow[r],
-                     rounds: rounds, seed: seed, into: &result)
+                     rounds: rounds, seed: seed, options: options, tuned: tuned, into: &result)
       }
     }
+    adjustForMultipleComparisons(&result.comparisons)
     return result
   }
 
   private static func evaluate(finding f: String, reference ref: ReferenceLabels, column: [Bool?],
                                predictions: [Predictions], predictionRow: [[Int32]], rounds: Int, seed: UInt64,
+                               options: EvaluationOptions, tuned: [String: [String: [TunedThreshold]]],
                                into result: inout EvaluationResult) throws {
     // Per model: the reference rows (in reference order, so models covering the same ids line
     // up exactly) that have a label for this finding and a prediction.
@@ -131,13 +181,22 @@ public enum Evaluation {
         result.notes.append("reference '\(ref.name)' has only \(only) cases for '\(f)' among the \(j.labels.count) case(s) it shares with '\(predictions[m].name)': AUROC and AUPRC are undefined there and were not computed")
       }
     }
-    // One bootstrap batch when all models share the cases (the usual case), else one per model.
+    let plans = planThresholds(finding: f, reference: ref.name, models: predictions.map(\.name),
+                               cases: joined.map { ($0.scores, $0.labels) }, rankings: rankings, valid: valid, options: options,
+                               tuned: tuned, notes: &result.notes)
+    // One bootstrap batch when all models share the cases (the usual case), else one per model;
+    // the operating points and calibration ride on the same rounds.
     var boots: [[Areas]] = Array(repeating: [], count: predictions.count)
+    var samples: [[[Double]]] = Array(repeating: [], count: predictions.count)  // [model][metric][round]
     if sameCases, valid[0] {
-      boots = Bootstrap.areas(labels: joined[0].labels, rankings: rankings, rounds: rounds, seed: seed)
+      let b = Bootstrap.areas(labels: joined[0].labels, rankings: rankings, also: plans.map { $0!.pass }, rounds: rounds, seed: seed)
+      boots = b.areas
+      samples = b.statistics
     } else {
       for m in joined.indices where valid[m] {
-        boots[m] = Bootstrap.areas(labels: joined[m].labels, rankings: [rankings[m]], rounds: rounds, seed: seed)[0]
+        let b = Bootstrap.areas(labels: joined[m].labels, rankings: [rankings[m]], also: [plans[m]!.pass], rounds: rounds, seed: seed)
+        boots[m] = b.areas[0]
+        samples[m] = b.statistics[0]
       }
     }
     for m in joined.indices where valid[m] {
@@ -150,6 +209,10 @@ public enum Evaluation {
                                      value: value, ciLow: ci?.low, ciHigh: ci?.high, n: n, nPos: nPos))
       }
       result.curves.append(CurveSet(model: predictions[m].name, reference: ref.name, finding: f, curves: rankings[m].curves()))
+    }
+    for case let plan? in plans {
+      recordThresholds(plan, samples: samples[plan.model], finding: f, reference: ref.name, models: predictions.map(\.name),
+                       labels: joined[plan.model].labels, options: options, into: &result)
     }
     // Paired comparisons on the cases all models share.
     guard predictions.count > 1 else { return }
@@ -187,10 +250,11 @@ public enum Evaluation {
         let d = DeLong.test(components[a], components[b])
         let diffs = zip(pairedBoots[a], pairedBoots[b]).map { $0.auroc - $1.auroc }
         let ci = percentileInterval(diffs)
+        let t = PairedTTest(pairedBoots[a].map(\.auroc), pairedBoots[b].map(\.auroc))
         result.comparisons.append(Comparison(reference: ref.name, finding: f, modelA: predictions[a].name, modelB: predictions[b].name,
                                              aurocA: d.aucA, aurocB: d.aucB, difference: d.difference,
                                              ciLow: ci?.low, ciHigh: ci?.high, delongZ: d.z, delongP: d.p,
-                                             n: common.labels.count, nPos: nPos))
+                                             n: common.labels.count, nPos: nPos, ttestT: t?.t, ttestP: t?.p))
       }
     }
   }

@@ -112,7 +112,10 @@ public struct ReferenceLabels: Sendable {
 
   public init(name: String, table: CSVTable, findings: [String], policy: UncertainPolicy) throws {
     self.name = name; self.source = table.source; self.findings = findings
-    let idCol = try table.require("id")
+    // `id`, else CheXpert's layout (subject_id,study_id,...): for CANDID-PTX the study id names the image.
+    guard let idCol = table.index(of: "id") ?? table.index(of: "dicom_id") ?? table.index(of: "study_id") else {
+      throw FileError("\(table.source) has no id column (id, dicom_id, or study_id of CheXpert's layout); its columns are: \(table.header.joined(separator: ", "))")
+    }
     let cols = try findings.map { try table.require($0) }
     var columns: [[Bool?]] = findings.map { _ in [] }
     var ids: [String] = []

@@ -4,12 +4,23 @@ import Foundation
 /// The `cxr evaluate` and `cxr agree` jobs from their command-line arguments, so the command
 /// stays a thin parser and tests run exactly what users run.
 public enum Jobs {
-  /// `--predictions NAME=file ... --reference NAME=file ... [--findings A,B] --out DIR`.
+  /// `--predictions NAME=file ... --reference NAME=file ... [--findings A,B]
+  /// [--tune-predictions NAME=file ... --tune-reference file] [--threshold X ...] [--calibration-bins N] --out DIR`.
   @discardableResult
   public static func evaluate(predictions: [String], references: [String], findings: [String]?,
                               uncertain: UncertainPolicy = .ones, rounds: Int = 1000, seed: UInt64 = 0,
-                              out: URL) throws -> EvaluationResult {
+                              tunePredictions: [String] = [], tuneReference: String? = nil, thresholds: [Double] = [],
+                              calibrationBins: Int = 10, out: URL) throws -> EvaluationResult {
     try checkRounds(rounds)
+    // Cheap checks first, before any file is read.
+    try Evaluation.check(EvaluationOptions(thresholds: thresholds, calibrationBins: calibrationBins), models: [])
+    let tuneSpecs = try tunePredictions.map { try NamedPath(parsing: $0, option: "--tune-predictions") }
+    if tuneReference == nil, let first = tuneSpecs.first {
+      throw FileError("--tune-predictions \(first.name)=\(first.path) needs --tune-reference labels.csv: the tuning-set labels the operating points are chosen on")
+    }
+    if let tuneReference, tuneSpecs.isEmpty {
+      throw FileError("--tune-reference \(tuneReference) needs --tune-predictions NAME=preds.csv for every model: the tuning-set predictions of the same weights")
+    }
     let predSpecs = try predictions.map { try NamedPath(parsing: $0, option: "--predictions") }
     let refSpecs = try references.map { try NamedPath(parsing: $0, option: "--reference") }
     guard !predSpecs.isEmpty else { throw FileError("give at least one --predictions NAME=file.csv") }
@@ -19,7 +30,13 @@ public enum Jobs {
     let chosen = try findings ?? commonFindings(predictionTables: predTables, referenceTables: refTables)
     let preds = try zip(predSpecs, predTables).map { try Predictions(name: $0.name, table: $1, findings: chosen) }
     let refs = try zip(refSpecs, refTables).map { try ReferenceLabels(name: $0.name, table: $1, findings: chosen, policy: uncertain) }
-    let result = try Evaluation.run(predictions: preds, references: refs, findings: chosen, rounds: rounds, seed: seed)
+    var options = EvaluationOptions(thresholds: thresholds, calibrationBins: calibrationBins)
+    if let tuneReference {
+      options.tuneReference = try ReferenceLabels(name: "tune", table: CSVTable.read(URL(fileURLWithPath: tuneReference)),
+                                                  findings: chosen, policy: uncertain)
+      options.tunePredictions = try tuneSpecs.map { try Predictions(name: $0.name, table: CSVTable.read(URL(fileURLWithPath: $0.path)), findings: chosen) }
+    }
+    let result = try Evaluation.run(predictions: preds, references: refs, findings: chosen, rounds: rounds, seed: seed, options: options)
     try result.write(to: out)
     return result
   }

@@ -4,12 +4,30 @@ import Foundation
 /// Number formatting shared by the files we write: full precision in CSV/JSON, 3 decimals for people.
 enum Format {
   static func full(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
-  static func short(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "—" }
+  /// 3 decimals with a true minus sign (U+2212), as typeset text has it; a value that rounds to
+  /// zero prints unsigned ("0.000", never "−0.000").
+  static func short(_ v: Double?, decimals: Int = 3) -> String {
+    guard let v else { return "—" }
+    let text = String(format: "%.\(decimals)f", abs(v))
+    return v < 0 && text.contains(where: { $0 != "0" && $0 != "." }) ? "−" + text : text
+  }
   static func p(_ v: Double) -> String { v < 0.001 ? String(format: "%.1e", v) : String(format: "%.3f", v) }
-  static func json(_ v: Double?) -> Any { v.map { $0 as Any } ?? NSNull() }
+  static func p(_ v: Double?) -> String { v.map { p($0) } ?? "—" }
+  /// A threshold for people: 4 significant digits, ∞ for "no case called positive".
+  static func threshold(_ v: Double) -> String { v.isInfinite ? "∞" : String(format: "%.4g", v) }
+  static func json(_ v: Double?) -> Any { v.map { $0.isFinite ? $0 as Any : NSNull() } ?? NSNull() }
+  /// A CI for people. Both ends of one sign (as printed): "(0.712–0.801)", "(−0.356–−0.204)", an
+  /// en dash between them. Ends of opposite signs: "[−0.050, 0.120]", since an en dash next to a
+  /// minus sign is easily read as one long dash.
+  /// "0.712 (0.650–0.770)", or the value alone without a CI.
+  static func estimate(_ v: Double?, _ lo: Double?, _ hi: Double?) -> String {
+    let ci = interval(lo, hi)
+    return ci.isEmpty ? short(v) : "\(short(v)) \(ci)"
+  }
   static func interval(_ lo: Double?, _ hi: Double?) -> String {
     guard let lo, let hi else { return "" }
-    return "(\(short(lo))–\(short(hi)))"
+    let a = short(lo), b = short(hi)
+    return a.hasPrefix("−") == b.hasPrefix("−") ? "(\(a)–\(b))" : "[\(a), \(b)]"
   }
 }
 
@@ -25,17 +43,19 @@ extension EvaluationResult {
 
   public var comparisonsCSV: String {
     var w = CSVWriter(header: ["reference", "finding", "model_a", "model_b", "auroc_a", "auroc_b", "difference",
-                               "ci_low", "ci_high", "delong_z", "delong_p", "n", "n_pos"])
+                               "ci_low", "ci_high", "delong_z", "delong_p", "n", "n_pos",
+                               "delong_p_holm", "ttest_t", "ttest_p", "ttest_p_holm", "holm_family_size"])
     for c in comparisons {
       w.append([c.reference, c.finding, c.modelA, c.modelB, Format.full(c.aurocA), Format.full(c.aurocB),
                 Format.full(c.difference), Format.full(c.ciLow), Format.full(c.ciHigh), Format.full(c.delongZ),
-                Format.full(c.delongP), "\(c.n)", "\(c.nPos)"])
+                Format.full(c.delongP), "\(c.n)", "\(c.nPos)",
+                Format.full(c.delongPHolm), Format.full(c.ttestT), Format.full(c.ttestP), Format.full(c.ttestPHolm), "\(c.holmFamilySize)"])
     }
     return w.text
   }
 
   public var json: Data {
-    let doc: [String: Any] = [
+    var doc: [String: Any] = [
       "bootstrap_rounds": rounds, "seed": seed,
       "models": models, "references": references, "findings": findings,
       "metrics": rows.map { r -> [String: Any] in
@@ -45,10 +65,15 @@ extension EvaluationResult {
       "comparisons": comparisons.map { c -> [String: Any] in
         ["reference": c.reference, "finding": c.finding, "model_a": c.modelA, "model_b": c.modelB,
          "auroc_a": c.aurocA, "auroc_b": c.aurocB, "difference": c.difference, "ci_low": Format.json(c.ciLow),
-         "ci_high": Format.json(c.ciHigh), "delong_z": Format.json(c.delongZ), "delong_p": c.delongP, "n": c.n, "n_pos": c.nPos]
+         "ci_high": Format.json(c.ciHigh), "delong_z": Format.json(c.delongZ), "delong_p": c.delongP, "n": c.n, "n_pos": c.nPos,
+         "delong_p_holm": Format.json(c.delongPHolm), "ttest_t": Format.json(c.ttestT), "ttest_p": Format.json(c.ttestP),
+         "ttest_p_holm": Format.json(c.ttestPHolm), "holm_family_size": c.holmFamilySize]
       },
+      "holm_family": EvaluationResult.holmFamily,
+      "ttest_note": EvaluationResult.tTestNote,
       "notes": notes,
     ]
+    doc.merge(extraJSON) { a, _ in a }
     return (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
   }
 
@@ -73,19 +98,27 @@ extension EvaluationResult {
       }
     }
     if !comparisons.isEmpty {
-      md += "## Paired comparisons (AUROC)\n\n| reference | finding | model A | model B | A − B | 95 % CI | DeLong p |\n|---|---|---|---|---|---|---|\n"
+      md += "## Paired comparisons (AUROC)\n\n\(EvaluationResult.comparisonsLegend(rounds: rounds))\n\n"
+      md += "| reference | finding | model A | model B | A − B | 95 % CI | DeLong p | DeLong p (Holm) | t-test p (study's method) | t-test p (Holm) |\n"
+      md += "|---|---|---|---|---|---|---|---|---|---|\n"
       for c in comparisons {
         md += "| \(Markdown.escape(c.reference)) | \(Markdown.escape(c.finding)) | \(Markdown.escape(c.modelA)) | \(Markdown.escape(c.modelB)) | "
-        md += "\(Format.short(c.difference)) | \(Format.interval(c.ciLow, c.ciHigh)) | \(Format.p(c.delongP)) |\n"
+        md += "\(Format.short(c.difference)) | \(Format.interval(c.ciLow, c.ciHigh)) | \(Format.p(c.delongP)) | \(Format.p(c.delongPHolm)) | "
+        md += "\(Format.p(c.ttestP)) | \(Format.p(c.ttestPHolm)) |\n"
       }
     }
+    md += operatingPointsMarkdown + calibrationMarkdown
     return md
   }
 
-  /// Writes metrics.csv, comparisons.csv, metrics.json, report.md and report.html into `dir`.
+  /// Writes metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv,
+  /// metrics.json, report.md and report.html into `dir`.
   public func write(to dir: URL) throws {
     try AtomicFile.write(metricsCSV, to: dir.appendingPathComponent("metrics.csv"))
     try AtomicFile.write(comparisonsCSV, to: dir.appendingPathComponent("comparisons.csv"))
+    try AtomicFile.write(operatingPointsCSV, to: dir.appendingPathComponent("operating_points.csv"))
+    try AtomicFile.write(calibrationCSV, to: dir.appendingPathComponent("calibration.csv"))
+    try AtomicFile.write(reliabilityCSV, to: dir.appendingPathComponent("reliability.csv"))
     try AtomicFile.write(json, to: dir.appendingPathComponent("metrics.json"))
     try AtomicFile.write(markdown, to: dir.appendingPathComponent("report.md"))
     try AtomicFile.write(html, to: dir.appendingPathComponent("report.html"))

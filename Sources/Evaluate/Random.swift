@@ -1,18 +1,13 @@
+import Common
+
 /// A small seeded generator (SplitMix64 seeding xoshiro256**), so bootstrap draws are the
 /// same on every platform and thread count: each round gets its own stream from (seed, round).
 public struct SeededRandom: RandomNumberGenerator {
   private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
   public init(seed: UInt64, stream: UInt64 = 0) {
-    var sm = seed &+ stream &* 0xD1B5_4A32_D192_ED03
-    func next() -> UInt64 {
-      sm &+= 0x9E37_79B9_7F4A_7C15
-      var z = sm
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-    s0 = next(); s1 = next(); s2 = next(); s3 = next()
+    var sm = SplitMix64(seed: seed &+ stream &* 0xD1B5_4A32_D192_ED03)
+    s0 = sm.next(); s1 = sm.next(); s2 = sm.next(); s3 = sm.next()
   }
 
   @inline(__always)

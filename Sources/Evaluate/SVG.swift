@@ -67,7 +67,7 @@ enum SVG {
 
   /// A unit-square line chart (ROC or PR) with a legend below.
   static func curves(title: String, xLabel: String, yLabel: String, series: [(name: String, points: [(Double, Double)])],
-                     diagonal: Bool) -> String {
+                     diagonal: Bool, markers: Bool = false) -> String {
     let size = 300.0, left = 50.0, top = 30.0
     let legendHeight = Double(series.count) * 16 + 8
     let width = left + size + 20, height = top + size + 45 + legendHeight
@@ -90,13 +90,25 @@ enum SVG {
     s += "<text transform=\"translate(14 \(num(top + size / 2))) rotate(-90)\" text-anchor=\"middle\" font-size=\"11\">\(HTML.escape(yLabel))</text>"
     for (i, serie) in series.enumerated() {
       let color = palette[i % palette.count]
-      let pts = thin(serie.points).map { "\(num(x($0.0))),\(num(y($0.1)))" }.joined(separator: " ")
+      let pts = (markers ? serie.points : thin(serie.points)).map { "\(num(x($0.0))),\(num(y($0.1)))" }.joined(separator: " ")
       s += "<polyline class=\"curve\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\" points=\"\(pts)\"/>"
+      if markers {
+        for p in serie.points {
+          s += "<circle class=\"bin\" cx=\"\(num(x(p.0)))\" cy=\"\(num(y(p.1)))\" r=\"2.5\" fill=\"\(color)\"/>"
+        }
+      }
       let ly = top + size + 48 + Double(i) * 16
       s += "<line x1=\"\(num(left))\" y1=\"\(num(ly - 4))\" x2=\"\(num(left + 18))\" y2=\"\(num(ly - 4))\" stroke=\"\(color)\" stroke-width=\"3\"/>"
       s += "<text x=\"\(num(left + 24))\" y=\"\(num(ly))\" font-size=\"11\">\(HTML.escape(serie.name))</text>"
     }
     return s + "</svg>"
+  }
+
+  /// A reliability diagram: per model, the observed share of positives against the mean predicted
+  /// probability of each non-empty bin, one marker per bin, with the diagonal of perfect calibration.
+  static func reliability(title: String, bins: Int, series: [(name: String, points: [(Double, Double)])]) -> String {
+    curves(title: title, xLabel: "mean predicted probability (\(bins) equal-width bins)", yLabel: "observed fraction positive",
+           series: series, diagonal: true, markers: true)
   }
 
   /// Colour for a value in [lo, 1]: white to dark blue.
@@ -165,6 +177,8 @@ extension EvaluationResult {
     if !notes.isEmpty {
       b += "<h2>Notes</h2><ul class=\"notes\">" + notes.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>\n"
     }
+    if !operatingPoints.isEmpty { b += "<p class=\"legend\">Operating points: \(HTML.escape(operatingPointsLegend))</p>\n" }
+    if !calibration.isEmpty { b += "<p class=\"legend\">Calibration: \(HTML.escape(calibrationLegend))</p>\n" }
     for f in findings {
       b += "<h2>\(HTML.escape(f))</h2>\n<div class=\"plots\">"
       for metric in ["auroc", "auprc"] {
@@ -189,6 +203,7 @@ extension EvaluationResult {
                                                   series: rocSeries, diagonal: true) + "</div>"
         b += "<div class=\"plot\">" + SVG.curves(title: "PR: \(f) vs \(ref)", xLabel: "recall", yLabel: "precision",
                                                   series: prSeries, diagonal: false) + "</div>"
+        if let diagram = reliabilitySVG(finding: f, reference: ref) { b += "<div class=\"plot\">" + diagram + "</div>" }
         b += "</div>\n"
         b += "<table><tr><th>model</th><th>AUROC (95 % CI)</th><th>AUPRC (95 % CI)</th><th>n</th><th>positives</th></tr>"
         for m in models {
@@ -198,13 +213,17 @@ extension EvaluationResult {
           b += "<td>\(Format.short(p.value)) \(Format.interval(p.ciLow, p.ciHigh))</td><td>\(a.n)</td><td>\(a.nPos)</td></tr>"
         }
         b += "</table>\n"
+        b += operatingPointsAndCalibrationHTML(finding: f, reference: ref)
       }
     }
     if !comparisons.isEmpty {
-      b += "<h2>Paired comparisons (AUROC): DeLong's test and paired bootstrap</h2>\n<table><tr><th>reference</th><th>finding</th><th>model A</th><th>model B</th><th>A − B</th><th>95 % CI</th><th>DeLong z</th><th>DeLong p</th></tr>"
+      b += "<h2>Paired comparisons (AUROC): DeLong's test and paired bootstrap</h2>\n<p class=\"legend\">\(HTML.escape(EvaluationResult.comparisonsLegend(rounds: rounds)))</p>\n"
+      b += "<table><tr><th>reference</th><th>finding</th><th>model A</th><th>model B</th><th>A − B</th><th>95 % CI</th><th>DeLong z</th><th>DeLong p</th>"
+      b += "<th>DeLong p (Holm)</th><th>t-test p (study's method)</th><th>t-test p (Holm)</th></tr>"
       for c in comparisons {
         b += "<tr><td>\(HTML.escape(c.reference))</td><td>\(HTML.escape(c.finding))</td><td>\(HTML.escape(c.modelA))</td><td>\(HTML.escape(c.modelB))</td>"
-        b += "<td>\(Format.short(c.difference))</td><td>\(Format.interval(c.ciLow, c.ciHigh))</td><td>\(c.delongZ.map { String(format: "%.2f", $0) } ?? "—")</td><td>\(Format.p(c.delongP))</td></tr>"
+        b += "<td>\(Format.short(c.difference))</td><td>\(Format.interval(c.ciLow, c.ciHigh))</td><td>\(Format.short(c.delongZ, decimals: 2))</td><td>\(Format.p(c.delongP))</td>"
+        b += "<td>\(Format.p(c.delongPHolm))</td><td>\(Format.p(c.ttestP))</td><td>\(Format.p(c.ttestPHolm))</td></tr>"
       }
       b += "</table>\n"
     }

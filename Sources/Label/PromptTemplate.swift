@@ -34,9 +34,53 @@ public struct PromptTemplate {
   public let stop: [String]
   public let findings: [FindingSpec]
 
-  static let allowedKeys: Set<String> = ["name", "system", "turns", "format", "answer_key", "reasoning_keys",
-                                         "max_tokens", "stop", "findings"]
   static let placeholders: Set<String> = ["report", "finding", "hint", "options", "format"]
+
+  /// The file as Codable sections, read by the same strict decoder as a study config (unknown
+  /// keys with file:line and a did-you-mean, wrong types named); the initial values are the
+  /// defaults.
+  struct File: Codable {
+    var name: String?
+    var system = ""
+    var turns = Texts()
+    var format = ""
+    var answerKey = "answer"
+    var reasoningKeys = Texts()
+    var maxTokens = 256
+    var stop = Texts()
+    var findings: [Finding] = []
+    enum CodingKeys: String, CodingKey {
+      case name, system, turns, format
+      case answerKey = "answer_key"
+      case reasoningKeys = "reasoning_keys"
+      case maxTokens = "max_tokens"
+      case stop, findings
+    }
+    struct Finding: Codable {
+      var column: String?
+      var name: String?
+      var hint = ""
+      var options: [Option] = []
+    }
+    struct Option: Codable {
+      var answer: String?
+      var value: Double?
+    }
+  }
+
+  /// One text or a list of texts (`stop: "</answer>"` or `stop: ["</answer>"]`).
+  struct Texts: Codable {
+    var items: [String] = []
+    init() {}
+    init(from decoder: Decoder) throws {
+      let c = try decoder.singleValueContainer()
+      if let one = try? c.decode(String.self) { items = [one] } else { items = try c.decode([String].self) }
+    }
+    func encode(to encoder: Encoder) throws {
+      var c = encoder.singleValueContainer()
+      try c.encode(items)
+    }
+  }
 
   public static func load(_ url: URL) throws -> PromptTemplate {
     let text: String
@@ -47,83 +91,38 @@ public struct PromptTemplate {
   }
 
   public static func parse(_ text: String, source: String) throws -> PromptTemplate {
-    let loaded: Any?
-    do { loaded = try Yams.load(yaml: text) } catch {
-      throw FileError("\(source) is not valid YAML or JSON: \(error)")
-    }
-    guard let root = loaded as? [String: Any] else {
-      throw FileError("\(source): expected a mapping with keys \(allowedKeys.sorted().joined(separator: ", "))")
-    }
-    for key in root.keys where !allowedKeys.contains(key) {
-      throw FileError("\(source): unknown key '\(key)'; allowed keys are \(allowedKeys.sorted().joined(separator: ", "))")
-    }
-    func string(_ key: String, in dict: [String: Any], at path: String, default def: String? = nil) throws -> String {
-      guard let v = dict[key] else {
-        if let def { return def }
-        throw FileError("\(source): missing key '\(path)\(key)'")
-      }
-      guard let s = v as? String else {
-        let hint = v is Bool ? " (quote words like 'Yes' or 'No', which YAML reads as true/false)" : ""
-        throw FileError("\(source): '\(path)\(key)' must be a string\(hint)")
-      }
-      return s
-    }
-    func strings(_ key: String, in dict: [String: Any], at path: String = "") throws -> [String] {
-      guard let v = dict[key] else { return [] }
-      if let s = v as? String { return [s] }
-      guard let a = v as? [Any], a.allSatisfy({ $0 is String }) else {
-        throw FileError("\(source): '\(path)\(key)' must be a list of strings")
-      }
-      return a.map { $0 as! String }
-    }
-    let name = try string("name", in: root, at: "")
-    let system = try string("system", in: root, at: "", default: "")
-    let turns = try strings("turns", in: root)
-    if turns.isEmpty { throw FileError("\(source): 'turns' needs at least one user turn") }
-    let format = try string("format", in: root, at: "", default: "")
-    let answerKey = try string("answer_key", in: root, at: "", default: "answer")
-    let reasoningKeys = try strings("reasoning_keys", in: root)
-    var maxTokens = 256
-    if let v = root["max_tokens"] {
-      guard let i = v as? Int, i > 0 else { throw FileError("\(source): 'max_tokens' must be a positive integer") }
-      maxTokens = i
-    }
-    let stop = try strings("stop", in: root)
-    guard let rawFindings = root["findings"] as? [Any], !rawFindings.isEmpty else {
-      throw FileError("\(source): 'findings' must be a non-empty list")
-    }
+    let items = ["findings": try NodeEncoder.encode(File.Finding()), "findings[].options": try NodeEncoder.encode(File.Option())]
+    let f: File, origins: StrictYAML.Origins
+    do {
+      (f, origins) = try StrictYAML.decode(File.self, defaults: File(), itemDefaults: items, text: text, source: source)
+    } catch let e as UserError { throw FileError(e.message) }
+    func at(_ key: String) -> String { StrictYAML.origin(key, origins, source: source) }
+    guard let name = f.name else { throw FileError("\(source): missing key 'name'") }
+    let turns = f.turns.items
+    if turns.isEmpty { throw FileError("\(at("turns")): 'turns' needs at least one user turn") }
+    guard f.maxTokens > 0 else { throw FileError("\(at("max_tokens")): 'max_tokens' must be a positive integer") }
+    guard !f.findings.isEmpty else { throw FileError("\(at("findings")): 'findings' must be a non-empty list") }
     var findings: [FindingSpec] = []
-    for (i, raw) in rawFindings.enumerated() {
-      let path = "findings[\(i)]."
-      guard let f = raw as? [String: Any] else { throw FileError("\(source): 'findings[\(i)]' must be a mapping") }
-      for key in f.keys where !["column", "name", "hint", "options"].contains(key) {
-        throw FileError("\(source): unknown key '\(path)\(key)'; allowed keys are column, name, hint, options")
-      }
-      let column = try string("column", in: f, at: path)
-      let findingName = try string("name", in: f, at: path, default: column)
-      let hint = try string("hint", in: f, at: path, default: "")
-      guard let rawOptions = f["options"] as? [Any], !rawOptions.isEmpty else {
-        throw FileError("\(source): '\(path)options' must be a non-empty list of {answer, value}")
+    for (i, raw) in f.findings.enumerated() {
+      let path = "findings[\(i)]"
+      guard let column = raw.column else { throw FileError("\(at(path)): missing key '\(path).column'") }
+      guard !raw.options.isEmpty else {
+        throw FileError("\(at(path)): '\(path).options' must be a non-empty list of {answer, value}")
       }
       var options: [AnswerOption] = []
-      for (j, ro) in rawOptions.enumerated() {
-        let op = "\(path)options[\(j)]."
-        guard let o = ro as? [String: Any] else { throw FileError("\(source): '\(path)options[\(j)]' must be a mapping {answer, value}") }
-        let answer = try string("answer", in: o, at: op)
-        let value: Double
-        switch o["value"] {
-        case let d as Double: value = d
-        case let n as Int: value = Double(n)
-        default: throw FileError("\(source): '\(op)value' must be 1.0, 0.0 or -1.0")
+      for (j, o) in raw.options.enumerated() {
+        let op = "\(path).options[\(j)]"
+        guard let answer = o.answer else { throw FileError("\(at(op)): missing key '\(op).answer'") }
+        guard let value = o.value, [1.0, 0.0, -1.0].contains(value) else {
+          throw FileError("\(at("\(op).value")): '\(op).value' must be 1.0, 0.0 or -1.0")
         }
-        guard [1.0, 0.0, -1.0].contains(value) else { throw FileError("\(source): '\(op)value' must be 1.0, 0.0 or -1.0") }
         options.append(AnswerOption(answer: answer, value: value))
       }
-      findings.append(FindingSpec(column: column, name: findingName, hint: hint, options: options))
+      findings.append(FindingSpec(column: column, name: raw.name ?? column, hint: raw.hint, options: options))
     }
-    let template = PromptTemplate(source: source, name: name, system: system, turns: turns, format: format,
-                                  answerKey: answerKey, reasoningKeys: reasoningKeys, maxTokens: maxTokens,
-                                  stop: stop, findings: findings)
+    let template = PromptTemplate(source: source, name: name, system: f.system, turns: turns, format: f.format,
+                                  answerKey: f.answerKey, reasoningKeys: f.reasoningKeys.items, maxTokens: f.maxTokens,
+                                  stop: f.stop.items, findings: findings)
     try template.checkPlaceholders()
     return template
   }

@@ -3,6 +3,10 @@ import CTorch
 /// A captured CUDA graph: the kernels of one static-shape step, recorded once and replayed
 /// with almost no launch overhead. Inputs are fed by copying into the tensors that the
 /// capture used (their storage must stay alive). Errors on a CPU-only shim.
+///
+/// Bench-only for now (`cxr bench graph`): the training loop does not capture its steps (the
+/// optimizer's host-side branches and the varying last batch would need a static-shape step
+/// first); DeviceFeed's side-stream copies are what the loop uses on CUDA.
 public final class CUDAGraph {
   let handle: cxt_graph
   public init() throws {

@@ -1,3 +1,5 @@
+import Common
+import Data
 import Foundation
 import Torch
 
@@ -14,7 +16,7 @@ import Torch
 /// - `mix` 0.5: probability that a batch is mixed; then CutMix with probability
 ///   `cutmixShare` 0.5, else mixup; `mixupAlpha` = `cutmixAlpha` = 1.0 (MONAI `MixUp`/`CutMix`
 ///   default: weights uniform on [0, 1]), one weight per image, partner from a random permutation.
-public struct AugmentOptions: Equatable, Sendable {
+public struct AugmentOptions: Codable, Equatable, Sendable {
   public var horizontalFlip = 0.5
   public var verticalFlip = 0.5
   public var noise = 0.1
@@ -30,6 +32,21 @@ public struct AugmentOptions: Equatable, Sendable {
   public var mixupAlpha = 1.0
   public var cutmixAlpha = 1.0
 
+  enum CodingKeys: String, CodingKey {
+    case horizontalFlip = "horizontal_flip"
+    case verticalFlip = "vertical_flip"
+    case noise
+    case noiseStd = "noise_std"
+    case affine
+    case rotationDegrees = "rotation_degrees"
+    case scaleRange = "scale_range"
+    case translateFraction = "translate_fraction"
+    case mix
+    case cutmixShare = "cutmix_share"
+    case mixupAlpha = "mixup_alpha"
+    case cutmixAlpha = "cutmix_alpha"
+  }
+
   public init() {}
   /// No augmentation at all (evaluation, tests).
   public static var none: AugmentOptions {
@@ -42,13 +59,13 @@ public struct AugmentOptions: Equatable, Sendable {
   public func validate(key: String = "augment") throws {
     for (name, p) in [("horizontal_flip", horizontalFlip), ("vertical_flip", verticalFlip), ("noise", noise),
                       ("affine", affine), ("mix", mix), ("cutmix_share", cutmixShare)] where !(0...1).contains(p) {
-      throw TrainError("\(key).\(name) is \(p); a probability must lie in [0, 1]")
+      throw TrainError("\(key).\(name) is \(p); a probability must lie in [0, 1]", key: "\(key).\(name)")
     }
     for (name, a) in [("mixup_alpha", mixupAlpha), ("cutmix_alpha", cutmixAlpha)] where !(a > 0) {
-      throw TrainError("\(key).\(name) is \(a); Beta(alpha, alpha) needs alpha > 0")
+      throw TrainError("\(key).\(name) is \(a); Beta(alpha, alpha) needs alpha > 0", key: "\(key).\(name)")
     }
-    if noiseStd < 0 { throw TrainError("\(key).noise_std is \(noiseStd); it must be >= 0") }
-    if !(0..<1).contains(scaleRange) { throw TrainError("\(key).scale_range is \(scaleRange); use a value in [0, 1)") }
+    if noiseStd < 0 { throw TrainError("\(key).noise_std is \(noiseStd); it must be >= 0", key: "\(key).noise_std") }
+    if !(0..<1).contains(scaleRange) { throw TrainError("\(key).scale_range is \(scaleRange); use a value in [0, 1)", key: "\(key).scale_range") }
   }
 }
 
@@ -58,8 +75,9 @@ public final class AugmentRandom {
   public let host: Generator
   public let device: Generator
   public init(seed: UInt64, device: Device) throws {
-    host = try Generator(seed: seed, device: .cpu)
-    self.device = try Generator(seed: seed &+ 0x9E37_79B9, device: device)
+    // Two named streams of the run's seed (never the stream the model was initialized from).
+    host = try Generator(seed: Seeds(seed).seed(.augmentHost), device: .cpu)
+    self.device = try Generator(seed: Seeds(seed).seed(.augmentDevice), device: device)
   }
   func uniform(_ n: Int, _ lo: Double, _ hi: Double) throws -> [Double] {
     try Tensor.rand([n], dtype: .float64, generator: host).toArray(Double.self).map { lo + (hi - lo) * $0 }
@@ -271,6 +289,6 @@ public struct Augmenter {
     x = try affine.apply(pa, to: x)
     x = try noise.apply(pn, to: x, r)
     let mixed = try mix.apply(pm, images: x, targets: b.targets, mask: b.mask)
-    return Batch(ids: b.ids, images: mixed.images, targets: mixed.targets, mask: mixed.mask, skipped: b.skipped)
+    return Batch(index: b.index, ids: b.ids, images: mixed.images, targets: mixed.targets, mask: mixed.mask, skipped: b.skipped)
   }
 }

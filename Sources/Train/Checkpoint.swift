@@ -46,8 +46,9 @@ public struct TrainPosition: Codable, Equatable, Sendable {
 }
 
 /// Checkpoint folders `checkpoints/step-NNNNNNNN/` each holding `model.safetensors` and
-/// `ema.safetensors` (timm names, loadable by timm) and `state.safetensors` (Lion `exp_avg` as
-/// `lion/<name>`, generator states as `rng/<name>`, the position as JSON metadata). A folder is
+/// `ema.safetensors` (timm names, loadable by timm) and `state.safetensors` (the optimizer's
+/// state as `optimizer/<name>`, read as `lion/<name>` from older checkpoints; generator states as
+/// `rng/<name>`; the position as JSON metadata). A folder is
 /// written under a temporary name and renamed, so a listed folder is always complete.
 public struct CheckpointStore {
   public let directory: URL
@@ -60,7 +61,7 @@ public struct CheckpointStore {
   public struct Contents {
     public var model: StateDict
     public var ema: StateDict
-    /// The optimizer's state (Lion's `exp_avg`), stored as `lion/<name>`.
+    /// The optimizer's state (Lion's `exp_avg`), stored as `optimizer/<name>`.
     public var optimizer: StateDict
     public var rng: [String: Tensor]
     public var position: TrainPosition
@@ -98,7 +99,7 @@ public struct CheckpointStore {
     try SafeTensors.write(Self.cpu(c.model), metadata: weightsMeta, to: partial.appendingPathComponent("model.safetensors"))
     weightsMeta["weights"] = "ema"
     try SafeTensors.write(Self.cpu(c.ema), metadata: weightsMeta, to: partial.appendingPathComponent("ema.safetensors"))
-    var state: [(String, Tensor)] = try Self.cpu(c.optimizer).map { ("lion/" + $0.0, $0.1) }
+    var state: [(String, Tensor)] = try Self.cpu(c.optimizer).map { ("optimizer/" + $0.0, $0.1) }
     for k in c.rng.keys.sorted() { state.append(("rng/" + k, try c.rng[k]!.to(.cpu).contiguous())) }
     let pos = String(decoding: try JSONEncoder().encode(c.position), as: UTF8.self)
     var stateMeta = ["position": pos]
@@ -160,7 +161,8 @@ public struct CheckpointStore {
     }
     var optimizer = StateDict(), rng: [String: Tensor] = [:]
     for (k, t) in state {
-      if k.hasPrefix("lion/") { optimizer[String(k.dropFirst(5))] = t }
+      if k.hasPrefix("optimizer/") { optimizer[String(k.dropFirst(10))] = t }
+      else if k.hasPrefix("lion/") { optimizer[String(k.dropFirst(5))] = t }  // checkpoints of earlier cxr versions
       else if k.hasPrefix("rng/") { rng[String(k.dropFirst(4))] = t }
       else { throw FileError("\(stateURL.path) has an unexpected tensor '\(k)'") }
     }

@@ -1,3 +1,4 @@
+import Data
 import Evaluate
 import Foundation
 import Torch
@@ -24,13 +25,6 @@ public struct SplitMetrics: Equatable, Sendable {
     case .auroc: return m.finding.map { auroc[$0] ?? nil } ?? meanAUROC
     case .auprc: return m.finding.map { auprc[$0] ?? nil } ?? meanAUPRC
     }
-  }
-
-  var json: [String: Any] {
-    func obj(_ d: [String: Double?]) -> [String: Any] { d.mapValues { $0.map { $0 as Any } ?? NSNull() } }
-    return ["loss": loss, "auroc": obj(auroc), "auprc": obj(auprc),
-            "auroc_mean": meanAUROC.map { $0 as Any } ?? NSNull(), "auprc_mean": meanAUPRC.map { $0 as Any } ?? NSNull(),
-            "images": images]
   }
 }
 

@@ -1,4 +1,5 @@
 import Common
+import Data
 import Foundation
 import Torch
 
@@ -16,8 +17,11 @@ public struct TrainOutcome: Sendable {
   }
 }
 
-/// The training loop: augmentation, masked BCE, Lion, EMA, per-epoch tuning evaluation with
-/// raw and EMA weights, checkpoints and resume, signals, progress and `metrics.jsonl`.
+/// The training loop in timm's shape: `fit` runs `trainEpoch` and, at each epoch's end,
+/// `validate` of the raw and EMA weights, the `BestWeights` keeper and a checkpoint; with
+/// augmentation, masked BCE, an `Optimizer` (Lion), EMA, resume, signals, progress and the
+/// Codable records of `metrics.jsonl`. On CUDA, batches reach the device through `DeviceFeed`
+/// (non-blocking copies on a side stream, overlapped with the step).
 public final class Trainer {
   public let model: Classifier
   public let options: TrainOptions
@@ -26,19 +30,22 @@ public final class Trainer {
   /// Extra safetensors metadata for the weight files (e.g. schema, findings, model name).
   public var metadata: [String: String] = [:]
   /// The resolved configuration (YAML text from the Experiment layer), written atomically to
-  /// `config.yaml` in the run folder when `fit` starts.
+  /// `config.yaml` in the run folder when training really starts.
   public var resolvedConfig: String?
 
-  public private(set) var lion: Lion
+  public let optimizer: Optimizer
   public private(set) var ema: EMA
   public private(set) var random: AugmentRandom
   public private(set) var position = TrainPosition()
   let store: CheckpointStore
   let loss: MaskedBCE
+  let log: MetricsLog
+  var best: BestWeights
   /// The schedule with its last step resolved (warmup_cosine with totalSteps 0).
   var schedule: LRSchedule
 
-  public init(model: Classifier, options: TrainOptions, runDirectory: URL, progress: ProgressReporter? = nil) throws {
+  public init(model: Classifier, options: TrainOptions, runDirectory: URL, progress: ProgressReporter? = nil,
+              optimizer: Optimizer? = nil) throws {
     try options.validate()
     self.model = model
     self.options = options
@@ -49,17 +56,19 @@ public final class Trainer {
     if options.useChannelsLast {
       try withNoGrad { for p in model.parameters where p.value.ndim == 4 { try p.replace(with: p.value.contiguous(.channelsLast)) } }
     }
-    lion = try Lion(model.namedParameters(), lr: options.lr, betas: (options.beta1, options.beta2),
-                    weightDecay: options.weightDecay, noDecayForNormsAndBiases: options.noDecayForNormsAndBiases)
+    self.optimizer = try optimizer ?? Lion(model.namedParameters(), lr: options.lr, betas: (options.beta1, options.beta2),
+                                           weightDecay: options.weightDecay, noDecayForNormsAndBiases: options.noDecayForNormsAndBiases)
     ema = try EMA(model, decay: options.emaDecay, warmup: options.emaWarmup)
     random = try AugmentRandom(seed: options.seed, device: options.device)
     store = CheckpointStore(runDirectory: runDirectory, keepLast: options.keepLast)
     schedule = options.schedule
     loss = MaskedBCE(posWeight: try options.posWeight.map { try Tensor($0.map(Float.init)) })
+    log = MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"))
+    best = BestWeights(selection: options.selection, url: runDirectory.appendingPathComponent("best.safetensors"))
   }
 
-  var metricsURL: URL { runDirectory.appendingPathComponent("metrics.jsonl") }
-  var bestURL: URL { runDirectory.appendingPathComponent("best.safetensors") }
+  /// The optimizer as Lion (the study's), for code and tests that read Lion's own state.
+  public var lion: Lion { optimizer as! Lion }
 
   // MARK: checkpoints
 
@@ -81,11 +90,11 @@ public final class Trainer {
 
   @discardableResult
   func writeCheckpoint() throws -> URL {
-    try store.write(.init(model: model.stateDict(), ema: ema.stateDict(), optimizer: lion.stateDict(),
+    try store.write(.init(model: model.stateDict(), ema: ema.stateDict(), optimizer: optimizer.stateDict(),
                           rng: rngStates(), position: position), metadata: metadata)
   }
 
-  /// Loads the newest complete checkpoint of the run folder into the model, EMA, Lion and
+  /// Loads the newest complete checkpoint of the run folder into the model, EMA, optimizer and
   /// generators. A folder that cannot be read (damaged, half written by an older version) is
   /// passed over with a message, and the one before it is used.
   func restore() throws -> URL {
@@ -108,42 +117,16 @@ public final class Trainer {
       do {
         try model.load(c.model)
         try ema.load(c.ema)
-        try lion.load(c.optimizer)
+        try optimizer.load(c.optimizer)
       } catch {
         throw TrainError("--resume: \(folder.path) does not fit this model: \(error)")
       }
       for (name, gen) in gens { try gen.setState(c.rng[name]!) }
       position = c.position
+      best.restore(from: position)
       return folder
     }
     throw TrainError("--resume: no checkpoint in \(store.directory.path) can be read: \(damaged.joined(separator: "; ")); start the run again without --resume (in a new folder)")
-  }
-
-  // MARK: metrics.jsonl
-
-  func appendMetrics(_ record: [String: Any]) throws {
-    var line = try JSONSerialization.data(withJSONObject: JSONSafe.value(record), options: [.sortedKeys])
-    line.append(0x0A)
-    let fm = FileManager.default
-    if !fm.fileExists(atPath: metricsURL.path) { _ = fm.createFile(atPath: metricsURL.path, contents: nil) }
-    let h = try FileHandle(forWritingTo: metricsURL)
-    defer { try? h.close() }
-    try h.seekToEnd()
-    try h.write(contentsOf: line)
-  }
-
-  /// On resume, drops records written after the checkpoint so the log matches the weights: stop
-  /// records after its step, and epoch records of epochs it has not completed (a kill between an
-  /// epoch's record and its checkpoint must not leave that epoch logged twice).
-  func truncateMetrics(after position: TrainPosition) throws {
-    guard let text = try? String(contentsOf: metricsURL, encoding: .utf8) else { return }
-    let kept = text.split(separator: "\n").filter { line in
-      guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return false }
-      if o["type"] as? String == "epoch", let e = o["epoch"] as? Int { return e <= position.epoch }
-      guard let s = o["step"] as? Int else { return true }
-      return s <= position.step
-    }
-    try AtomicFile.write(kept.map { $0 + "\n" }.joined(), to: metricsURL)
   }
 
   func noteSkipped(_ lines: [String]) throws {
@@ -167,7 +150,7 @@ public final class Trainer {
     try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
     if resume {
       let folder = try restore()
-      try truncateMetrics(after: position)
+      try log.truncate(after: position)
       progress.message("resuming from \(folder.path) (epoch \(position.epoch + 1), batch \(position.batch), step \(position.step))")
     } else if let existing = try store.latest() {
       throw TrainError("\(runDirectory.path) already holds checkpoint \(existing.lastPathComponent): pass --resume to continue it, or choose a new run folder")
@@ -182,130 +165,15 @@ public final class Trainer {
     if let text = resolvedConfig { try AtomicFile.write(text, to: runDirectory.appendingPathComponent("config.yaml")) }
     StopSignal.install()
     defer { StopSignal.uninstall() }
-    let augment = Augmenter(options.augment)
     if case let .warmupCosine(w, 0, m) = options.schedule {
       schedule = .warmupCosine(warmupSteps: w, totalSteps: options.epochs * max(1, train.batchesPerEpoch / options.accumulation), minLR: m)
     }
-    let dev = options.device
-    let batches = train.batchesPerEpoch
-    var lastCheckpoint: URL?
+    let feed = options.device.isCUDA ? try DeviceFeed(device: options.device) : nil
     model.setTraining(true)
-
-    func stopOutcome(_ reason: TrainOutcome.Reason, _ why: String) throws -> TrainOutcome {
-      let url = try writeCheckpoint()
-      let msg = "\(why): checkpoint written to \(url.path) at step \(position.step); continue with --resume"
-      progress.message(msg)
-      try appendMetrics(["type": "stop", "step": position.step, "epoch": position.epoch, "reason": why])
-      return TrainOutcome(reason: reason, position: position, checkpoint: url, message: msg)
-    }
-
+    var lastCheckpoint: URL?
     while position.epoch < options.epochs {
-      let epochStart = Date(), epochCPU = processCPUSeconds()
-      // The epoch's sums live in the position, so a resumed epoch continues them.
-      let seenBefore = position.epochImages
-      let batchBefore = position.batch
-      var micro = 0
-      var pendingIds: [String] = []
-      let it = try train.makeIterator(epoch: position.epoch, startingAt: position.batch)
-      while let raw = try it.next() {
-        try noteSkipped(raw.skipped)
-        // Every image of the batch unreadable: nothing to learn from, but the sampler moves on.
-        if raw.ids.isEmpty { position.batch += 1; continue }
-        var b = Batch(ids: raw.ids, images: try raw.images.to(dev, dtype: .float32),
-                      targets: try raw.targets.to(dev, dtype: .float32), mask: try raw.mask.to(dev, dtype: .float32))
-        b = try augment(b, random)
-        let x = options.useChannelsLast ? try b.images.contiguous(.channelsLast) : b.images
-        let value = try withGrad {
-          try withAutocast(dev, enabled: options.useBF16) { try loss(model(x), b.targets, mask: b.mask) }
-        }
-        position.batch += 1
-        let lv = try value.item()
-        if !lv.isFinite {
-          let shown = lv.isNaN ? "NaN" : (lv > 0 ? "+inf" : "-inf")
-          let where_ = "loss is \(shown) at step \(position.step + 1) (epoch \(position.epoch + 1), batch \(position.batch))"
-          switch options.nonFinite {
-          case .stop:
-            let keep = try store.latest().map { "the last good checkpoint is \($0.path)" } ?? "no checkpoint was written yet"
-            throw TrainError("\(where_); images: \(b.ids.joined(separator: ", ")); \(keep). Check these images, or set train.non_finite: skip")
-          case .skip:
-            position.skippedBatches += 1
-            try model.zeroGrad()
-            micro = 0; pendingIds = []
-            progress.message("\(where_): batch skipped (images: \(b.ids.joined(separator: ", ")))")
-            continue
-          }
-        }
-        try (options.accumulation > 1 ? value / Double(options.accumulation) : value).backward()
-        micro += 1
-        pendingIds += b.ids
-        position.epochImages += b.ids.count; position.epochLossSum += lv; position.epochLossCount += 1
-        let endOfEpoch = position.batch >= batches
-        guard micro == options.accumulation || endOfEpoch else { continue }
-        try optimizerStep()
-        micro = 0; pendingIds = []
-
-        let elapsed = Date().timeIntervalSince(epochStart)
-        let rate = Double(position.epochImages - seenBefore) / max(elapsed, 1e-9)
-        let remaining = Double(max(batches - position.batch, 0)) * elapsed / Double(max(position.batch - batchBefore, 1))
-        progress.update(.init(epoch: position.epoch, epochs: options.epochs, step: position.step, batch: position.batch,
-                              batches: batches, imagesPerSecond: rate, loss: position.epochLossSum / Double(max(position.epochLossCount, 1)),
-                              etaSeconds: remaining))
-        if let sig = StopSignal.requested {
-          StopSignal.reset()
-          return try stopOutcome(.interrupted(signal: sig), "stopped by \(StopSignal.name(sig))")
-        }
-        if let m = options.maxSteps, position.step >= m {
-          return try stopOutcome(.reachedMaxSteps, "reached \(m) steps")
-        }
-        if let every = options.checkpointEverySteps, position.step % every == 0 { lastCheckpoint = try writeCheckpoint() }
-      }
-      if micro > 0 { try optimizerStep() }
-      guard position.epochLossCount > 0 else {
-        throw TrainError("epoch \(position.epoch + 1) ended without a single optimizer step: no batch of the training split could be used (unreadable images are listed in bad_files.csv, non-finite losses above); nothing was trained")
-      }
-
-      // End of epoch: evaluate raw and EMA weights, pick the best, checkpoint.
-      let lossCount = position.epochLossCount
-      var record: [String: Any] = ["type": "epoch", "epoch": position.epoch + 1, "step": position.step,
-                                   "train_loss": lossCount > 0 ? position.epochLossSum / Double(lossCount) : NSNull(),
-                                   "train_images": position.epochImages,
-                                   "lr": lion.lr, "seconds": Date().timeIntervalSince(epochStart),
-                                   "cpu_seconds": processCPUSeconds() - epochCPU,
-                                   "images_per_s": Double(position.epochImages - seenBefore) / max(Date().timeIntervalSince(epochStart), 1e-9)]
-      var improved = false
-      if let tune {
-        let rawM = try evaluateTuning(model, on: tune, device: dev, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss)
-        let emaM = try withEMAWeights { try evaluateTuning(model, on: tune, device: dev, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss) }
-        record["raw"] = rawM.json; record["ema"] = emaM.json
-        let sel = options.selection
-        // A non-finite value (diverged weights) is never "best" and never reaches the JSON log.
-        let v = (sel.weights == .raw ? rawM : emaM).value(sel).flatMap { $0.isFinite ? $0 : nil }
-        if let v {
-          if let best = position.best { improved = sel.higherIsBetter ? v > best : v < best } else { improved = true }
-        }
-        if improved, let v {
-          position.best = v; position.bestEpoch = position.epoch + 1; position.epochsWithoutImprovement = 0
-          var meta = metadata
-          meta["format"] = "pt"; meta["weights"] = sel.weights.rawValue; meta["epoch"] = String(position.epoch + 1)
-          meta["step"] = String(position.step); meta["selection"] = sel.description; meta["value"] = String(v)
-          let weights = sel.weights == .raw ? Array(try model.stateDict()) : Array(ema.stateDict())
-          try SafeTensors.write(try weights.map { ($0.0, try $0.1.detach().to(.cpu).contiguous()) }, metadata: meta, to: bestURL)
-        } else {
-          position.epochsWithoutImprovement += 1
-        }
-        record["selection"] = ["metric": sel.description, "value": v.map { $0 as Any } ?? NSNull(), "improved": improved,
-                               "best": position.best.map { $0 as Any } ?? NSNull()]
-        progress.message(String(format: "epoch %d: train loss %.4f | tuning loss raw %.4f ema %.4f | AUROC raw %@ ema %@%@",
-                                position.epoch + 1, position.epochLossSum / Double(max(lossCount, 1)), rawM.loss, emaM.loss,
-                                fmt(rawM.meanAUROC), fmt(emaM.meanAUROC), improved ? " (best)" : ""))
-      }
-      let mem = residentMemoryMiB()
-      record["rss_mib"] = mem.current; record["peak_rss_mib"] = mem.peak
-      record["skipped_batches"] = position.skippedBatches
-      position.epoch += 1; position.batch = 0
-      position.epochImages = 0; position.epochLossSum = 0; position.epochLossCount = 0
-      try appendMetrics(record)
-      lastCheckpoint = try writeCheckpoint()
+      if let stop = try trainEpoch(train, feed: feed, lastCheckpoint: &lastCheckpoint) { return stop }
+      lastCheckpoint = try endEpoch(tune)
       if let p = options.earlyStopPatience, position.epochsWithoutImprovement >= p, position.epoch < options.epochs {
         let msg = "early stop after epoch \(position.epoch): \(options.selection) did not improve for \(p) epoch(s); best \(fmt(position.best)) at epoch \(position.bestEpoch ?? 0)"
         progress.message(msg)
@@ -323,11 +191,140 @@ public final class Trainer {
     return TrainOutcome(reason: .finished, position: position, checkpoint: lastCheckpoint, message: msg)
   }
 
-  /// Clip, set the rate, Lion, zero the gradients, EMA.
+  /// The rest of the current epoch (from `position.batch`): augmentation, loss, backward,
+  /// optimizer steps every `accumulation` batches. Returns an outcome when it stopped early (a
+  /// signal, `max_steps`), nil when the epoch's batches are done.
+  func trainEpoch(_ train: BatchSource, feed: DeviceFeed?, lastCheckpoint: inout URL?) throws -> TrainOutcome? {
+    let epochStart = Date()
+    epochCPUStart = processCPUSeconds()
+    // The epoch's sums live in the position, so a resumed epoch continues them.
+    let seenBefore = position.epochImages, batchBefore = position.batch
+    let dev = options.device, batches = train.batchesPerEpoch
+    let augment = Augmenter(options.augment)
+    var micro = 0
+    let it = try train.makeIterator(epoch: position.epoch, startingAt: position.batch)
+    while let raw = try it.next() {
+      try noteSkipped(raw.skipped)
+      // The sampler position is the batch's own index (a source may hand over fewer batches).
+      let next = raw.index >= 0 ? raw.index + 1 : position.batch + 1
+      // Every image of the batch unreadable: nothing to learn from, but the sampler moves on.
+      if raw.ids.isEmpty { position.batch = next; continue }
+      var b = raw
+      if let feed {
+        let moved = try feed.send([raw.images.to(dtype: .float32), raw.targets.to(dtype: .float32), raw.mask.to(dtype: .float32)])
+        b.images = moved[0]; b.targets = moved[1]; b.mask = moved[2]
+      } else {
+        b.images = try raw.images.to(dev, dtype: .float32)
+        b.targets = try raw.targets.to(dev, dtype: .float32)
+        b.mask = try raw.mask.to(dev, dtype: .float32)
+      }
+      b = try augment(b, random)
+      let x = options.useChannelsLast ? try b.images.contiguous(.channelsLast) : b.images
+      let value = try withGrad {
+        try withAutocast(dev, enabled: options.useBF16) { try loss(model(x), b.targets, mask: b.mask) }
+      }
+      position.batch = next
+      let lv = try value.item()
+      if !lv.isFinite {
+        let shown = lv.isNaN ? "NaN" : (lv > 0 ? "+inf" : "-inf")
+        let where_ = "loss is \(shown) at step \(position.step + 1) (epoch \(position.epoch + 1), batch \(position.batch))"
+        switch options.nonFinite {
+        case .stop:
+          let keep = try store.latest().map { "the last good checkpoint is \($0.path)" } ?? "no checkpoint was written yet"
+          throw TrainError("\(where_); images: \(b.ids.joined(separator: ", ")); \(keep). Check these images, or set train.non_finite: skip")
+        case .skip:
+          position.skippedBatches += 1
+          try model.zeroGrad()
+          micro = 0
+          progress.message("\(where_): batch skipped (images: \(b.ids.joined(separator: ", ")))")
+          continue
+        }
+      }
+      try (options.accumulation > 1 ? value / Double(options.accumulation) : value).backward()
+      micro += 1
+      position.epochImages += b.ids.count; position.epochLossSum += lv; position.epochLossCount += 1
+      guard micro == options.accumulation || position.batch >= batches else { continue }
+      try optimizerStep()
+      micro = 0
+
+      let elapsed = Date().timeIntervalSince(epochStart)
+      let rate = Double(position.epochImages - seenBefore) / max(elapsed, 1e-9)
+      let remaining = Double(max(batches - position.batch, 0)) * elapsed / Double(max(position.batch - batchBefore, 1))
+      progress.update(.init(epoch: position.epoch, epochs: options.epochs, step: position.step, batch: position.batch,
+                            batches: batches, imagesPerSecond: rate, loss: position.epochLossSum / Double(max(position.epochLossCount, 1)),
+                            etaSeconds: remaining))
+      if let sig = StopSignal.requested {
+        StopSignal.reset()
+        return try stopOutcome(.interrupted(signal: sig), "stopped by \(StopSignal.name(sig))")
+      }
+      if let m = options.maxSteps, position.step >= m {
+        return try stopOutcome(.reachedMaxSteps, "reached \(m) steps")
+      }
+      if let every = options.checkpointEverySteps, position.step % every == 0 { lastCheckpoint = try writeCheckpoint() }
+    }
+    if micro > 0 { try optimizerStep() }
+    guard position.epochLossCount > 0 else {
+      throw TrainError("epoch \(position.epoch + 1) ended without a single optimizer step: no batch of the training split could be used (unreadable images are listed in bad_files.csv, non-finite losses above); nothing was trained")
+    }
+    epochSeconds = Date().timeIntervalSince(epochStart)
+    epochImagesThisRun = position.epochImages - seenBefore
+    return nil
+  }
+
+  /// Wall time and images of the part of the epoch this process ran (for the epoch's record).
+  var epochSeconds = 0.0, epochImagesThisRun = 0
+  var epochCPUStart = 0.0
+
+  /// The end of an epoch: both weights validated, the best kept, the record logged, a checkpoint.
+  func endEpoch(_ tune: BatchSource?) throws -> URL {
+    var record = EpochRecord(epoch: position.epoch + 1, step: position.step,
+                             trainLoss: position.epochLossCount > 0 ? position.epochLossSum / Double(position.epochLossCount) : nil,
+                             trainImages: position.epochImages, lr: optimizer.lr, seconds: epochSeconds,
+                             cpuSeconds: processCPUSeconds() - epochCPUStart,
+                             imagesPerSecond: Double(epochImagesThisRun) / max(epochSeconds, 1e-9))
+    if let tune {
+      let rawM = try validate(.raw, on: tune)
+      let emaM = try validate(.ema, on: tune)
+      record.raw = SplitRecord(rawM); record.ema = SplitRecord(emaM)
+      let improved = try best.offer(epoch: position.epoch + 1, raw: rawM, ema: emaM, position: &position) {
+        let weights = options.selection.weights == .raw ? Array(try model.stateDict()) : Array(ema.stateDict())
+        return try weights.map { ($0.0, try $0.1.detach().to(.cpu).contiguous()) }
+      } metadata: { metadata }
+      record.selection = SelectionRecord(metric: options.selection.description, value: best.lastValue, improved: improved, best: position.best)
+      progress.message(String(format: "epoch %d: train loss %.4f | tuning loss raw %.4f ema %.4f | AUROC raw %@ ema %@%@",
+                              position.epoch + 1, record.trainLoss ?? .nan, rawM.loss, emaM.loss,
+                              fmt(rawM.meanAUROC), fmt(emaM.meanAUROC), improved ? " (best)" : ""))
+    }
+    let mem = residentMemoryMiB()
+    record.rssMiB = mem.current; record.peakRSSMiB = mem.peak
+    record.skippedBatches = position.skippedBatches
+    position.epoch += 1; position.batch = 0
+    position.epochImages = 0; position.epochLossSum = 0; position.epochLossCount = 0
+    try log.append(record)
+    return try writeCheckpoint()
+  }
+
+  /// The tuning split's metrics of the raw weights or of the EMA weights.
+  public func validate(_ weights: SelectionMetric.Weights, on tune: BatchSource) throws -> SplitMetrics {
+    func run() throws -> SplitMetrics {
+      try evaluateTuning(model, on: tune, device: options.device, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss)
+    }
+    return weights == .raw ? try run() : try withEMAWeights { try run() }
+  }
+
+  func stopOutcome(_ reason: TrainOutcome.Reason, _ why: String) throws -> TrainOutcome {
+    let url = try writeCheckpoint()
+    let msg = "\(why): checkpoint written to \(url.path) at step \(position.step); continue with --resume"
+    progress.message(msg)
+    try log.append(StopRecord(step: position.step, epoch: position.epoch, reason: why))
+    return TrainOutcome(reason: reason, position: position, checkpoint: url, message: msg)
+  }
+
+  /// Clip, set the rate, step, zero the gradients, EMA.
   func optimizerStep() throws {
     if let maxNorm = options.gradClipNorm { try clipGradients(maxNorm) }
-    lion.lr = schedule.lr(base: options.lr, step: position.step)
-    try lion.step()
+    optimizer.lr = schedule.lr(base: options.lr, step: position.step)
+    try optimizer.step()
     try model.zeroGrad()
     position.step += 1
     try ema.update(model, step: position.step)
@@ -353,6 +350,37 @@ public final class Trainer {
     }
     defer { _ = try? withNoGrad { try Foreach.copy_(params, saved) } }
     return try body()
+  }
+}
+
+/// Owns the choice of the best weights: the selection metric's value each epoch (non-finite
+/// values, from diverged weights, are never "best"), the position's best/patience fields, and
+/// writing `best.safetensors` with what it is (which weights, epoch, step, metric, value).
+struct BestWeights {
+  let selection: SelectionMetric
+  let url: URL
+  /// The metric's value at the last offer (nil when it had none, or it was not finite).
+  private(set) var lastValue: Double?
+
+  init(selection: SelectionMetric, url: URL) { self.selection = selection; self.url = url }
+
+  mutating func restore(from position: TrainPosition) { lastValue = position.best }
+
+  /// Records epoch `epoch`'s metrics; writes the weights when they are the best so far.
+  mutating func offer(epoch: Int, raw: SplitMetrics, ema: SplitMetrics, position: inout TrainPosition,
+                      weights: () throws -> [(String, Tensor)], metadata: () -> [String: String]) throws -> Bool {
+    let v = (selection.weights == .raw ? raw : ema).value(selection).flatMap { $0.isFinite ? $0 : nil }
+    lastValue = v
+    guard let v, position.best.map({ selection.higherIsBetter ? v > $0 : v < $0 }) ?? true else {
+      position.epochsWithoutImprovement += 1
+      return false
+    }
+    position.best = v; position.bestEpoch = epoch; position.epochsWithoutImprovement = 0
+    var meta = metadata()
+    meta["format"] = "pt"; meta["weights"] = selection.weights.rawValue; meta["epoch"] = String(epoch)
+    meta["step"] = String(position.step); meta["selection"] = selection.description; meta["value"] = String(v)
+    try SafeTensors.write(try weights(), metadata: meta, to: url)
+    return true
   }
 }
 

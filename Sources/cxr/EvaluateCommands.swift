@@ -1,5 +1,6 @@
 import ArgumentParser
 import Evaluate
+import Experiment
 import Foundation
 
 extension UncertainPolicy: ExpressibleByArgument {}
@@ -11,7 +12,16 @@ struct EvaluateCommand: ParsableCommand {
     discussion: """
       Prediction files: id,<finding>... (other columns such as path are ignored). Reference files: id and one \
       column per finding holding 1/0, or CheXpert's 1.0/0.0/-1.0/blank (blank = not mentioned = negative; \
-      -1.0 follows --uncertain). Writes DIR/metrics.csv, comparisons.csv, metrics.json, report.md, report.html.
+      -1.0 follows --uncertain). Operating points: thresholds chosen on the tuning split's predictions \
+      (--tune-predictions, one per model, with --tune-reference; Youden's J, sensitivity >= 0.90/0.95, specificity >= \
+      0.90/0.95) and any --threshold, applied to the test set; sensitivity at specificity 0.90/0.95 read off the test ROC \
+      is reported too, flagged as test-chosen. Calibration: Brier score and ECE (equal-width and equal-mass bins). \
+      Writes DIR/metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, metrics.json, \
+      report.md, report.html. A reference file in CheXpert's layout (subject_id,study_id,...) is keyed by study_id \
+      when it has no id column (for CANDID-PTX the study id names the image).
+      cxr evaluate --config CONFIG [--out DIR]: the study's evaluation on its own, as cxr run makes it: each \
+      schema's predictions.csv against every reference the config gives (the CANDID-PTX masks, each schema's \
+      test_file read with its format, column and value maps and uncertainty policy, the extra references).
       """)
 
   @Option(name: .customLong("predictions"), help: "NAME=preds.csv (repeat for each model).")
@@ -26,15 +36,39 @@ struct EvaluateCommand: ParsableCommand {
   var seed: UInt64 = 0
   @Option(help: "What a reference's uncertain label (-1) becomes: ones, zeros or ignore.")
   var uncertain: UncertainPolicy = .ones
-  @Option(help: "Output folder.")
-  var out: String
+  @Option(name: .customLong("tune-predictions"), help: "NAME=tune_preds.csv: the tuning split's predictions of model NAME, where the operating points' thresholds are chosen (repeat for each model).")
+  var tunePredictions: [String] = []
+  @Option(name: .customLong("tune-reference"), help: "The tuning split's labels (as a reference file) for --tune-predictions.")
+  var tuneReference: String?
+  @Option(name: .customLong("threshold"), help: "A fixed threshold in [0, 1] to report the operating point of (repeatable).")
+  var thresholds: [Double] = []
+  @Option(name: .customLong("calibration-bins"), help: "Bins of the expected calibration error and reliability diagrams.")
+  var calibrationBins = 10
+  @Option(help: "A study config: evaluate its schemas' predictions against its references (as cxr run does).")
+  var config: String?
+  @Option(name: .customLong("set"), help: "With --config: override a key (key.path=value).")
+  var overrides: [String] = []
+  @Option(help: "Output folder (with --config, default: the run's evaluation folder).")
+  var out: String?
 
   func run() throws {
+    if let config {
+      guard predictions.isEmpty, references.isEmpty else {
+        throw ValidationError("--config evaluates the study's own predictions against its references; drop --predictions/--reference, or drop --config")
+      }
+      let runner = StudyRun(study: try Study(try Config.load(URL(fileURLWithPath: config), overrides: overrides)))
+      let folder = out.map(URL.init(fileURLWithPath:)) ?? runner.evaluationFolder
+      try runner.evaluate(out: folder)
+      print("wrote the study's evaluation to \(folder.path)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, metrics.json, report.md, report.html)")
+      return
+    }
+    guard let out else { throw ValidationError("give --out DIR (or --config CONFIG)") }
     let list = findings.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
     let result = try Jobs.evaluate(predictions: predictions, references: references, findings: list, uncertain: uncertain,
-                                   rounds: bootstrap, seed: seed, out: URL(fileURLWithPath: out))
+                                   rounds: bootstrap, seed: seed, tunePredictions: tunePredictions, tuneReference: tuneReference,
+                                   thresholds: thresholds, calibrationBins: calibrationBins, out: URL(fileURLWithPath: out))
     for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
-    print("wrote \(result.rows.count) metric rows and \(result.comparisons.count) comparisons to \(out)/ (metrics.csv, comparisons.csv, metrics.json, report.md, report.html)")
+    print("wrote \(result.rows.count) metric rows, \(result.comparisons.count) comparisons and \(result.operatingPoints.count) operating points to \(out)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, metrics.json, report.md, report.html)")
   }
 }
 

@@ -45,7 +45,7 @@ struct InspectData: ParsableCommand {
   var idColumn: String?
   @Option(help: "A split.csv to check and report; without it a split is made in memory.")
   var split: String?
-  @Option(help: "Seed of the in-memory split.")
+  @Option(help: "The study seed of the in-memory split (its split stream, as cxr train draws it).")
   var seed: UInt64 = 0
   @Option(name: .customLong("tune-fraction"), help: "Share of patients in the tune split.")
   var tuneFraction = 0.2
@@ -100,7 +100,7 @@ struct InspectData: ParsableCommand {
       if stratify, let first = tables.first {
         strata = PatientSplit.positiveStrata(Labelling(index: index, table: first).set)
       }
-      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: tuneFraction, seed: seed, strata: strata)
+      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: tuneFraction, seed: Seeds(seed).seed(.split), strata: strata)
       origin = "made in memory: seed \(seed), tune fraction \(tuneFraction)\(strata == nil ? "" : ", stratified by \(tables[0].schema)"); nothing written"
     }
     clock.lap("split")
@@ -119,20 +119,20 @@ struct InspectData: ParsableCommand {
   /// The config form: the training dataset and schemas a `cxr run` would use.
   func inspect(config path: String) throws -> String {
     let study = try Study(try Config.load(URL(fileURLWithPath: path), overrides: overrides))
-    let c = study.config
+    let c = study.settings
     let index = try study.trainIndex()
-    let tables = try (0..<c.count("schemas")).compactMap { try study.labelSchema(list: "schemas", $0)?.read(findings: study.findings) }
+    let tables = try c.schemas.indices.compactMap { try study.labelSchema(.schemas, $0)?.read(findings: study.findings) }
     var strata: [String: String]?
-    if try c.bool("split.stratify"), let first = tables.first {
+    if c.split.stratify, let first = tables.first {
       strata = PatientSplit.positiveStrata(Labelling(index: index, table: first).set)
     }
     let patientSplit: PatientSplit, origin: String
-    if let file = c.optionalString("split.file") {
+    if let file = c.split.file {
       patientSplit = try PatientSplit.load(URL(fileURLWithPath: file), checkedAgainst: index.records)
       origin = "read from \(file)"
     } else {
-      let fraction = try c.double("split.tune_fraction")
-      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: fraction, seed: study.seed, strata: strata)
+      let fraction = c.split.tuneFraction
+      patientSplit = try PatientSplit.make(records: index.records, tuneFraction: fraction, seed: Seeds(study.seed).seed(.split), strata: strata)
       origin = "made in memory: seed \(study.seed), tune fraction \(fraction); nothing written"
     }
     let bad = checkFiles ? FileCheck.scan(index.records) : nil

@@ -15,7 +15,7 @@ struct ConfigOptions: ParsableArguments {
   func study() throws -> Study {
     let c = try Config.load(URL(fileURLWithPath: config), overrides: overrides)
     let study = try Study(c)
-    let threads = try c.int("threads")
+    let threads = c.settings.threads
     if threads > 0 { try Runtime.setThreads(threads) }
     return study
   }
@@ -78,7 +78,7 @@ struct PredictCommand: ParsableCommand {
   @Flag(inversion: .prefixedNo, help: "Histogram-equalize images (default: as the checkpoint was trained; off for a plain timm file).")
   var equalize: Bool?
   @Option(help: "cpu, cuda or cuda:N.") var device = "cpu"
-  @Option(help: "Images per batch.") var batch = 16
+  @Option(help: "Images per batch.") var batch = StudyConfig.Predict.defaultBatchSize
   @Option(help: "Decoding threads (0 = all cores).") var workers = 0
   @Flag(name: .customLong("tta-hflip"), help: "Average with the horizontally mirrored image.") var ttaHflip = false
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Experiment
+import Synth
 import Foundation
 
 extension SynthSize: ExpressibleByArgument {}

@@ -30,6 +30,7 @@ final class ContractCommandLineTests: XCTestCase {
       test_data: {kind: candid, root: \(data.path)/candid}
       schemas:
       \(schemas ?? "  - {name: truth, file: \(data.path)/labels/mimic/synthetic-truth.csv, test_file: \(data.path)/labels/candid/synthetic-truth.csv}")
+      split: {stratify: true}          # both classes in the tiny tuning split, so best.safetensors exists
       preprocess: {size: 64}
       model: {arch: convnext_atto, depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], layer_scale_init: 1.0}
       loader: {batch_size: 8, workers: 1}
@@ -75,13 +76,35 @@ final class ContractCommandLineTests: XCTestCase {
     XCTAssertTrue(onFolder.err.contains("\(keep.path) is a folder; predictions are written to a CSV file"), onFolder.err)
     XCTAssertEqual(try String(contentsOf: keep.appendingPathComponent("notes.txt"), encoding: .utf8), "mine")
 
+    // cxr evaluate on its own: with the config, the run's evaluation exactly; with files, a
+    // CheXpert-layout label file (subject_id,study_id) as a reference, keyed by study id.
+    let cfgPath = try FileManager.default.contentsOfDirectory(atPath: dir.path).first { $0.hasSuffix(".yaml") }!
+    let again = dir.appendingPathComponent("again")
+    let ev = try cxr(["evaluate", "--config", dir.appendingPathComponent(cfgPath).path, "--out", again.path])
+    XCTAssertEqual(ev.status, 0, ev.err)
+    let runMetrics = try String(contentsOf: dir.appendingPathComponent("runs/mini/evaluation/metrics.csv"), encoding: .utf8)
+    XCTAssertEqual(try String(contentsOf: again.appendingPathComponent("metrics.csv"), encoding: .utf8), runMetrics)
+    let direct = dir.appendingPathComponent("direct")
+    let d = try cxr(["evaluate", "--predictions", "truth=\(folder.path)/predictions.csv",
+                     "--reference", "truth=\(data.path)/labels/candid/synthetic-truth.csv", "--findings", "Pneumothorax,Fracture",
+                     "--bootstrap", "0", "--out", direct.path])
+    XCTAssertEqual(d.status, 0, d.err)
+    func auroc(_ text: String, _ finding: String) -> String? {
+      text.split(separator: "\n").first { $0.hasPrefix("truth,truth,\(finding),auroc,") }.map { String($0.split(separator: ",")[4]) }
+    }
+    let directMetrics = try String(contentsOf: direct.appendingPathComponent("metrics.csv"), encoding: .utf8)
+    for f in ["Pneumothorax", "Fracture"] {
+      XCTAssertNotNil(auroc(runMetrics, f), runMetrics)
+      XCTAssertEqual(auroc(directMetrics, f), auroc(runMetrics, f), f)
+    }
+
     // timm loads the export as it is and gives cxr's probabilities on the same preprocessed input.
     let export = dir.appendingPathComponent("timm")
     let e = try cxr(["export", best.path, "--out", export.path])
     XCTAssertEqual(e.status, 0, e.err)
-    let again = try cxr(["export", best.path, "--out", export.path])
-    XCTAssertEqual(again.status, 1)
-    XCTAssertTrue(again.err.contains("exists and is not an empty folder"), again.err)
+    let twice = try cxr(["export", best.path, "--out", export.path])
+    XCTAssertEqual(twice.status, 1)
+    XCTAssertTrue(twice.err.contains("exists and is not an empty folder"), twice.err)
     let image = try FileManager.default.contentsOfDirectory(atPath: candid.path).first { $0.hasSuffix(".dcm") }
       ?? FileManager.default.subpaths(atPath: candid.path)!.first { $0.hasSuffix(".dcm") }!
     let pngs = dir.appendingPathComponent("pngs")

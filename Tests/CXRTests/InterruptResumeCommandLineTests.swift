@@ -104,6 +104,34 @@ final class InterruptResumeCommandLineTests: XCTestCase {
     let again = try cxr(["train", cfg, "--schema", "truth", "--resume"])
     XCTAssertEqual(again.status, 0, again.err)
     XCTAssertTrue(again.out.contains("already trained"), again.out)
+    // cxr run uses the folder cxr train made as it is: no retraining, the weights untouched.
+    let weights = try finalWeights("stopped")
+    let run = try cxr(["run", cfg])
+    XCTAssertEqual(run.status, 0, run.err)
+    XCTAssertTrue(run.out.contains("[train] truth: already trained"), run.out)
+    XCTAssertEqual(try finalWeights("stopped"), weights)
+  }
+
+  /// stdout is flushed per line: with stdout and stderr on one pipe (a log file, `2>&1 | tee`),
+  /// the lines keep the order they were written in.
+  func testStdoutAndStderrInterleaveInOrder() throws {
+    let cfg = try config(out: "order", epochs: 1).path
+    let p = Process()
+    p.executableURL = try CXRBinary.url(for: Self.self)
+    p.arguments = ["train", cfg, "--schema", "truth"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    XCTAssertEqual(p.terminationStatus, 0, text)
+    let lines = text.split(separator: "\n").map(String.init)
+    let split = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("[split] truth:") }, text)       // stdout
+    let firstStep = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("epoch 1/1  batch 1/") }, text) // stderr
+    let done = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("[train] truth: finished") }, text)  // stdout
+    XCTAssertLessThan(split, firstStep, text)
+    XCTAssertLessThan(firstStep, done, text)
   }
 
   /// --resume --allow-changes continues with the new settings and records each change.
@@ -174,9 +202,9 @@ final class InterruptResumeCommandLineTests: XCTestCase {
       _ = p.wait(timeout: 60)
       kills += 1
       let printed = steps(p.stderr)
-      // What is listed is complete, and resume is possible.
-      let listed = try FileManager.default.contentsOfDirectory(atPath: ckpts.path).filter { $0.hasPrefix("step-") }
-      XCTAssertFalse(listed.isEmpty, "round \(round)")
+      // What is listed is complete, and resume is possible (a kill before the first checkpoint
+      // was durable leaves none: the next round starts again, without --resume).
+      let listed = ((try? FileManager.default.contentsOfDirectory(atPath: ckpts.path)) ?? []).filter { $0.hasPrefix("step-") }
       for n in listed {
         for f in ["model.safetensors", "ema.safetensors", "state.safetensors"] {
           XCTAssertTrue(FileManager.default.fileExists(atPath: ckpts.appendingPathComponent(n).appendingPathComponent(f).path), "\(n)/\(f)")
@@ -184,7 +212,7 @@ final class InterruptResumeCommandLineTests: XCTestCase {
       }
       let newest = listed.compactMap { Int($0.dropFirst(5).prefix(8)) }.max() ?? 0
       XCTAssertGreaterThanOrEqual(newest, printed - 1, "at most checkpoint_every (1) step lost")
-      resume = true
+      resume = !listed.isEmpty
     }
     XCTAssertGreaterThan(kills, 2, "the loop killed the run mid-way several times")
     let done = try cxr(["train", cfg, "--schema", "truth", "--resume"])

@@ -55,6 +55,24 @@ final class SplitTests: XCTestCase {
     XCTAssertEqual(a, out["shuffled"] as! [Int])
   }
 
+  /// `Seeds`' named streams equal the benchmark reference's Python implementation
+  /// (scripts/bench/train_reference.py `derive`), and no two streams share a seed.
+  func testNamedSeedStreamsMatchPythonAndAreDistinct() throws {
+    let out = try Python.json("""
+      sys.path.insert(0, os.path.join(sys.argv[1], 'scripts', 'bench'))
+      import train_reference as ref
+      print(json.dumps({s: [str(ref.derive(7, s, i)) for i in range(3)] for s in sys.argv[2:]}))
+      """, args: [TestEnv.root.path] + SeedStream.allCases.map(\.rawValue)) as! [String: [String]]
+    let seeds = Seeds(7)
+    var all = Set<UInt64>()
+    for s in SeedStream.allCases {
+      XCTAssertEqual((0..<3).map { String(seeds.seed(s, index: $0)) }, out[s.rawValue], s.rawValue)
+      for i in 0..<3 { all.insert(seeds.seed(s, index: i)) }
+    }
+    XCTAssertEqual(all.count, SeedStream.allCases.count * 3, "every stream and index draws its own seed")
+    XCTAssertNotEqual(Seeds(7).seed(.modelInit), Seeds(7).seed(.augmentHost), "model init and augmentation differ")
+  }
+
   func testSplitIsByPatientSizedAndDeterministic() throws {
     let recs = records()
     let s = try PatientSplit.make(records: recs, seed: 7)

@@ -73,9 +73,9 @@ final class EvaluateEndToEndTests: XCTestCase {
     let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
     XCTAssertTrue(md.contains("| A | 0.778 ("), md)
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
-    // 2 heatmaps + ROC + PR per finding.
-    XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 8)
-    XCTAssertEqual(html.components(separatedBy: "<polyline").count - 1, 8)
+    // 2 heatmaps + ROC + PR + reliability diagram per finding; a line per model in each of the last three.
+    XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 10)
+    XCTAssertEqual(html.components(separatedBy: "<polyline").count - 1, 12)
 
     // Same seed, same files: byte-identical metrics; policy `ones` turns c positive.
     let again = try Jobs.evaluate(predictions: ["A=\(dir.path)/a.csv", "B=\(dir.path)/b.csv"], references: ["chex=\(dir.path)/ref.csv"],
@@ -202,8 +202,8 @@ final class EvaluateEndToEndTests: XCTestCase {
     let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
     XCTAssertFalse(html.contains("<script"))
     XCTAssertTrue(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"))
-    // 2 heatmaps + 2 references x (ROC + PR).
-    XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 6)
+    // 2 heatmaps + 2 references x (ROC + PR + reliability diagram).
+    XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, 8)
     XCTAssertEqual(html.components(separatedBy: "class=\"cell\"").count - 1, 2 * 2 * 2)
     let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
     XCTAssertTrue(md.contains("\\<script\\>"))

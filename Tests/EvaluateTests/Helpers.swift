@@ -40,3 +40,28 @@ func XCTAssertThrowsMessage<T>(_ body: @autoclosure () throws -> T, _ message: S
     XCTAssertEqual("\(error)", message, file: file, line: line)
   }
 }
+
+/// As `pythonJSON`, for comparisons to the last bit. Foundation's JSON reader on Linux rounds some
+/// decimals an ulp or two off (0.7000000000000001 reads as 0.7000000000000003), so the script
+/// prints `json.dumps(exact(obj))`, which writes every float as its repr string ("f:0.1", "f:inf"),
+/// and this turns those back into Doubles with Swift's correctly rounded parser.
+func pythonExact(_ script: String, input: Any) throws -> Any {
+  let prelude = """
+    import numpy as _np
+    def exact(o):
+        if isinstance(o, (float, _np.floating)): return 'f:' + repr(float(o))
+        if isinstance(o, (bool, _np.bool_)): return bool(o)
+        if isinstance(o, (int, _np.integer)): return int(o)
+        if isinstance(o, dict): return {k: exact(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple, _np.ndarray)): return [exact(v) for v in o]
+        return o
+
+    """
+  func decode(_ v: Any) -> Any {
+    if let s = v as? String, s.hasPrefix("f:") { return Double(s.dropFirst(2))! }
+    if let a = v as? [Any] { return a.map(decode) }
+    if let d = v as? [String: Any] { return d.mapValues(decode) }
+    return v
+  }
+  return decode(try pythonJSON(prelude + script, input: input))
+}

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import XCTest
 @testable import Experiment
+import Synth
 
 /// `cxr run` in miniature: a tiny synthetic study, two schemas and a broken one, a ConvNeXt
 /// small enough to train in seconds.
@@ -20,6 +21,7 @@ final class StudyRunTests: XCTestCase {
       - {name: truth, file: \(data.path)/labels/mimic/synthetic-truth.csv, test_file: \(data.path)/labels/candid/synthetic-truth.csv}
       - {name: rule, file: \(data.path)/labels/mimic/synthetic-rule.csv, test_file: \(data.path)/labels/candid/synthetic-rule.csv}
       - {name: broken, file: \(data.path)/labels/mimic/\(broken)}
+    split: {stratify: true}          # both classes in the tiny tuning split, so best.safetensors exists
     preprocess: {size: 32}
     model: {arch: convnext_atto, depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], layer_scale_init: 1.0}
     loader: {batch_size: 8, workers: 1}
@@ -87,9 +89,8 @@ final class StudyRunTests: XCTestCase {
     let truthWeights = try Data(contentsOf: root.appendingPathComponent("truth/best.safetensors"))
 
     // A mistyped weights choice names the key instead of silently picking some weights.
-    let typo = try Study(try Config.parse(config(data, out: out) + "\npredict: {weights: emma}\n", source: "mini.yaml"))
-    XCTAssertThrowsError(try StudyRun(study: typo).predict(schema: "truth", out: dir.appendingPathComponent("p.csv"))) { e in
-      XCTAssertEqual("\(e)", "mini.yaml:17: predict.weights is 'emma'; use best, ema or raw")
+    XCTAssertThrowsError(try Config.parse(config(data, out: out) + "\npredict: {weights: emma}\n", source: "mini.yaml")) { e in
+      XCTAssertEqual("\(e)", "mini.yaml:18: predict.weights is 'emma'; use best, ema or raw")
     }
 
     // Nothing changed: every finished stage is skipped; the broken one fails again.

@@ -60,22 +60,25 @@ final class PromptTemplateTests: XCTestCase {
     }
     let findings = "findings: [{column: Pneumothorax, options: [{answer: Present, value: 1.0}]}]"
     XCTAssertEqual(message("name: x\nturns: ['{{report}}']\ntemprature: 0\n\(findings)"),
-                   "p.yaml: unknown key 'temprature'; allowed keys are answer_key, findings, format, max_tokens, name, reasoning_keys, stop, system, turns")
+                   "p.yaml:3: unknown key 'temprature'; known keys at the top level: name, system, turns, format, answer_key, reasoning_keys, max_tokens, stop, findings")
+    XCTAssertEqual(message("name: x\nturns: ['{{report}}']\nmax_token: 9\n\(findings)"),
+                   "p.yaml:3: unknown key 'max_token'; did you mean 'max_tokens'? known keys at the top level: name, system, turns, format, answer_key, reasoning_keys, max_tokens, stop, findings")
     XCTAssertEqual(message("name: x\nturns: ['{{report}} {{findng}}']\n\(findings)"),
                    "p.yaml: unknown placeholder '{{findng}}'; use {{report}}, {{finding}}, {{hint}}, {{options}} or {{format}}")
     XCTAssertEqual(message("name: x\nturns: ['Is there {{finding}}?']\n\(findings)"),
                    "p.yaml: no turn contains {{report}}, so the model would never see the report")
     XCTAssertEqual(message("turns: ['{{report}}']\n\(findings)"), "p.yaml: missing key 'name'")
     XCTAssertEqual(message("name: x\nturns: ['{{report}}']\nfindings: [{column: P, options: [{answer: Sure, value: 2}]}]"),
-                   "p.yaml: 'findings[0].options[0].value' must be 1.0, 0.0 or -1.0")
-    // YAML reads a bare Yes as true: the message says to quote it.
-    XCTAssertEqual(message("name: x\nturns: ['{{report}}']\nfindings: [{column: P, options: [{answer: Yes, value: 1}]}]"),
-                   "p.yaml: 'findings[0].options[0].answer' must be a string (quote words like 'Yes' or 'No', which YAML reads as true/false)")
+                   "p.yaml:3: 'findings[0].options[0].value' must be 1.0, 0.0 or -1.0")
+    XCTAssertEqual(message("name: x\nturns: ['{{report}}']\nmax_tokens: many\n\(findings)"),
+                   "p.yaml:3: 'max_tokens' must be a whole number, not text ('many')")
     XCTAssertEqual(message("name: x\nturns: ['{{report}}']\nfindings: [{column: P, colour: red, options: []}]"),
-                   "p.yaml: unknown key 'findings[0].colour'; allowed keys are column, name, hint, options")
-    XCTAssertEqual(message("name: x\nturns: []\n\(findings)"), "p.yaml: 'turns' needs at least one user turn")
-    XCTAssertEqual(message("- a\n- b"),
-                   "p.yaml: expected a mapping with keys answer_key, findings, format, max_tokens, name, reasoning_keys, stop, system, turns")
+                   "p.yaml:3: unknown key 'findings[0].colour'; known keys under 'findings[0]': column, name, hint, options")
+    XCTAssertEqual(message("name: x\nturns: []\n\(findings)"), "p.yaml:2: 'turns' needs at least one user turn")
+    XCTAssertEqual(message("- a\n- b"), "p.yaml: the top level must be a mapping of keys")
+    // A bare Yes is the answer's text (the strict decoder reads the scalar as written).
+    XCTAssertEqual(try PromptTemplate.parse("name: x\nturns: ['{{report}}']\nfindings: [{column: P, options: [{answer: Yes, value: 1}]}]",
+                                            source: "p.yaml").findings[0].options, [AnswerOption(answer: "Yes", value: 1)])
   }
 
   func testJSONTemplateFilesWorkToo() throws {

@@ -1,4 +1,5 @@
 import Evaluate
+import Data
 import Foundation
 import TestSupport
 import Torch
@@ -122,7 +123,7 @@ final class AugmentLossTests: XCTestCase {
   }
 
   func testAugmenterIsReproducibleFromTheSeedAndKeepsShapes() throws {
-    let b = Batch(ids: (0..<6).map { "i\($0)" }, images: try batch(6, 16, 16),
+    let b = Batch(index: 0, ids: (0..<6).map { "i\($0)" }, images: try batch(6, 16, 16),
                   targets: try Tensor.rand([6, 2], generator: Generator(seed: 4)).lt(0.5).to(dtype: .float32),
                   mask: try Tensor.ones([6, 2]))
     var o = AugmentOptions(); o.mix = 1; o.noise = 1; o.affine = 1
@@ -205,7 +206,7 @@ final class AugmentReferenceParityTests: XCTestCase {
     let aug = Augmenter(AugmentOptions())
     var tensors: [(String, Tensor)] = []
     for i in 0..<16 {
-      let b = Batch(ids: [], images: try Tensor.randn([8, 1, 12, 16], generator: g),
+      let b = Batch(index: 0, ids: [], images: try Tensor.randn([8, 1, 12, 16], generator: g),
                     targets: try Tensor.rand([8, 2], generator: g).lt(0.5).to(dtype: .float32),
                     mask: try Tensor.rand([8, 2], generator: g).lt(0.8).to(dtype: .float32))
       let out = try aug(b, r)

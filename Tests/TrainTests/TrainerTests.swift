@@ -1,4 +1,6 @@
+import Bench
 import Common
+import Data
 import Foundation
 import TestSupport
 import Torch

@@ -8,7 +8,7 @@ DIR is searched recursively for .jpg files (e.g. the mimic/ folder of `cxr synth
 as needed. WORKERS processes decode, PREFETCH batches ahead per worker (prefetch_factor; cxr's
 loader.prefetch means the same).
 
-What is timed (the same in `cxr bench loader`, Sources/cxr/BenchLoader.swift): the first WORKERS
+What is timed (the same in `cxr bench loader`, Sources/Bench/BenchLoader.swift): the first WORKERS
 batches are untimed, one per worker (start-up and a first decode each; 1 batch with --workers 0);
 the clock starts when the last of them arrives, so every worker is up and busy with its next
 batch, and stops when BATCHES more batches have arrived; images/s counts those batches' images.

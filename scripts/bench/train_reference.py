@@ -21,7 +21,7 @@ from timm.utils.model_ema import ModelEmaV3
 
 
 class SmallConvNet(nn.Module):
-    """Same parameters and names as Train.SmallConvNet."""
+    """Same parameters and names as Bench.SmallConvNet."""
     def __init__(self, width, classes):
         super().__init__()
         self.stem = nn.Conv2d(1, width, 3, 2, 1)
@@ -46,14 +46,32 @@ def make_model(name, width):
 
 
 # The augmentation's generators, seeded as Train.AugmentRandom(seed:): host draws on the CPU,
-# pixel noise from a second generator (seed + 0x9E3779B9).
+# pixel noise from a second generator; each from its named stream of the seed (Common/Seeds:
+# SplitMix64 keyed by the FNV-1a hash of the stream's name).
 host = dev = None
+_M = (1 << 64) - 1
+
+
+def _mix(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M
+    return z ^ (z >> 31)
+
+
+def derive(seed, stream, index=0):
+    """Seeds(seed).seed(stream, index): the first draw of SplitMix64(seed, stream:, index:)."""
+    h = 0xCBF29CE484222325
+    for b in stream.encode():
+        h = ((h ^ b) * 0x100000001B3) & _M
+    state = _mix(seed ^ _mix((h + (index & _M) * 0x9E3779B97F4A7C15) & _M))
+    state = (state + 0x9E3779B97F4A7C15) & _M
+    return _mix(state)
 
 
 def seed_generators(seed):
     global host, dev
-    host = torch.Generator().manual_seed(seed)
-    dev = torch.Generator().manual_seed(seed + 0x9E3779B9)
+    host = torch.Generator().manual_seed(derive(seed, 'augment-host'))
+    dev = torch.Generator().manual_seed(derive(seed, 'augment-device'))
 
 
 # AugmentOptions defaults (Sources/Train/Augment.swift)

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import Torch
 
@@ -35,12 +36,16 @@ public struct LoaderOptions: Sendable {
   public var badFilesFolder: URL?
   /// The split this loader reads (`train`, `tune`, `test`), named in `bad_files.csv`.
   public var split: String
+  /// An epoch stops with an error once more than this share of the items cannot be read (a run
+  /// on mostly unreadable data is not a result); 1 = never.
+  public var maxBadFraction: Double
   /// Pinned host memory for faster host-to-GPU copies; nil = when CUDA is available.
   public var pinMemory: Bool?
 
   public init(batchSize: Int = 32, preprocess: PreprocessSettings = PreprocessSettings(), workers: Int = 4,
               prefetch: Int = 2, shuffle: Bool = true, seed: UInt64 = 0, dropLast: Bool = false,
-              badFilePolicy: BadFilePolicy = .skip, badFilesFolder: URL? = nil, split: String = "", pinMemory: Bool? = nil) {
+              badFilePolicy: BadFilePolicy = .skip, badFilesFolder: URL? = nil, split: String = "",
+              maxBadFraction: Double = 1, pinMemory: Bool? = nil) {
     self.batchSize = batchSize
     self.preprocess = preprocess
     self.workers = workers
@@ -51,6 +56,7 @@ public struct LoaderOptions: Sendable {
     self.badFilePolicy = badFilePolicy
     self.badFilesFolder = badFilesFolder
     self.split = split
+    self.maxBadFraction = maxBadFraction
     self.pinMemory = pinMemory
   }
 
@@ -66,17 +72,6 @@ public struct LoaderOptions: Sendable {
   }
 }
 
-/// A batch: images [B, 1, N, N] float32 in [-1, 1], targets and mask [B, F] float32.
-/// Items whose image could not be read (policy `skip`) are left out, so B may be smaller
-/// than the batch size.
-public struct Batch {
-  public let index: Int
-  public let ids: [String]
-  public let images: Tensor
-  public let targets: Tensor
-  public let mask: Tensor
-}
-
 public struct LoaderError: Error, CustomStringConvertible, Equatable {
   public let message: String
   public init(_ message: String) { self.message = message }
@@ -85,20 +80,23 @@ public struct LoaderError: Error, CustomStringConvertible, Equatable {
 
 /// Parallel, deterministic batch loader. The order of an epoch depends only on the seed
 /// and the epoch number; `workers` threads decode batches at once, ahead of the consumer (at
-/// most `workers * prefetch` batches), and the consumer receives them in order.
-public final class DataLoader: @unchecked Sendable {
+/// most `workers * prefetch` batches), and the consumer receives them in order. It is the
+/// training loop's `BatchSource`.
+public final class DataLoader: BatchSource, @unchecked Sendable {
   public let items: [LoaderItem]
+  /// Finding names, in the column order of the items' targets.
+  public let findings: [String]
   public let options: LoaderOptions
   public let cache: PreprocessedCache?
   public let badFiles: BadFilesLog
-  let findings: Int
+  let findingCount: Int
   let pin: Bool
   /// Per item, the cache stamp to check (the file as it is now); nil without a cache.
   let stamps: [SourceStamp]?
   /// How an image file is read (tests replace it to simulate a machine without GDCM).
   var decode: @Sendable (URL, Int) throws -> SourceImage = { try ImageDecoder.load($0, targetLongestSide: $1) }
 
-  public init(items: [LoaderItem], options: LoaderOptions, cache: PreprocessedCache? = nil) throws {
+  public init(items: [LoaderItem], options: LoaderOptions, cache: PreprocessedCache? = nil, findings: [String]? = nil) throws {
     guard options.batchSize > 0 else { throw LoaderError("batch size must be at least 1 (got \(options.batchSize))") }
     guard options.workers > 0 else { throw LoaderError("workers must be at least 1 (got \(options.workers))") }
     guard options.prefetch > 0 else { throw LoaderError("prefetch must be at least 1 (got \(options.prefetch))") }
@@ -112,27 +110,31 @@ public final class DataLoader: @unchecked Sendable {
     self.items = items
     self.options = options
     self.cache = cache
-    self.findings = f
+    self.findingCount = f
+    self.findings = findings ?? (0..<f).map { "finding\($0)" }
+    guard self.findings.count == f else {
+      throw LoaderError("\(self.findings.count) finding names for items with \(f) targets")
+    }
     badFiles = BadFilesLog(folder: options.badFilesFolder, split: options.split)
     pin = options.pinMemory ?? Runtime.cudaAvailable
     stamps = cache == nil ? nil : items.map { SourceStamp.current($0.path) }
   }
 
-  /// The item order of an epoch: a seeded Fisher-Yates shuffle (SplitMix64), or 0..<n.
+  /// The item order of an epoch: an unbiased Fisher-Yates shuffle (`SplitMix64.shuffle`, a
+  /// rejection draw) from the seed's `loader-order` stream of that epoch, or 0..<n.
   public func order(epoch: Int) -> [Int] {
     var idx = Array(0..<items.count)
     guard options.shuffle else { return idx }
-    var rng = SplitMix64(seed: options.seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(truncatingIfNeeded: epoch + 1))
-    if idx.count > 1 {
-      for i in stride(from: idx.count - 1, to: 0, by: -1) {
-        let j = Int(rng.next() % UInt64(i + 1))
-        idx.swapAt(i, j)
-      }
-    }
+    var rng = SplitMix64(seed: Seeds(options.seed).seed(.loaderOrder, index: epoch))
+    rng.shuffle(&idx)
     return idx
   }
 
-  public func batchCount(epoch: Int = 0) -> Int {
+  public var batchesPerEpoch: Int { batchCount() }
+
+  public func makeIterator(epoch: Int, startingAt batch: Int) throws -> BatchIterator { self.epoch(epoch, startingAt: batch) }
+
+  public func batchCount() -> Int {
     let n = items.count, b = options.batchSize
     return options.dropLast ? n / b : (n + b - 1) / b
   }
@@ -146,7 +148,7 @@ public final class DataLoader: @unchecked Sendable {
     for s in stride(from: 0, to: order.count, by: b) where !options.dropLast || s + b <= order.count {
       batches.append(Array(order[s..<min(s + b, order.count)]))
     }
-    return EpochIterator(loader: self, batches: Array(batches.dropFirst(first)))
+    return EpochIterator(loader: self, batches: Array(batches.dropFirst(first)), first: first)
   }
 
   /// One image as the model sees it (size*size floats in [-1, 1]), from the cache when fresh.
@@ -161,10 +163,13 @@ public final class DataLoader: @unchecked Sendable {
     pre.withUnsafeBufferPointer { Preprocess.scaleToModelRange($0, into: out) }
   }
 
-  func makeBatch(_ index: Int, _ members: [Int]) throws -> Batch? {
+  /// Batch `index` of the epoch; images that cannot be read are left out and named in `skipped`
+  /// (an all-unreadable batch is empty, not missing, so the consumer's position stays right).
+  func makeBatch(_ index: Int, _ members: [Int]) throws -> Batch {
     let n = options.preprocess.size * options.preprocess.size
     var pixels = [Float](repeating: 0, count: members.count * n)
     var kept: [Int] = []
+    var skipped: [String] = []
     try pixels.withUnsafeMutableBufferPointer { buf in
       for i in members {
         let slot = UnsafeMutableBufferPointer(rebasing: buf[(kept.count * n)..<((kept.count + 1) * n)])
@@ -176,39 +181,39 @@ public final class DataLoader: @unchecked Sendable {
           throw LoaderError("\(e.path): \(e.reason)")
         } catch let e as ImageError {
           try badFiles.record(e)
+          skipped.append("\(e.path): \(e.kind.rawValue): \(e.reason)")
           if options.badFilePolicy == .fail {
             throw LoaderError("\(e.description) (bad-file policy is 'fail'; use 'skip' to leave such images out: they are listed in bad_files.csv)")
           }
         }
       }
     }
-    if kept.isEmpty { return nil }
     let b = kept.count
     pixels.removeLast((members.count - b) * n)
     var t = [Float](), m = [Float]()
-    t.reserveCapacity(b * findings)
-    m.reserveCapacity(b * findings)
+    t.reserveCapacity(b * findingCount)
+    m.reserveCapacity(b * findingCount)
     for i in kept { t += items[i].targets; m += items[i].mask }
     var images = try Tensor(pixels, shape: [b, 1, options.preprocess.size, options.preprocess.size])
-    var targets = try Tensor(t, shape: [b, findings])
-    var mask = try Tensor(m, shape: [b, findings])
+    var targets = try Tensor(t, shape: [b, findingCount])
+    var mask = try Tensor(m, shape: [b, findingCount])
     if pin {
       images = try images.pinMemory()
       targets = try targets.pinMemory()
       mask = try mask.pinMemory()
     }
-    return Batch(index: index, ids: kept.map { items[$0].id }, images: images, targets: targets, mask: mask)
+    return Batch(index: index, ids: kept.map { items[$0].id }, images: images, targets: targets, mask: mask, skipped: skipped)
   }
 }
 
 /// Batches of one epoch, in order. `workers` threads (fewer when the epoch has fewer batches)
 /// decode batches concurrently, at most `workers * prefetch` batches ahead of the consumer.
-public final class EpochIterator: @unchecked Sendable {
+public final class EpochIterator: BatchIterator, @unchecked Sendable {
   final class Shared: @unchecked Sendable {
     let cond = NSCondition()
     var nextToStart = 0
     var consumed = 0
-    var ready: [Int: Result<Batch?, Error>] = [:]
+    var ready: [Int: Result<Batch, Error>] = [:]
     var cancelled = false
     var inFlight = 0
     /// Largest number of batches decoded or being decoded but not yet consumed.
@@ -219,9 +224,13 @@ public final class EpochIterator: @unchecked Sendable {
   let shared = Shared()
   private var threads: [Thread] = []
 
-  init(loader: DataLoader, batches: [[Int]]) {
+  /// The epoch index of `batches[0]` (a resumed epoch starts later).
+  let first: Int
+
+  init(loader: DataLoader, batches: [[Int]], first: Int = 0) {
     self.loader = loader
     self.batches = batches
+    self.first = first
     let shared = self.shared, total = batches.count, ahead = loader.options.runAhead
     for _ in 0..<min(loader.options.workers, max(1, total)) {
       let t = Thread { [loader, batches] in
@@ -236,7 +245,7 @@ public final class EpochIterator: @unchecked Sendable {
           shared.inFlight += 1
           shared.peakAhead = max(shared.peakAhead, shared.ready.count + shared.inFlight)
           shared.cond.unlock()
-          let result = Result { try loader.makeBatch(b, batches[b]) }
+          let result = Result { try loader.makeBatch(first + b, batches[b]) }
           shared.cond.lock()
           shared.inFlight -= 1
           shared.ready[b] = result
@@ -264,23 +273,29 @@ public final class EpochIterator: @unchecked Sendable {
   /// (<= workers * prefetch).
   public var peakAhead: Int { shared.cond.lock(); defer { shared.cond.unlock() }; return shared.peakAhead }
 
-  /// The next batch, nil at the end of the epoch. Throws under policy `fail` when an image
-  /// cannot be read (and for errors creating tensors).
+  /// The next batch (empty when every image of it was unreadable), nil at the end of the epoch.
+  /// Throws under policy `fail` when an image cannot be read, when more than `maxBadFraction` of
+  /// the items could not be read, and for errors creating tensors.
   public func next() throws -> Batch? {
-    while true {
-      shared.cond.lock()
-      let c = shared.consumed
-      if c >= batches.count { shared.cond.unlock(); return nil }
-      while shared.ready[c] == nil { shared.cond.wait() }
-      let r = shared.ready.removeValue(forKey: c)!
-      shared.consumed += 1
-      shared.cond.broadcast()
-      shared.cond.unlock()
-      switch r {
-      case .success(let batch?): return batch
-      case .success(nil): continue  // every image of this batch was bad and skipped
-      case .failure(let e): cancel(); throw e
+    shared.cond.lock()
+    let c = shared.consumed
+    if c >= batches.count { shared.cond.unlock(); return nil }
+    while shared.ready[c] == nil { shared.cond.wait() }
+    let r = shared.ready.removeValue(forKey: c)!
+    shared.consumed += 1
+    shared.cond.broadcast()
+    shared.cond.unlock()
+    switch r {
+    case .success(let batch):
+      let bad = loader.badFiles.all
+      let limit = loader.options.maxBadFraction
+      if limit < 1, Double(bad.count) > limit * Double(loader.items.count) {
+        cancel()
+        let split = loader.options.split.isEmpty ? "" : " of the \(loader.options.split) split"
+        throw LoaderError("\(bad.count) of the \(loader.items.count) images\(split) cannot be read (more than loader.max_bad_fraction = \(limit)); they are listed in bad_files.csv (e.g. \(bad[0].path): \(bad[0].reason)). Fix the data or raise loader.max_bad_fraction, then continue with --resume")
       }
+      return batch
+    case .failure(let e): cancel(); throw e
     }
   }
 }

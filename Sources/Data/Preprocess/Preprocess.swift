@@ -119,19 +119,6 @@ public enum Preprocess {
   }
 
   @inline(__always)
-  static func horizontal(_ src: UnsafeBufferPointer<UInt8>, _ r: UnsafeMutableBufferPointer<Float>,
-                         _ inW: Int, _ inH: Int, _ outW: Int, _ xs: [Int], _ xe: [Int]) {
-    for y in 0..<inH {
-      let s = y * inW, d = y * outW
-      for j in 0..<outW {
-        var acc: UInt32 = 0
-        for x in xs[j]..<xe[j] { acc &+= UInt32(src[s + x]) }
-        r[d + j] = Float(acc)
-      }
-    }
-  }
-
-  @inline(__always)
   static func horizontal(_ src: UnsafeBufferPointer<UInt16>, _ r: UnsafeMutableBufferPointer<Float>,
                          _ inW: Int, _ inH: Int, _ outW: Int, _ xs: [Int], _ xe: [Int]) {
     for y in 0..<inH {

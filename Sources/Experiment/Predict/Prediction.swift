@@ -15,7 +15,7 @@ public struct Prediction {
 
   public var preprocess = PreprocessSettings()
   public var device: Device = .cpu
-  public var batchSize = 16
+  public var batchSize = StudyConfig.Predict.defaultBatchSize
   public var workers = ProcessInfo.processInfo.activeProcessorCount
   /// Average the probabilities of each image and its horizontal mirror.
   public var ttaHorizontalFlip = false

@@ -36,16 +36,16 @@ public struct Preflight {
   }
 
   public func problems(_ scope: Scope) -> [String] {
-    let c = study.config
+    let c = study.settings
     var out: [String] = []
     func attempt(_ prefix: String = "", _ body: () throws -> Void) {
       do { try body() } catch { out.append(prefix + "\(error)") }
     }
-    func at(_ key: String) -> String { c.where_(key) }
+    func at(_ key: String) -> String { study.config.where_(key) }
 
     // Paths: every one the run will read, named by its key; FILL placeholders named as such.
-    func path(_ key: String, folder: Bool = false, required: Bool = false, what: String) {
-      guard let p = c.optionalString(key) else {
+    func path(_ key: String, _ value: String?, folder: Bool = false, required: Bool = false, what: String) {
+      guard let p = value else {
         if required { out.append("\(at(key)): \(key) must give \(what)") }
         return
       }
@@ -62,33 +62,30 @@ public struct Preflight {
         out.append("\(at(key)): \(key): \(p) is a \(isDir.boolValue ? "folder" : "file"); give \(what)")
       }
     }
-    let trainKind = c.optionalString("train_data.kind") ?? ""
+    let trainKind = c.trainData.kind
     if !scope.schemas.isEmpty {
       switch trainKind {
-      case "mimic":
-        path("train_data.root", folder: true, required: true, what: "the MIMIC-CXR-JPG folder (it holds files/ and the metadata CSV)")
-        path("train_data.metadata", what: "the MIMIC-CXR-JPG metadata CSV")
-      case "manifest":
-        path("train_data.manifest", required: true, what: "the training manifest CSV (path, patient, study columns)")
-      default:
-        out.append("\(at("train_data.kind")): train_data.kind is '\(trainKind)'; use mimic or manifest")
+      case .mimic:
+        path("train_data.root", c.trainData.root, folder: true, required: true, what: "the MIMIC-CXR-JPG folder (it holds files/ and the metadata CSV)")
+        path("train_data.metadata", c.trainData.metadata, what: "the MIMIC-CXR-JPG metadata CSV")
+      case .manifest:
+        path("train_data.manifest", c.trainData.manifest, required: true, what: "the training manifest CSV (path, patient, study columns)")
       }
-      path("split.file", what: "a split.csv to import")
-      path("model.pretrained", what: "a safetensors file of pretrained weights (cxr reads local files only; see the README for timm's ImageNet weights)")
+      path("split.file", c.split.file, what: "a split.csv to import")
+      path("model.pretrained", c.model.pretrained, what: "a safetensors file of pretrained weights (cxr reads local files only; see the README for timm's ImageNet weights)")
     }
-    let testKind = c.optionalString("test_data.kind") ?? ""
+    let testKind = c.testData.kind
     if scope.test {
       switch testKind {
-      case "candid": path("test_data.root", folder: true, required: true, what: "the CANDID-PTX folder")
-      case "manifest": path("test_data.manifest", required: true, what: "the test manifest CSV")
-      case "none": break
-      default: out.append("\(at("test_data.kind")): test_data.kind is '\(testKind)'; use candid, manifest or none")
+      case .candid: path("test_data.root", c.testData.root, folder: true, required: true, what: "the CANDID-PTX folder")
+      case .manifest: path("test_data.manifest", c.testData.manifest, required: true, what: "the test manifest CSV")
+      case .none: break
       }
     }
 
     // Names: findings, schemas and references unique; every name a command line gives real.
     let findings = study.findings
-    for f in Set(findings) where findings.filter({ $0 == f }).count > 1 {
+    for f in Set(findings).sorted() where findings.filter({ $0 == f }).count > 1 {
       out.append("\(at("findings")): findings lists '\(f)' \(findings.filter { $0 == f }.count) times; each finding once")
     }
     let schemaNames = study.schemaNames
@@ -96,8 +93,7 @@ public struct Preflight {
       out.append("\(at("schemas")): two schemas are named '\(n)'; each schema needs its own name (it names the run folder)")
     }
     // The references' names: each schema's test-set labels, then the extra `references`.
-    let refNames = schemaNames.indices.compactMap { c.optionalString("schemas[\($0)].test_file") == nil ? nil : schemaNames[$0] }
-      + (0..<c.count("references")).compactMap { c.optionalString("references[\($0)].name") }
+    let refNames = c.schemas.filter { $0.testFile != nil }.compactMap(\.name) + c.references.compactMap(\.name)
     for n in Set(refNames).sorted() where refNames.filter({ $0 == n }).count > 1 && schemaNames.filter({ $0 == n }).count <= 1 {
       out.append("\(at("references")): the reference name '\(n)' is used twice (a schema's test_file is a reference of the schema's name); give each reference its own name")
     }
@@ -111,61 +107,52 @@ public struct Preflight {
       out.append("--force \(f): a finished training is never redone in place; use --retrain \(f == "train" ? "all" : String(f.dropFirst(6))) (it moves the old folder aside)")
     }
 
-    // Settings with a range the config checker cannot know.
-    attempt {
-      let size = try c.int("preprocess.size")
-      if !(32...4096).contains(size) {
-        out.append("\(at("preprocess.size")): preprocess.size is \(size); it must lie in 32...4096 (ConvNeXt downsamples by 32)")
-      }
+    // Settings with a range the types cannot express.
+    if !(32...4096).contains(c.preprocess.size) {
+      out.append("\(at("preprocess.size")): preprocess.size is \(c.preprocess.size); it must lie in 32...4096 (ConvNeXt downsamples by 32)")
     }
-    attempt {
-      let w = try c.string("predict.weights")
-      if !["best", "ema", "raw"].contains(w) { out.append("\(at("predict.weights")): predict.weights is '\(w)'; use best, ema or raw") }
+    if !(0...1).contains(c.loader.maxBadFraction) {
+      out.append("\(at("loader.max_bad_fraction")): loader.max_bad_fraction is \(c.loader.maxBadFraction); it must lie in 0...1")
     }
-    attempt {
-      let b = try c.string("loader.bad_files")
-      if BadFilePolicy(rawValue: b) == nil { out.append("\(at("loader.bad_files")): loader.bad_files is '\(b)'; use skip or fail") }
-    }
-    attempt {
-      let f = try c.double("loader.max_bad_fraction")
-      if !(0...1).contains(f) { out.append("\(at("loader.max_bad_fraction")): loader.max_bad_fraction is \(f); it must lie in 0...1") }
+    if c.loader.batchSize < 1 { out.append("\(at("loader.batch_size")): loader.batch_size is \(c.loader.batchSize); it must be at least 1") }
+    if c.predict.batchSize < 1 { out.append("\(at("predict.batch_size")): predict.batch_size is \(c.predict.batchSize); it must be at least 1") }
+    if !(0 < c.split.tuneFraction && c.split.tuneFraction < 1) {
+      out.append("\(at("split.tune_fraction")): split.tune_fraction is \(c.split.tuneFraction); it must lie strictly between 0 and 1")
     }
     if !scope.schemas.isEmpty {
       attempt("\(at("model.arch")): model: ") { _ = try study.modelConfig() }
       attempt { _ = try study.trainOptions() }
       // The pretrained file: readable, and its tensors fit the configured model.
-      if let p = c.optionalString("model.pretrained"), FileManager.default.fileExists(atPath: p) {
+      if let p = c.model.pretrained, FileManager.default.fileExists(atPath: p) {
         attempt("\(at("model.pretrained")): model.pretrained: ") { _ = try study.makeModel(log: { _ in }) }
       }
     }
-    if scope.test, !scope.schemas.isEmpty, testKind != "none" {
-      attempt {
-        let contract = try study.inputContract
-        let test = try c.bool("test_data.equalize")
-        if test != contract.equalize {
-          out.append("\(at("test_data.equalize")): test_data.equalize is \(test) but the classifiers are trained on \(contract.equalize ? "equalized" : "unequalized") images (train_data: \(trainKind)\(trainKind == "mimic" ? ", equalized at conversion" : "")); set test_data.equalize: \(contract.equalize)")
-        }
+    if scope.test, !scope.schemas.isEmpty, testKind != .none {
+      let contract = study.inputContract
+      if c.testData.equalize != contract.equalize {
+        out.append("\(at("test_data.equalize")): test_data.equalize is \(c.testData.equalize) but the classifiers are trained on \(contract.equalize ? "equalized" : "unequalized") images (train_data: \(trainKind.rawValue)\(trainKind == .mimic ? ", equalized at conversion" : "")); set test_data.equalize: \(contract.equalize)")
       }
     }
 
     // Label files: readable, with a column for every finding.
-    func labels(_ list: String, _ i: Int, _ key: String) {
-      let k = "\(list)[\(i)].\(key)"
-      guard let p = c.optionalString(k) else { return }
+    func labels(_ list: Study.LabelList, _ i: Int, test: Bool) {
+      let item = list == .schemas ? c.schemas[i] : c.references[i]
+      let k = "\(list.rawValue)[\(i)].\(test ? "test_file" : "file")"
+      guard let p = test ? item.testFile : item.file else { return }
       if p.split(separator: "/").contains("FILL") { out.append("\(at(k)): \(k) is not filled in ('\(p)')"); return }
       guard FileManager.default.fileExists(atPath: p) else { out.append("\(at(k)): \(k): \(p) does not exist"); return }
-      attempt("\(at(k)): \(k): ") { _ = try study.labelSchema(list: list, i, fileKey: key)?.read(findings: findings) }
+      attempt("\(at(k)): \(k): ") { _ = try study.labelSchema(list, i, test: test)?.read(findings: findings) }
     }
     for (i, name) in schemaNames.enumerated() {
-      if scope.schemas.contains(name) { labels("schemas", i, "file") }
-      if scope.test { labels("schemas", i, "test_file") }
+      if scope.schemas.contains(name) { labels(.schemas, i, test: false) }
+      if scope.test { labels(.schemas, i, test: true) }
     }
-    if scope.test { for i in 0..<c.count("references") { labels("references", i, "file") } }
+    if scope.test { for i in c.references.indices { labels(.references, i, test: false) } }
 
     // The test set: indexable (CANDID-PTX's CSVs and DICOM folder, or the manifest).
-    if scope.test, out.isEmpty || !out.contains(where: { $0.contains("test_data.") }) {
-      if (testKind == "candid" && c.optionalString("test_data.root").map({ FileManager.default.fileExists(atPath: $0) }) == true)
-          || (testKind == "manifest" && c.optionalString("test_data.manifest").map({ FileManager.default.fileExists(atPath: $0) }) == true) {
+    if scope.test, !out.contains(where: { $0.contains("test_data.") }) {
+      let exists = { (p: String?) in p.map { FileManager.default.fileExists(atPath: $0) } == true }
+      if (testKind == .candid && exists(c.testData.root)) || (testKind == .manifest && exists(c.testData.manifest)) {
         attempt { _ = try study.testIndex() }
       }
     }

@@ -15,16 +15,17 @@ public struct Study {
   public let runRoot: URL
   public let device: Device
 
+  /// The typed settings (`config.settings`).
+  public var settings: StudyConfig { config.settings }
+
   public init(_ config: Config) throws {
     self.config = config
-    name = try config.string("name")
-    findings = try config.strings("findings")
-    guard !findings.isEmpty else { throw ConfigError("\(config.where_("findings")): 'findings' needs at least one finding") }
-    let s = try config.int("seed")
-    guard s >= 0 else { throw ConfigError("\(config.where_("seed")): 'seed' must be >= 0") }
-    seed = UInt64(s)
-    runRoot = URL(fileURLWithPath: try config.string("out")).appendingPathComponent(name)
-    device = try Study.device(try config.string("device"), at: config.where_("device"))
+    let s = config.settings
+    name = s.name
+    findings = s.findings
+    seed = UInt64(s.seed)
+    runRoot = URL(fileURLWithPath: s.out).appendingPathComponent(name)
+    device = try Study.device(s.device, at: config.where_("device"))
   }
 
   static func device(_ text: String, at origin: String) throws -> Device {
@@ -40,9 +41,7 @@ public struct Study {
 
   // MARK: schemas
 
-  public var schemaNames: [String] {
-    (0..<config.count("schemas")).compactMap { config.optionalString("schemas[\($0)].name") }
-  }
+  public var schemaNames: [String] { settings.schemas.compactMap(\.name) }
 
   public func schemaIndex(_ name: String) throws -> Int {
     guard let i = schemaNames.firstIndex(of: name) else {
@@ -52,130 +51,111 @@ public struct Study {
     return i
   }
 
-  /// The label schema of item `i` of `list` ("schemas" or "references"), reading `fileKey`.
-  public func labelSchema(list: String, _ i: Int, fileKey: String = "file") throws -> LabelSchema? {
-    let p = "\(list)[\(i)]"
-    guard let file = config.optionalString("\(p).\(fileKey)") else { return nil }
-    let format = try LabelFormat(config: try config.string("\(p).format"), context: "\(config.where_("\(p).format")): \(p).format")
-    let policy = try UncertaintyPolicy(config: try config.string("\(p).uncertain"), context: "\(config.where_("\(p).uncertain")): \(p).uncertain")
-    var columns: [String: String] = [:]
-    for (k, v) in config.pairs("\(p).columns") {
-      guard case .string(let c) = v else { throw ConfigError("\(config.where_("\(p).columns")): \(p).columns.\(k) must name a column") }
-      columns[k] = c
-    }
+  /// Which list a label item comes from, and which of its files is read.
+  public enum LabelList: String { case schemas, references }
+
+  /// The label schema of item `i` of `list`, reading its `file` or (`test: true`) its `test_file`.
+  public func labelSchema(_ list: LabelList, _ i: Int, test: Bool = false) throws -> LabelSchema? {
+    let item = list == .schemas ? settings.schemas[i] : settings.references[i]
+    guard let file = test ? item.testFile : item.file else { return nil }
+    let p = "\(list.rawValue)[\(i)]"
     var values: [String: LabelValue]? = nil
-    let pairs = config.pairs("\(p).values")
-    if !pairs.isEmpty {
+    if !item.values.isEmpty {
       var m: [String: LabelValue] = [:]
-      for (k, v) in pairs {
-        let n: Int
-        switch v {
-        case .int(let x): n = x
-        case .double(let x): n = Int(x)
-        default: throw ConfigError("\(config.where_("\(p).values")): \(p).values.\(k) must be 1, 0 or -1")
-        }
-        guard let lv = LabelValue(rawValue: Int8(n)), lv != .blank else {
-          throw ConfigError("\(config.where_("\(p).values")): \(p).values.\(k) is \(n); use 1, 0 or -1")
+      for (k, n) in item.values {
+        guard let lv = LabelValue(rawValue: Int8(clamping: n)), lv != .blank, (-1...1).contains(n) else {
+          throw ConfigError("\(config.where_("\(p).values.\(k)")): \(p).values.\(k) is \(n); use 1, 0 or -1")
         }
         m[k] = lv
       }
       values = m
     }
-    let idColumn = config.optionalString("\(p).id_column")
-    return LabelSchema(name: try config.string("\(p).name"), file: URL(fileURLWithPath: file), format: format,
-                       idColumns: idColumn.map { [$0] }, columns: columns, values: values, uncertainty: policy)
+    return LabelSchema(name: item.name ?? "", file: URL(fileURLWithPath: file), format: item.format,
+                       idColumns: item.idColumn.map { [$0] }, columns: item.columns, values: values, uncertainty: item.uncertain)
   }
 
   // MARK: datasets
 
   public func trainIndex() throws -> DatasetIndex {
-    let kind = try config.string("train_data.kind")
-    switch kind {
-    case "mimic":
-      guard let root = config.optionalString("train_data.root") else {
-        throw ConfigError("\(config.source): train_data.root must give the MIMIC-CXR-JPG folder")
+    let d = settings.trainData
+    switch d.kind {
+    case .mimic:
+      guard let root = d.root else {
+        throw ConfigError("\(config.where_("train_data")): train_data.root must give the MIMIC-CXR-JPG folder")
       }
-      return try MIMICCXRJPG(root: URL(fileURLWithPath: root), metadata: config.optionalString("train_data.metadata").map(URL.init(fileURLWithPath:)),
-                             views: Set(try config.strings("train_data.views"))).index()
-    case "manifest":
-      guard let m = config.optionalString("train_data.manifest") else {
-        throw ConfigError("\(config.source): train_data.manifest must give the CSV manifest")
+      return try MIMICCXRJPG(root: URL(fileURLWithPath: root), metadata: d.metadata.map(URL.init(fileURLWithPath:)),
+                             views: Set(d.views)).index()
+    case .manifest:
+      guard let m = d.manifest else {
+        throw ConfigError("\(config.where_("train_data")): train_data.manifest must give the CSV manifest")
       }
       return try CSVManifest(file: URL(fileURLWithPath: m)).index()
-    default:
-      throw ConfigError("\(config.where_("train_data.kind")): train_data.kind is '\(kind)'; use mimic or manifest")
     }
   }
 
   public func testIndex() throws -> DatasetIndex? {
-    let kind = try config.string("test_data.kind")
-    switch kind {
-    case "none": return nil
-    case "candid":
-      guard let root = config.optionalString("test_data.root") else {
-        throw ConfigError("\(config.source): test_data.root must give the CANDID-PTX folder")
+    let d = settings.testData
+    switch d.kind {
+    case .none: return nil
+    case .candid:
+      guard let root = d.root else {
+        throw ConfigError("\(config.where_("test_data")): test_data.root must give the CANDID-PTX folder")
       }
       return try CANDIDPTX(root: URL(fileURLWithPath: root), maskWidth: nil, maskHeight: nil).index()
-    case "manifest":
-      guard let m = config.optionalString("test_data.manifest") else {
-        throw ConfigError("\(config.source): test_data.manifest must give the CSV manifest")
+    case .manifest:
+      guard let m = d.manifest else {
+        throw ConfigError("\(config.where_("test_data")): test_data.manifest must give the CSV manifest")
       }
       return try CSVManifest(file: URL(fileURLWithPath: m)).index()
-    default:
-      throw ConfigError("\(config.where_("test_data.kind")): test_data.kind is '\(kind)'; use candid, manifest or none")
     }
   }
 
   /// The training images labelled by schema `name`, restricted to the study's findings.
   public func labelling(schema name: String, index: DatasetIndex) throws -> Labelling {
     let i = try schemaIndex(name)
-    guard let schema = try labelSchema(list: "schemas", i) else { throw ConfigError("\(config.source): schemas[\(i)] needs a file") }
+    guard let schema = try labelSchema(.schemas, i) else { throw ConfigError("\(config.source): schemas[\(i)] needs a file") }
     return Labelling(index: index, table: try schema.read(findings: findings))
   }
 
   // MARK: settings for the layers
 
   public var preprocessTrain: PreprocessSettings {
-    get throws { PreprocessSettings(size: try config.int("preprocess.size"), equalize: try config.bool("train_data.equalize")) }
+    PreprocessSettings(size: settings.preprocess.size, equalize: settings.trainData.equalize)
   }
   public var preprocessTest: PreprocessSettings {
-    get throws { PreprocessSettings(size: try config.int("preprocess.size"), equalize: try config.bool("test_data.equalize")) }
+    PreprocessSettings(size: settings.preprocess.size, equalize: settings.testData.equalize)
   }
 
-  public func loaderOptions(preprocess: PreprocessSettings, shuffle: Bool, badFilesFolder: URL?, split: String) throws -> LoaderOptions {
-    let workers = try config.int("loader.workers")
-    let policyText = try config.string("loader.bad_files")
-    guard let policy = BadFilePolicy(rawValue: policyText) else {
-      throw ConfigError("\(config.where_("loader.bad_files")): loader.bad_files is '\(policyText)'; use skip or fail")
-    }
-    return LoaderOptions(batchSize: try config.int("loader.batch_size"), preprocess: preprocess,
-                         workers: LoaderOptions.workers(workers),
-                         prefetch: try config.int("loader.prefetch"), shuffle: shuffle, seed: seed, dropLast: false,
-                         badFilePolicy: policy, badFilesFolder: badFilesFolder, split: split)
+  public func loaderOptions(preprocess: PreprocessSettings, shuffle: Bool, badFilesFolder: URL?, split: String) -> LoaderOptions {
+    let l = settings.loader
+    return LoaderOptions(batchSize: l.batchSize, preprocess: preprocess, workers: LoaderOptions.workers(l.workers),
+                         prefetch: l.prefetch, shuffle: shuffle, seed: seed, dropLast: false,
+                         badFilePolicy: l.badFiles, badFilesFolder: badFilesFolder, split: split)
   }
 
-  /// The Train layer's options: the config's `train:` mapping over its defaults, with the
-  /// study's seed and device.
+  /// The Train layer's options: the config's `train:` section with the study's seed and device.
   public func trainOptions() throws -> TrainOptions {
-    var settings = (config.value("train") ?? .map([])).plain as? [String: Any] ?? [:]
-    settings["seed"] = Int(seed)
-    settings["device"] = device.description
-    return try TrainOptions(settings: settings, origin: config.source)
+    var o = settings.train
+    o.seed = seed
+    o.device = device
+    do { try o.validate() } catch let e as TrainError {
+      throw ConfigError("\(e.key.map(config.where_) ?? config.source): \(e.message)")
+    }
+    return o
   }
 
   public func modelConfig() throws -> ConvNeXtConfig {
-    var c = try ConvNeXtConfig.named(try config.string("model.arch"), numClasses: findings.count,
-                                     inChannels: try config.int("model.in_chans"))
-    let depths = try config.doubles("model.depths").map { Int($0) }, dims = try config.doubles("model.dims").map { Int($0) }
-    if !depths.isEmpty || !dims.isEmpty {
+    let m = settings.model
+    var c = try ConvNeXtConfig.named(m.arch, numClasses: findings.count, inChannels: m.inChans)
+    if !m.depths.isEmpty || !m.dims.isEmpty {
       // A custom size (e.g. for a CPU demo): timm has no name for it, so it gets its own.
-      if !depths.isEmpty { c.depths = depths }
-      if !dims.isEmpty { c.dims = dims }
+      if !m.depths.isEmpty { c.depths = m.depths }
+      if !m.dims.isEmpty { c.dims = m.dims }
       c.arch = "convnext_custom"
     }
-    c.dropPathRate = try config.double("model.drop_path_rate")
-    c.dropRate = try config.double("model.head_dropout")
-    c.layerScaleInit = try config.double("model.layer_scale_init")
+    c.dropPathRate = m.dropPathRate
+    c.dropRate = m.headDropout
+    c.layerScaleInit = m.layerScaleInit
     try c.validate()
     return c
   }
@@ -185,10 +165,7 @@ public struct Study {
   /// What the trained model expects of its inputs: the preprocessing size, and whether the
   /// training images were equalized (by cxr, or at conversion, as MIMIC-CXR-JPG's were).
   public var inputContract: InputContract {
-    get throws {
-      let equalized = try config.bool("train_data.equalize") || config.string("train_data.kind") == "mimic"
-      return InputContract(size: try config.int("preprocess.size"), equalize: equalized)
-    }
+    InputContract(size: settings.preprocess.size, equalize: settings.trainData.equalize || settings.trainData.kind == .mimic)
   }
 
   /// The model to train: timm's initialization from the study seed, or the pretrained file's
@@ -196,8 +173,9 @@ public struct Study {
   /// with the config's drop path, dropout and layer scale either way.
   public func makeModel(log: (String) -> Void) throws -> ConvNeXt {
     let modelConfig = try self.modelConfig()
-    let generator = try Generator(seed: seed)
-    let pretrained = config.optionalString("model.pretrained")
+    let seeds = Seeds(seed)
+    let generator = try Generator(seed: seeds.seed(.modelInit))
+    let pretrained = settings.model.pretrained
     let model = pretrained == nil ? try ConvNeXt(modelConfig, generator: generator) : try ConvNeXt(uninitialized: modelConfig)
     if let pretrained {
       let url = URL(fileURLWithPath: pretrained)
@@ -215,7 +193,8 @@ public struct Study {
                                         options: LoadOptions(resetMismatchedHead: true, generator: generator))
       for line in lines { log("[model] \(line)") }
     }
-    model.generator = generator
+    // Drop path and head dropout draw from their own stream (a checkpoint keeps its state).
+    model.generator = try Generator(seed: seeds.seed(.dropPath))
     return model
   }
 
@@ -223,10 +202,10 @@ public struct Study {
   /// by the schemas, rebuilt when sources or settings change); nil when the cache is off.
   public func cache(_ name: String, images: [URL], settings: PreprocessSettings,
                     log: (String) -> Void) throws -> PreprocessedCache? {
-    guard try config.bool("preprocess.cache") else { return nil }
+    guard self.settings.preprocess.cache else { return nil }
     let folder = runRoot.appendingPathComponent("cache").appendingPathComponent(name)
     let report = try CacheBuilder.build(sources: images, settings: settings, folder: folder,
-                                        workers: LoaderOptions.workers(try config.int("loader.workers")))
+                                        workers: LoaderOptions.workers(self.settings.loader.workers))
     log("[cache] \(name): \(report.rebuilt ? "built" : "up to date"), \(report.images) images (\(report.bad.count) unreadable)")
     return try PreprocessedCache.openIfMatching(folder, settings: settings)
   }

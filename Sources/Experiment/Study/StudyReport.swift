@@ -78,14 +78,14 @@ struct StudyReport {
       md += "No evaluation yet (see above).\n\n"
     }
 
-    md += "## Training labels\n\n| schema | images | positives per finding | uncertain | unlabelled images |\n|---|---|---|---|---|\n"
+    md += "## Training labels\n\n| schema | images | positives per finding | uncertain | unlabelled images | label rows matching no image |\n|---|---|---|---|---|---|\n"
     if let index = try? study.trainIndex() {
       for s in study.schemaNames {
-        guard let l = try? study.labelling(schema: s, index: index) else { md += "| \(s) | unreadable | | | |\n"; continue }
+        guard let l = try? study.labelling(schema: s, index: index) else { md += "| \(s) | unreadable | | | | |\n"; continue }
         let counts = l.counts()
         let pos = zip(study.findings, counts).map { "\($0): \($1.positive)" }.joined(separator: ", ")
         let unc = zip(study.findings, counts).map { "\($0): \($1.uncertain)" }.joined(separator: ", ")
-        md += "| \(s) | \(l.set.count) | \(pos) | \(unc) | \(l.unlabelledImages) |\n"
+        md += "| \(s) | \(l.set.count) | \(pos) | \(unc) | \(l.unlabelledImages) | \(l.unusedRows) |\n"
       }
     }
     md += "\n## Timings\n\n| stage | outcome | seconds (last run) |\n|---|---|---|\n"

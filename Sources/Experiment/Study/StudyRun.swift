@@ -19,9 +19,12 @@ public struct StudyRun {
   public var reportURL: URL { study.runRoot.appendingPathComponent("report.md") }
   func predictionsURL(_ schema: String) -> URL { study.schemaFolder(schema).appendingPathComponent("predictions.csv") }
 
-  /// The config's YAML for the given keys (what a stage's outputs depend on).
-  func settings(_ keys: [String]) -> String {
-    keys.map { k in "\(k):\n" + (study.config.value(k)?.yaml(indent: 2) ?? "") }.joined()
+  /// The given settings' `key: value` lines (what a stage's outputs depend on).
+  func settings(_ parts: [(String, any Encodable)]) -> String {
+    parts.map { (key, value) in
+      let flat = (try? NodeEncoder.flatten(value, prefix: key)) ?? [:]
+      return flat.keys.sorted().map { "\($0): \(flat[$0]!)" }.joined(separator: "\n")
+    }.joined(separator: "\n")
   }
 
   func fileFingerprints(_ paths: [String?]) -> [String] { paths.compactMap { $0 }.map { Fingerprint.file(URL(fileURLWithPath: $0)) } }
@@ -32,7 +35,7 @@ public struct StudyRun {
   }
 
   public func stages() throws -> [Stage] {
-    let c = study.config
+    let c = study.settings
     var stages: [Stage] = []
     // The test set's files are inputs, not outputs of a stage: hash them once for all stages.
     let testFiles = testFingerprints()
@@ -48,16 +51,18 @@ public struct StudyRun {
         // a folder of other inputs was refused by the preflight (or moved aside by --retrain).
         try training.run(mode: .auto, log: log)
       })
-      let testInputs = [settings(["test_data", "preprocess.size", "predict.weights", "predict.tta_hflip"])] + testFiles
+      let s = study.settings
+      let testInputs = [settings([("test_data", s.testData), ("preprocess.size", s.preprocess.size), ("predict.weights", s.predict.weights),
+                                  ("predict.tta_hflip", s.predict.ttaHflip)])] + testFiles
       stages.append(Stage(name: "predict:\(schema)", dependencies: ["train:\(schema)"], inputs: testInputs,
                           outputs: [predictionsURL(schema)]) {
         try self.predict(schema: schema)
       })
     }
-    let referenceFiles = (0..<c.count("schemas")).map { c.optionalString("schemas[\($0)].test_file") }
-      + (0..<c.count("references")).map { c.optionalString("references[\($0)].file") }
+    let referenceFiles = c.schemas.map(\.testFile) + c.references.map(\.file)
     stages.append(Stage(name: "evaluate",
-                        inputs: [self.settings(["findings", "schemas", "references", "evaluate"])] + testFiles
+                        inputs: [self.settings([("findings", c.findings), ("schemas", c.schemas), ("references", c.references),
+                                                ("evaluate", c.evaluate)])] + testFiles
                           + self.fileFingerprints(referenceFiles)
                           + self.study.schemaNames.map { Fingerprint.file(self.predictionsURL($0)) },
                         outputs: [evaluationFolder.appendingPathComponent("metrics.csv")]) {
@@ -67,8 +72,8 @@ public struct StudyRun {
   }
 
   func testFingerprints() -> [String] {
-    guard let root = study.config.optionalString("test_data.root") else {
-      return fileFingerprints([study.config.optionalString("test_data.manifest")])
+    guard let root = study.settings.testData.root else {
+      return fileFingerprints([study.settings.testData.manifest])
     }
     let names = [CANDIDPTX.reportsName, CANDIDPTX.chestTubeName] + CANDIDPTX.fractureNames
     return names.map { Fingerprint.file(URL(fileURLWithPath: root).appendingPathComponent($0)) }
@@ -79,10 +84,7 @@ public struct StudyRun {
     guard let index = try study.testIndex() else {
       throw ConfigError("\(study.config.source): test_data.kind is none; there is nothing to predict on")
     }
-    let weights = try study.config.string("predict.weights")
-    guard ["ema", "raw", "best"].contains(weights) else {
-      throw ConfigError("\(study.config.where_("predict.weights")): predict.weights is '\(weights)'; use best, ema or raw")
-    }
+    let weights = study.settings.predict.weights.rawValue
     let ckpt = try SchemaTraining(study: study, schema: schema).checkpoint(weights: weights, note: { log("[predict] \($0)") })
     let loaded = try ConvNeXt.load(checkpoint: ckpt)
     var p = Prediction()
@@ -91,9 +93,9 @@ public struct StudyRun {
       throw ConfigError("\(ckpt.path) was trained on \(contract) but the config predicts with \(p.preprocess) (preprocess.size, test_data.equalize); make them agree")
     }
     p.device = study.device
-    p.batchSize = try study.config.int("predict.batch_size")
-    p.workers = LoaderOptions.workers(try study.config.int("loader.workers"))
-    p.ttaHorizontalFlip = try study.config.bool("predict.tta_hflip")
+    p.batchSize = study.settings.predict.batchSize
+    p.workers = LoaderOptions.workers(study.settings.loader.workers)
+    p.ttaHorizontalFlip = study.settings.predict.ttaHflip
     p.log = log
     p.cache = try study.cache("test", images: index.records.map { URL(fileURLWithPath: $0.path) }, settings: p.preprocess, log: log)
     try p.run(loaded, weights: ckpt, images: index.records.map { .init(id: $0.id, path: URL(fileURLWithPath: $0.path)) },
@@ -103,7 +105,7 @@ public struct StudyRun {
   /// The references: the test set's own labels (CANDID-PTX masks), each schema's labels of
   /// the test reports (`test_file`), and the extra `references`.
   public func references(index: DatasetIndex) throws -> [ReferenceLabels] {
-    let c = study.config
+    let c = study.settings
     var refs: [ReferenceLabels] = []
     if let builtIn = index.builtInLabels {
       let present = study.findings.filter { builtIn.findings.contains($0) }
@@ -113,15 +115,15 @@ public struct StudyRun {
                                   policy: .ones))
       }
     }
-    func add(_ list: String, _ i: Int, fileKey: String) throws {
-      guard let schema = try study.labelSchema(list: list, i, fileKey: fileKey) else { return }
+    func add(_ list: Study.LabelList, _ i: Int, test: Bool) throws {
+      guard let schema = try study.labelSchema(list, i, test: test) else { return }
       let table = try schema.read(findings: study.findings)
       let policy = UncertainPolicy(rawValue: schema.uncertainty.rawValue) ?? .ones
       refs.append(try reference(name: schema.name, source: schema.file.path, labelling: Labelling(index: index, table: table),
                                 policy: policy))
     }
-    for i in 0..<c.count("schemas") { try add("schemas", i, fileKey: "test_file") }
-    for i in 0..<c.count("references") { try add("references", i, fileKey: "file") }
+    for i in c.schemas.indices { try add(.schemas, i, test: true) }
+    for i in c.references.indices { try add(.references, i, test: false) }
     return refs
   }
 
@@ -144,8 +146,9 @@ public struct StudyRun {
                                policy: policy)
   }
 
-  /// Every classifier whose predictions exist, against every reference.
-  public func evaluate() throws {
+  /// Every classifier whose predictions exist, against every reference, into `out` (default:
+  /// the run's evaluation folder).
+  public func evaluate(out: URL? = nil) throws {
     guard let index = try study.testIndex() else { throw ConfigError("test_data.kind is none: nothing to evaluate") }
     let preds = try study.schemaNames.compactMap { s -> Predictions? in
       let u = predictionsURL(s)
@@ -158,16 +161,16 @@ public struct StudyRun {
       throw ConfigError("the test set has no labels for \(study.findings.joined(separator: ", ")) and no schema gives a test_file: nothing to score against")
     }
     let result = try Evaluation.run(predictions: preds, references: refs, findings: study.findings.filter { f in refs.contains { $0.findings.contains(f) } },
-                                    rounds: try study.config.int("evaluate.bootstrap"),
-                                    seed: UInt64(max(0, try study.config.int("evaluate.seed"))))
-    try result.write(to: evaluationFolder)
+                                    rounds: study.settings.evaluate.bootstrap,
+                                    seed: UInt64(max(0, study.settings.evaluate.seed)))
+    try result.write(to: out ?? evaluationFolder)
     for n in result.notes { log("[evaluate] \(n)") }
   }
 
   /// Checks the whole study (every path, name, label file, the test set, folders trained with
   /// other settings) before anything runs; throws one error listing every problem.
   public func preflight(force: Set<String> = [], retrain: Set<String> = []) throws {
-    var scope = Preflight.Scope(schemas: study.schemaNames, test: (try? study.config.string("test_data.kind")) != "none")
+    var scope = Preflight.Scope(schemas: study.schemaNames, test: study.settings.testData.kind != .none)
     scope.force = force
     scope.retrain = retrain
     scope.stageNames = stageNames

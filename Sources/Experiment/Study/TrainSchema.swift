@@ -5,42 +5,6 @@ import Models
 import Torch
 import Train
 
-/// The Data layer's loader as the Train layer's batch source. The loader lists unreadable
-/// images in bad_files.csv; each batch tells the loop which of its images were dropped. A split
-/// that loses more than `maxBadFraction` of its images stops the training with an error (the
-/// last checkpoint stays): a run on mostly unreadable data is not a result.
-final class LoaderBatchSource: BatchSource {
-  let loader: DataLoader
-  let findings: [String]
-  let maxBadFraction: Double
-  init(_ loader: DataLoader, findings: [String], maxBadFraction: Double) {
-    self.loader = loader; self.findings = findings; self.maxBadFraction = maxBadFraction
-  }
-
-  var batchesPerEpoch: Int { loader.batchCount() }
-
-  func makeIterator(epoch: Int, startingAt batch: Int) throws -> BatchIterator {
-    let it = loader.epoch(epoch, startingAt: batch)
-    let log = loader.badFiles
-    var seen = log.all.count
-    let total = loader.items.count, limit = maxBadFraction
-    let split = loader.options.split
-    return FunctionBatchIterator {
-      while let b = try it.next() {
-        let all = log.all
-        let skipped = all[seen...].map { "\($0.path): \($0.reason)" }
-        seen = all.count
-        if Double(all.count) > limit * Double(total) {
-          throw TrainError("\(all.count) of the \(total) images of the \(split) split cannot be read (more than loader.max_bad_fraction = \(limit)); they are listed in bad_files.csv (e.g. \(all[0].path): \(all[0].reason)). Fix the data or raise loader.max_bad_fraction, then continue with --resume")
-        }
-        if b.ids.isEmpty { continue }
-        return Train.Batch(ids: b.ids, images: b.images, targets: b.targets, mask: b.mask, skipped: skipped)
-      }
-      return nil
-    }
-  }
-}
-
 /// `training.json`: written when a schema's training has finished (all epochs, an early stop,
 /// or `train.max_steps`), never before. Its presence, with the folder's inputs unchanged, is what
 /// makes `cxr run` skip the training; an interrupted run has none.
@@ -130,7 +94,9 @@ public struct SchemaTraining {
     guard let last = try store.latest() else {
       throw ConfigError("no trained weights in \(folder.path): run `cxr train` for schema '\(schema)' first")
     }
-    if weights == "best" { note("\(schema) has no best.safetensors (no tuning split chose one): using the last checkpoint's EMA weights") }
+    if weights == "best" {
+      note("\(schema) has no best.safetensors (there is no tuning split, or \(study.settings.train.selection) was never defined on it, e.g. a finding without positives there): using the last checkpoint's EMA weights")
+    }
     return last.appendingPathComponent(weights == "raw" ? "model.safetensors" : "ema.safetensors")
   }
 
@@ -194,14 +160,14 @@ public struct SchemaTraining {
       throw ConfigError("schema '\(schema)' labels none of the \(index.records.count) training images; check that its file's ids match the dataset")
     }
     let splitURL = folder.appendingPathComponent("split.csv")
-    let strata = try study.config.bool("split.stratify") ? PatientSplit.positiveStrata(set) : nil
+    let strata = study.settings.split.stratify ? PatientSplit.positiveStrata(set) : nil
     let split: PatientSplit
-    if let imported = study.config.optionalString("split.file") {
+    if let imported = study.settings.split.file {
       split = try PatientSplit.load(URL(fileURLWithPath: imported), checkedAgainst: set.records)
       try split.write(set.records, to: splitURL)
     } else {
-      split = try PatientSplit.loadOrMake(splitURL, records: set.records, tuneFraction: try study.config.double("split.tune_fraction"),
-                                          seed: study.seed, strata: strata).split
+      split = try PatientSplit.loadOrMake(splitURL, records: set.records, tuneFraction: study.settings.split.tuneFraction,
+                                          seed: Seeds(study.seed).seed(.split), strata: strata).split
     }
     let trainSet = set.subset(split.indices(.train, in: set.records))
     let tuneSet = set.subset(split.indices(.tune, in: set.records))
@@ -216,10 +182,14 @@ public struct SchemaTraining {
       }
     }
     let cache = try study.cache("train", images: index.records.map { URL(fileURLWithPath: $0.path) }, settings: pre, log: log)
-    let trainLoader = try DataLoader(items: items(trainSet), options: study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: folder,
-                                                                                          split: "train"), cache: cache)
-    let tuneLoader = try DataLoader(items: items(tuneSet), options: study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: folder,
-                                                                                         split: "tune"), cache: cache)
+    // The loaders are the loop's batch sources; each stops with an error when more than
+    // loader.max_bad_fraction of its split cannot be read.
+    var trainOptions = study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: folder, split: "train")
+    trainOptions.maxBadFraction = study.settings.loader.maxBadFraction
+    var tuneOptions = study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: folder, split: "tune")
+    tuneOptions.maxBadFraction = study.settings.loader.maxBadFraction
+    let trainLoader = try DataLoader(items: items(trainSet), options: trainOptions, cache: cache, findings: study.findings)
+    let tuneLoader = try DataLoader(items: items(tuneSet), options: tuneOptions, cache: cache, findings: study.findings)
 
     let model = try study.makeModel(log: log)
     let options = try study.trainOptions()
@@ -233,11 +203,8 @@ public struct SchemaTraining {
     meta["study"] = study.name
     for (k, v) in provenance.metadata { meta[k] = v }
     trainer.metadata = meta
-    let maxBad = try study.config.double("loader.max_bad_fraction")
     if state == .empty { try inputs.write(folder: folder) }
-    let outcome = try trainer.fit(train: LoaderBatchSource(trainLoader, findings: study.findings, maxBadFraction: maxBad),
-                                  tune: tuneSet.count > 0 ? LoaderBatchSource(tuneLoader, findings: study.findings, maxBadFraction: maxBad) : nil,
-                                  resume: state != .empty)
+    let outcome = try trainer.fit(train: trainLoader, tune: tuneSet.count > 0 ? tuneLoader : nil, resume: state != .empty)
     log("[train] \(schema): \(outcome.message)")
     let kind: String
     switch outcome.reason {

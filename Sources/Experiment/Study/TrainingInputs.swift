@@ -20,53 +20,44 @@ public struct TrainingInputs: Codable, Equatable, Sendable {
 
   /// The inputs of schema `name`'s training, from the resolved study config.
   public init(study: Study, schema name: String) throws {
-    let c = study.config
+    let c = study.settings
     var v: [String: String] = [:]
-    func add(_ path: String, _ value: ConfigValue?) {
-      guard let value else { v[path] = "null"; return }
-      if case .map(let pairs) = value {
-        for (k, x) in pairs { add(ConfigPath.join(path, k), x) }
-      } else {
-        v[path] = TrainingInputs.text(value)
-      }
+    func add(_ prefix: String, _ value: some Encodable) throws {
+      for (k, x) in try NodeEncoder.flatten(value, prefix: prefix) { v[k] = x }
     }
-    for section in ["seed", "findings", "train_data", "split", "model"] { add(section, c.value(section)) }
-    add("preprocess.size", c.value("preprocess.size"))
-    add("preprocess.cache", c.value("preprocess.cache"))
-    add("loader.batch_size", c.value("loader.batch_size"))
-    for (k, x) in c.pairs("train") where !TrainingInputs.bookkeepingTrainKeys.contains(k) { add("train.\(k)", x) }
+    try add("seed", c.seed)
+    try add("findings", c.findings)
+    try add("train_data", c.trainData)
+    try add("split", c.split)
+    try add("model", c.model)
+    try add("preprocess.size", c.preprocess.size)
+    try add("preprocess.cache", c.preprocess.cache)
+    try add("loader.batch_size", c.loader.batchSize)
+    try add("train", c.train)
+    for k in TrainingInputs.bookkeepingTrainKeys { v["train.\(k)"] = nil }
     // The schema by its name (not its position in the list), without its test-set file.
     let i = try study.schemaIndex(name)
-    for (k, x) in c.pairs("schemas[\(i)]") where k != "test_file" { add("schema.\(k)", x) }
+    var item = c.schemas[i]
+    item.testFile = nil
+    try add("schema", item)
+    v["schema.test_file"] = nil
     // Files whose content the weights depend on.
     func file(_ key: String, _ path: String?) {
       guard let path else { return }
       v["file \(key)"] = Fingerprint.file(URL(fileURLWithPath: path))
     }
-    file("schema.file", c.optionalString("schemas[\(i)].file"))
-    file("train_data.metadata", c.optionalString("train_data.metadata"))
-    file("train_data.manifest", c.optionalString("train_data.manifest"))
-    file("split.file", c.optionalString("split.file"))
-    file("model.pretrained", c.optionalString("model.pretrained"))
-    if c.optionalString("train_data.metadata") == nil, let root = c.optionalString("train_data.root") {
+    file("schema.file", item.file)
+    file("train_data.metadata", c.trainData.metadata)
+    file("train_data.manifest", c.trainData.manifest)
+    file("split.file", c.split.file)
+    file("model.pretrained", c.model.pretrained)
+    if c.trainData.metadata == nil, let root = c.trainData.root {
       for n in ["mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-metadata.csv"] {
         let u = URL(fileURLWithPath: root).appendingPathComponent(n)
         if FileManager.default.fileExists(atPath: u.path) { v["file train_data.root/\(n)"] = Fingerprint.file(u); break }
       }
     }
     values = v
-  }
-
-  static func text(_ v: ConfigValue) -> String {
-    switch v {
-    case .null: return "null"
-    case .bool(let b): return b ? "true" : "false"
-    case .int(let i): return String(i)
-    case .double(let d): return "\(d)"
-    case .string(let s): return s
-    case .list(let xs): return "[" + xs.map(text).joined(separator: ", ") + "]"
-    case .map(let pairs): return "{" + pairs.map { "\($0.0): \(text($0.1))" }.joined(separator: ", ") + "}"
-    }
   }
 
   public var fingerprint: String { Fingerprint.of(values.keys.sorted().flatMap { [$0, values[$0]!] }) }

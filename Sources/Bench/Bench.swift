@@ -5,8 +5,9 @@ import Torch
 
 /// `cxr bench ...`: the Swift side of side-by-side benchmarks (scripts/bench/* run the
 /// reference side in the same call and print ratios).
-struct Bench: ParsableCommand {
-  static let configuration = CommandConfiguration(
+public struct Bench: ParsableCommand {
+  public init() {}
+  public static let configuration = CommandConfiguration(
     abstract: "Micro-benchmarks (the Swift side; scripts/bench/*.sh compare with PyTorch).",
     subcommands: [BenchOps.self, BenchDecode.self, BenchTrainStep.self, BenchTrain.self, BenchFeed.self, BenchGraph.self,
                   BenchPredict.self, BenchForward.self, BenchLoader.self])
@@ -14,7 +15,7 @@ struct Bench: ParsableCommand {
 
 /// Prints a benchmark's record as one JSON line (sorted keys): what scripts/gpu-check.sh and
 /// the scripts/bench drivers read.
-func printJSONLine(_ record: [String: Any]) throws {
+public func printJSONLine(_ record: [String: Any]) throws {
   print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
 }
 

@@ -3,7 +3,7 @@ import Common
 import Foundation
 import TestSupport
 import XCTest
-@testable import Experiment
+@testable import Synth
 
 /// The synthetic study's encoders, read back by the reference readers (pydicom, PIL) and
 /// by SIIM's RLE decoding.

@@ -1,6 +1,7 @@
+import Common
 import Data
 import XCTest
-@testable import Experiment
+@testable import Synth
 
 /// The drawn signs: where the masks say, on the side the labels say, and big enough to see at
 /// the demo's 64 px (a 2-3 px one-rib break was not learnable there; see BENCHMARKS.md).

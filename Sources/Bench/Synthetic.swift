@@ -1,4 +1,6 @@
+import Data
 import Foundation
+import Train
 import Torch
 
 /// An in-memory split of synthetic images for tests and benchmarks: finding k is present with
@@ -66,7 +68,7 @@ public final class SyntheticSplit: BatchSource {
       let keep = all.filter { !unreadable.contains(ids[$0]) }
       let skipped = all.filter { unreadable.contains(ids[$0]) }.map { "\(ids[$0]): unreadable (synthetic)" }
       let idx = try Tensor(keep.map(Int64.init))
-      return Batch(ids: keep.map { ids[$0] }, images: try images.indexSelect(dim: 0, idx),
+      return Batch(index: b, ids: keep.map { ids[$0] }, images: try images.indexSelect(dim: 0, idx),
                    targets: try targets.indexSelect(dim: 0, idx), mask: try mask.indexSelect(dim: 0, idx), skipped: skipped)
     }
   }

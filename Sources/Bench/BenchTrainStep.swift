@@ -1,4 +1,5 @@
 import ArgumentParser
+import Data
 import Foundation
 import Models
 import Torch
@@ -19,19 +20,21 @@ struct BenchTrainStep: ParsableCommand {
   @Option(help: "cpu, cuda or cuda:N.") var device = "cuda"
 
   final class FixedBatches: BatchSource, BatchIterator {
-    let batch: Train.Batch
+    let batch: Batch
     let total: Int
     var served = 0
     var stamps: [UInt64] = []
-    init(_ batch: Train.Batch, total: Int) { self.batch = batch; self.total = total }
+    init(_ batch: Batch, total: Int) { self.batch = batch; self.total = total }
     var batchesPerEpoch: Int { total }
     var findings: [String] { BenchModel.findings }
     func makeIterator(epoch: Int, startingAt batch: Int) throws -> BatchIterator { self }
-    func next() throws -> Train.Batch? {
+    func next() throws -> Batch? {
       stamps.append(DispatchTime.now().uptimeNanoseconds)
       guard served < total else { return nil }
+      var b = batch
+      b.index = served
       served += 1
-      return batch
+      return b
     }
   }
 
@@ -42,8 +45,8 @@ struct BenchTrainStep: ParsableCommand {
     var images = try Tensor.randn([batch, 1, size, size], device: dev)
     if dev.isCUDA { images = try images.contiguous(.channelsLast) }
     let targets = try Tensor.rand([batch, classes], device: dev).lt(0.3).to(dtype: .float32)
-    let b = Train.Batch(ids: (0..<batch).map { "synthetic-\($0)" }, images: images, targets: targets,
-                        mask: try Tensor.ones([batch, classes], device: dev))
+    let b = Batch(index: 0, ids: (0..<batch).map { "synthetic-\($0)" }, images: images, targets: targets,
+                  mask: try Tensor.ones([batch, classes], device: dev))
     var o = TrainOptions()
     o.device = dev
     o.epochs = 1

@@ -1,3 +1,4 @@
+import Common
 import Data
 import Foundation
 

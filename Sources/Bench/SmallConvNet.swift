@@ -1,3 +1,4 @@
+import Train
 import Torch
 
 /// A small conv classifier for tests and the CPU benchmark until ConvNeXt (Models layer) is

@@ -1,4 +1,5 @@
 import Foundation
+import Train
 import Models
 import Torch
 

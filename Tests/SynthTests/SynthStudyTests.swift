@@ -2,7 +2,7 @@ import Common
 import Foundation
 import TestSupport
 import XCTest
-@testable import Experiment
+@testable import Synth
 
 /// The synthetic study as files: determinism, layout, columns, markers, refusals.
 final class SynthStudyTests: XCTestCase {

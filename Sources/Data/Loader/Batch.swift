@@ -1,0 +1,56 @@
+import Foundation
+import Torch
+
+/// One batch as a loader hands it over, and as the training loop and prediction consume it.
+/// `mask` is 1 where a finding's label counts in the loss and 0 where it is ignored (U-ignore);
+/// `targets` hold 0/1 (or soft values after mixing). Images that could not be read are left out
+/// (so the batch may be smaller than the batch size, or empty) and named in `skipped`.
+public struct Batch {
+  /// The batch's place in its epoch (0-based): the sampler position a checkpoint records.
+  public var index: Int
+  /// Image ids (file names or DICOM ids), named in errors such as a non-finite loss.
+  public var ids: [String]
+  /// [B, C, H, W] float32.
+  public var images: Tensor
+  /// [B, K] float32.
+  public var targets: Tensor
+  /// [B, K] float32, 1 = counted, 0 = ignored.
+  public var mask: Tensor
+  /// Images the loader dropped while building this batch (unreadable, corrupt), one line each
+  /// ("path: why"); the loop lists them in `skipped.txt` and keeps going.
+  public var skipped: [String]
+
+  public init(index: Int, ids: [String], images: Tensor, targets: Tensor, mask: Tensor, skipped: [String] = []) {
+    self.index = index; self.ids = ids; self.images = images; self.targets = targets; self.mask = mask; self.skipped = skipped
+  }
+}
+
+/// Hands out batches one at a time; `nil` ends the epoch.
+public protocol BatchIterator: AnyObject {
+  func next() throws -> Batch?
+}
+
+/// A split's batches. The order of an epoch must be a function of (seed, epoch) only, so that
+/// a resumed run that starts at `batch` sees exactly the batches an uninterrupted run would.
+public protocol BatchSource: AnyObject {
+  /// Batches in one epoch (after the loader's own drop-last policy).
+  var batchesPerEpoch: Int { get }
+  /// Finding names, in the column order of `targets`.
+  var findings: [String] { get }
+  /// The batches of `epoch` (0-based), starting at batch index `batch` (the sampler position).
+  func makeIterator(epoch: Int, startingAt batch: Int) throws -> BatchIterator
+}
+
+/// A batch iterator over an array (synthetic data, tests, small tuning sets held in memory).
+public final class ArrayBatchIterator: BatchIterator {
+  private var batches: ArraySlice<Batch>
+  public init(_ batches: ArraySlice<Batch>) { self.batches = batches }
+  public func next() throws -> Batch? { batches.popFirst() }
+}
+
+/// A batch iterator over a closure (lazy sources).
+public final class FunctionBatchIterator: BatchIterator {
+  private let body: () throws -> Batch?
+  public init(_ body: @escaping () throws -> Batch?) { self.body = body }
+  public func next() throws -> Batch? { try body() }
+}
