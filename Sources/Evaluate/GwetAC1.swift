@@ -76,17 +76,8 @@ public enum ReaderAnswer: Int, CaseIterable, Sendable, Codable {
   }
 }
 
-/// One statistic with its 95 % percentile bootstrap CI.
-public struct Estimate: Sendable, Equatable {
-  public var value: Double?
-  public var ciLow: Double?
-  public var ciHigh: Double?
-  public init(value: Double?, ciLow: Double? = nil, ciHigh: Double? = nil) {
-    self.value = value; self.ciLow = ciLow; self.ciHigh = ciHigh
-  }
-}
-
-/// Two readers' agreement on one finding over the items both answered.
+/// Two readers' agreement on one finding over the items both answered (statistics as `Estimate`s,
+/// the value with its 95 % percentile bootstrap CI, as operating points report them).
 public struct ReaderAgreement: Sendable, Equatable {
   /// Items both readers answered (any of the three categories).
   public var n: Int
