@@ -31,7 +31,10 @@ let swiftSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configu
 // build machine lacks as static archives and the GPU machine may lack as shared ones; the bundle
 // trains, predicts and benchmarks, it does not label. `cxr label` is compiled out there.
 let labelDependency: [Target.Dependency] = bundleBuild ? [] : ["Label"]
-let cxrSettings: [SwiftSetting] = swiftSettings + (bundleBuild ? [.define("CXR_NO_LABEL")] : [])
+// The annotation web app (Annotate: Hummingbird, NIO, GRDB) stays out of the bundle too: the GPU
+// machine trains and predicts; `cxr annotate` there says so.
+let annotateDependency: [Target.Dependency] = bundleBuild ? [] : ["Annotate"]
+let cxrSettings: [SwiftSetting] = swiftSettings + (bundleBuild ? [.define("CXR_NO_LABEL"), .define("CXR_NO_ANNOTATE")] : [])
 
 let package = Package(
   name: "cxr",
@@ -42,6 +45,11 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    // Annotate (the annotation web app).
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
   ],
   targets: [
     .systemLibrary(name: "CTorch", path: "Sources/CTorch"),
@@ -54,6 +62,15 @@ let package = Package(
     .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: swiftSettings),
     .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),
     .target(name: "Label", dependencies: ["Common", "Yams"], swiftSettings: swiftSettings),
+    .target(name: "Annotate", dependencies: [
+      "Common", "Evaluate",
+      .product(name: "Hummingbird", package: "hummingbird"),
+      .product(name: "HummingbirdCore", package: "hummingbird"),
+      .product(name: "HummingbirdTLS", package: "hummingbird"),
+      .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+      .product(name: "GRDB", package: "GRDB.swift"),
+      .product(name: "Logging", package: "swift-log"),
+    ], swiftSettings: swiftSettings),
     .target(name: "Train", dependencies: ["Models", "Data", "Evaluate"], swiftSettings: swiftSettings),
     .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Yams"] + labelDependency,
             swiftSettings: swiftSettings),
@@ -67,7 +84,7 @@ let package = Package(
     .executableTarget(name: "cxr", dependencies: [
       "Experiment", "Synth", "Bench", "Train", "Evaluate", "Data", "Models", "Torch",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
-    ] + labelDependency, swiftSettings: cxrSettings),
+    ] + labelDependency + annotateDependency, swiftSettings: cxrSettings),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(name: "CommonTests", dependencies: ["Common", "TestSupport"]),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
@@ -75,6 +92,8 @@ let package = Package(
     .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
     .testTarget(name: "TrainTests", dependencies: ["Train", "Bench", "Models", "Data", "Evaluate", "TestSupport"]),
     .testTarget(name: "EvaluateTests", dependencies: ["Evaluate", "TestSupport"]),
+    .testTarget(name: "AnnotateTests", dependencies: ["Annotate", "Evaluate", "Common", "TestSupport",
+                                                      .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "LabelTests", dependencies: ["Label", "TestSupport"], exclude: ["fake_openai_server.py"]),
     .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Synth", "Data", "TestSupport"]),
     .testTarget(name: "SynthTests", dependencies: ["Synth", "Data", "TestSupport"]),

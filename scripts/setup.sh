@@ -4,6 +4,7 @@
 #   .deps/venv: the pinned CPU libtorch (torch==2.13.0+cpu wheel) and, test-only,
 #               the reference implementations (timm, lion-pytorch, scikit-learn,
 #               scikit-image, MONAI, pydicom, safetensors, statsmodels).
+#   cxr annotate: apt libsqlite3-dev, chromium, chromium-driver; pip selenium, irrCAC (tests).
 # TORCH_DIR=/path/to/torch uses another libtorch for the build (the venv is still
 # made, for the parity tests).
 set -uo pipefail
@@ -13,6 +14,8 @@ venv="$deps/venv"
 fail() { echo "setup: FAILED: $*" >&2; exit 1; }
 
 apt_pkgs=(libjpeg62-turbo-dev libpng-dev zlib1g-dev libgdcm-dev python3-venv g++ make pkg-config)
+# cxr annotate: SQLite for GRDB; Chromium + chromedriver for the real-browser test.
+apt_pkgs+=(libsqlite3-dev chromium chromium-driver)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,7 +35,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 vpy="$venv/bin/python"
 pipi() { "$vpy" -m pip install -q --disable-pip-version-check "$@"; }
-stamp="$deps/.pip-stamp-4"
+stamp="$deps/.pip-stamp-5"
 if [ ! -f "$stamp" ]; then
   # The +cpu wheel is not on PyPI: a local wheel folder if the machine has one, else PyTorch's index.
   src=(--extra-index-url https://download.pytorch.org/whl/cpu)
@@ -47,6 +50,9 @@ if [ ! -f "$stamp" ]; then
   pipi numpy scipy "scikit-learn==1.9.1" "scikit-image==0.26.0" "pydicom==3.0.2" "safetensors==0.8.0" \
        pyyaml huggingface_hub pillow "statsmodels==0.15.0" \
     || fail "pip install numpy scipy scikit-learn scikit-image pydicom safetensors statsmodels"
+  # cxr annotate tests: Selenium drives Chromium; irrCAC is Gwet's reference for the q-category AC1.
+  pipi "selenium==4.51.0" "irrCAC==0.4.4" \
+    || fail "pip install selenium irrCAC"
   touch "$stamp"
 fi
 

@@ -139,6 +139,21 @@ public enum Agreement {
         result.rows.append(AgreementRow(schema: annotatorsName, finding: label, metric: "gwet_ac1", value: gwetAC1(ra, rb),
                                         ciLow: ci?.low, ciHigh: ci?.high, n: ra.count,
                                         nPos: ra.indices.filter { ra[$0] || rb[$0] }.count))
+        // The study's AC1: three categories (present / absent / uncertain); blank = not read, left out.
+        let ia = try human.require(colA), ib = try human.require(colB)
+        var xa: [Int] = [], xb: [Int] = []
+        for row in human.rows {
+          guard let p = LabelCell(row[ia]), let q = LabelCell(row[ib]), p != .blank, q != .blank else { continue }
+          let k: (LabelCell) -> Int = { $0 == .positive ? 0 : $0 == .negative ? 1 : 2 }
+          xa.append(k(p)); xb.append(k(q))
+        }
+        let boot3 = Bootstrap.statistics(caseCount: xa.count, rounds: rounds, seed: seed, metrics: 1) { w in
+          [gwetAC1(xa, xb, categories: 3, weights: w)]
+        }
+        let ci3 = percentileInterval(boot3[0].filter { $0.isFinite })
+        result.rows.append(AgreementRow(schema: annotatorsName, finding: label, metric: "gwet_ac1_3cat",
+                                        value: gwetAC1(xa, xb, categories: 3), ciLow: ci3?.low, ciHigh: ci3?.high, n: xa.count,
+                                        nPos: xa.indices.filter { xa[$0] == 0 || xb[$0] == 0 }.count))
         if !a.contains("{finding}") { break }  // literal columns: one AC1, not one per finding
       }
     }

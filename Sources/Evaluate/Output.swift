@@ -176,8 +176,8 @@ extension AgreementResult {
     }
     let ac1 = rows.filter { $0.schema == Agreement.annotatorsName }
     if !ac1.isEmpty {
-      md += "## Inter-annotator agreement (Gwet's AC1)\n\n| finding | AC1 | 95 % CI | n |\n|---|---|---|---|\n"
-      for r in ac1 { md += "| \(Markdown.escape(r.finding)) | \(Format.short(r.value)) | \(Format.interval(r.ciLow, r.ciHigh)) | \(r.n) |\n" }
+      md += "## Inter-annotator agreement (Gwet's AC1)\n\n| finding | categories | AC1 | 95 % CI | n |\n|---|---|---|---|---|\n"
+      for r in ac1 { md += "| \(Markdown.escape(r.finding)) | \(Agreement.ac1Label(r.metric)) | \(Format.short(r.value)) | \(Format.interval(r.ciLow, r.ciHigh)) | \(r.n) |\n" }
     }
     return md
   }

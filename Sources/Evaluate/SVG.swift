@@ -257,9 +257,9 @@ extension AgreementResult {
     }
     let ac1 = rows.filter { $0.schema == Agreement.annotatorsName }
     if !ac1.isEmpty {
-      b += "<h2>Inter-annotator agreement (Gwet's AC1)</h2>\n<table><tr><th>finding</th><th>AC1</th><th>95 % CI</th><th>n</th></tr>"
+      b += "<h2>Inter-annotator agreement (Gwet's AC1)</h2>\n<table><tr><th>finding</th><th>categories</th><th>AC1</th><th>95 % CI</th><th>n</th></tr>"
       for r in ac1 {
-        b += "<tr><td>\(HTML.escape(r.finding))</td><td>\(Format.short(r.value))</td><td>\(Format.interval(r.ciLow, r.ciHigh))</td><td>\(r.n)</td></tr>"
+        b += "<tr><td>\(HTML.escape(r.finding))</td><td>\(Agreement.ac1Label(r.metric))</td><td>\(Format.short(r.value))</td><td>\(Format.interval(r.ciLow, r.ciHigh))</td><td>\(r.n)</td></tr>"
       }
       b += "</table>\n"
     }

@@ -56,7 +56,7 @@ final class AgreementTests: XCTestCase {
                                       "npv": 55.0 / 60, "f1": 0.8]
     let table = try CSVTable.read(out.appendingPathComponent("agreement.csv"))
     XCTAssertEqual(table.header, ["schema", "finding", "metric", "value", "ci_low", "ci_high", "n", "n_pos"])
-    XCTAssertEqual(table.rows.map { $0[2] }, Confusion.metricNames + ["gwet_ac1"])
+    XCTAssertEqual(table.rows.map { $0[2] }, Confusion.metricNames + ["gwet_ac1", "gwet_ac1_3cat"])
     for row in table.rows where row[0] == "chexpert" {
       let value = Double(row[3])!, lo = Double(row[4])!, hi = Double(row[5])!
       XCTAssertEqual(value, expected[row[2]]!, accuracy: 1e-12, row[2])
