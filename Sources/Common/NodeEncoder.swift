@@ -45,8 +45,11 @@ public enum NodeEncoder {
   static func number(_ d: Double) -> Node {
     if d.isNaN { return Node(".nan", .implicit, .plain) }
     if d.isInfinite { return Node(d > 0 ? ".inf" : "-.inf", .implicit, .plain) }
+    // YAML 1.1 readers (PyYAML among them) take a float only with a dot: 1e-05 -> 1.0e-05.
     var text = "\(d)"
-    if !text.contains(".") && !text.contains("e") && !text.contains("E") { text += ".0" }
+    if !text.contains(".") {
+      if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) { text.insert(contentsOf: ".0", at: e) } else { text += ".0" }
+    }
     return Node(text, .implicit, .plain)
   }
 

@@ -67,6 +67,7 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(c.settings, again.settings)
     XCTAssertTrue(c.resolvedYAML().contains("lr: 0.0001\n"), c.resolvedYAML())
     XCTAssertTrue(c.resolvedYAML().contains("pretrained: null\n"), "every key, unset ones as null")
+    XCTAssertTrue(c.resolvedYAML().contains("layer_scale_init: 1.0e-06\n"), "a float YAML 1.1 readers see as one")
   }
 
   /// `cxr config defaults` is generated from the struct defaults, documents every key, and is
