@@ -3,12 +3,9 @@ import Foundation
 import Glibc
 #endif
 
-/// An error about a file the user gave us: it names the file and says what to do.
-public struct FileError: Error, CustomStringConvertible, Equatable {
-  public let message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
-}
+/// An error about a file the user gave us: it names the file and says what to do (the one
+/// `UserError`, under the name the file code reads best with).
+public typealias FileError = UserError
 
 /// Atomic file replacement: write a sibling temp file, flush it to disk, rename over the target.
 public enum AtomicFile {

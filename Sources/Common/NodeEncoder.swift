@@ -181,10 +181,3 @@ public enum NodeEncoder {
     mutating func encode<T: Encodable>(_ value: T) throws { box.node = try NodeEncoder.encodeValue(value, path: codingPath) }
   }
 }
-
-/// An error a user can act on: it names the file (and line), the key or row, and what to do.
-public struct UserError: Error, CustomStringConvertible, Equatable {
-  public let message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
-}

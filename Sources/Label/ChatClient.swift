@@ -1,14 +1,11 @@
+import Common
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 
 /// An error about the run itself (server, settings), worded for the user.
-public struct LabelError: Error, CustomStringConvertible, Equatable {
-  public let message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
-}
+public typealias LabelError = UserError
 
 /// How to talk to the servers. The API key is held here and sent only in the Authorization header.
 public struct ClientSettings {

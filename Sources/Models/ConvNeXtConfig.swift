@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import Torch
 
@@ -97,9 +98,6 @@ public struct ConvNeXtConfig: Codable, Equatable, Sendable {
   }
 }
 
-/// An error in the Models layer that a user can act on (bad name, bad checkpoint, bad input).
-public struct ModelError: Error, CustomStringConvertible, Equatable {
-  public let message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
-}
+/// An error in the Models layer that a user can act on (bad name, bad checkpoint, bad input):
+/// the one `UserError`.
+public typealias ModelError = UserError

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -128,8 +129,5 @@ public final class PreprocessedCache: @unchecked Sendable {
   }
 }
 
-public struct CacheError: Error, CustomStringConvertible, Equatable {
-  public let message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
-}
+/// A cache a user can act on (rebuild it, name another folder): the one `UserError`.
+public typealias CacheError = UserError

@@ -72,11 +72,8 @@ public struct LoaderOptions: Sendable {
   }
 }
 
-public struct LoaderError: Error, CustomStringConvertible, Equatable {
-  public let message: String
-  public init(_ message: String) { self.message = message }
-  public var description: String { message }
-}
+/// A loader error a user can act on (a bad batch size, too many unreadable images): the one `UserError`.
+public typealias LoaderError = UserError
 
 /// Parallel, deterministic batch loader. The order of an epoch depends only on the seed
 /// and the epoch number; `workers` threads decode batches at once, ahead of the consumer (at
