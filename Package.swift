@@ -25,7 +25,11 @@ let codecLink: [LinkerSetting] = bundleBuild
 let torchLink: [LinkerSetting] = bundleBuild
   ? [.unsafeFlags(["-L\(shimDir)", "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN"])]
   : shimLink
-let swiftSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// Release builds use -O (bounds and overflow checks and preconditions kept). Only the Data layer's
+// pixel loops (resize, pad, equalize, decode) are measured to need more, so Data alone builds with
+// -Ounchecked (BENCHMARKS.md, "-O and -Ounchecked").
+let swiftSettings: [SwiftSetting] = []
+let pixelLoopSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 // The LLM labeller (Label: URLSession, i.e. FoundationNetworking) stays out of the bundle: with
 // --static-swift-stdlib FoundationNetworking needs libcurl and its TLS stack linked in, which the
 // build machine lacks as static archives and the GPU machine may lack as shared ones; the bundle
@@ -59,7 +63,7 @@ let package = Package(
     .target(name: "Common", dependencies: ["Yams"], swiftSettings: swiftSettings, plugins: ["BuildInfo"]),
     .target(name: "Torch", dependencies: ["CTorch", "Common"], swiftSettings: swiftSettings, linkerSettings: torchLink),
     .target(name: "Models", dependencies: ["Torch", "Common"], swiftSettings: swiftSettings),
-    .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: swiftSettings),
+    .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: pixelLoopSettings),
     .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),
     .target(name: "Label", dependencies: ["Common", "Yams"], swiftSettings: swiftSettings),
     .target(name: "Annotate", dependencies: [
