@@ -1,3 +1,4 @@
+import Common
 import Evaluate
 import Foundation
 
@@ -6,21 +7,7 @@ import Foundation
 /// there is no template directory to ship or to find at run time.
 enum Pages {
   /// HTML-escapes text for element content and quoted attribute values.
-  static func esc(_ s: String) -> String {
-    var out = ""
-    out.reserveCapacity(s.utf8.count)
-    for ch in s {
-      switch ch {
-      case "&": out += "&amp;"
-      case "<": out += "&lt;"
-      case ">": out += "&gt;"
-      case "\"": out += "&quot;"
-      case "'": out += "&#39;"
-      default: out.append(ch)
-      }
-    }
-    return out
-  }
+  static func esc(_ s: String) -> String { HTMLText.escape(s) }
 
   static func layout(title: String, user: SessionUser?, bodyData: [String: String] = [:], _ content: String) -> String {
     let data = bodyData.sorted { $0.key < $1.key }.map { " data-\($0.key)=\"\(esc($0.value))\"" }.joined()
