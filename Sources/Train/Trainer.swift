@@ -67,8 +67,9 @@ public final class Trainer {
     best = BestWeights(selection: options.selection, url: runDirectory.appendingPathComponent("best.safetensors"))
   }
 
-  /// The optimizer as Lion (the study's), for code and tests that read Lion's own state.
-  public var lion: Lion { optimizer as! Lion }
+  /// The optimizer as Lion (the default), for tests that read Lion's own state; not public, so no
+  /// caller with another optimizer can reach the cast.
+  var lion: Lion { optimizer as! Lion }
 
   // MARK: checkpoints
 

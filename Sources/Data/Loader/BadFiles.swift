@@ -38,6 +38,7 @@ public final class BadFilesLog: @unchecked Sendable {
   }
 
   public var all: [(path: String, reason: String)] { lock.lock(); defer { lock.unlock() }; return entries }
+  public var count: Int { lock.lock(); defer { lock.unlock() }; return entries.count }
 
   public func record(_ error: ImageError) throws {
     lock.lock(); defer { lock.unlock() }

@@ -284,9 +284,10 @@ public final class EpochIterator: BatchIterator, @unchecked Sendable {
     shared.cond.unlock()
     switch r {
     case .success(let batch):
-      let bad = loader.badFiles.all
+      // Counted per batch without copying the list; the list is read only to say what failed.
       let limit = loader.options.maxBadFraction
-      if limit < 1, Double(bad.count) > limit * Double(loader.items.count) {
+      if limit < 1, Double(loader.badFiles.count) > limit * Double(loader.items.count) {
+        let bad = loader.badFiles.all
         cancel()
         let split = loader.options.split.isEmpty ? "" : " of the \(loader.options.split) split"
         throw LoaderError("\(bad.count) of the \(loader.items.count) images\(split) cannot be read (more than loader.max_bad_fraction = \(limit)); they are listed in bad_files.csv (e.g. \(bad[0].path): \(bad[0].reason)). Fix the data or raise loader.max_bad_fraction, then continue with --resume")
