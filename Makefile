@@ -21,7 +21,7 @@ setup:
 	@bash scripts/setup.sh
 
 shim: $(SHIM) $(DICOM_SHIM)
-$(SHIM): CShims/src/cxt.cpp CShims/include/cxt.h $(SHIM_MK)
+$(SHIM): CShims/src/cxt.cpp CShims/src/dist.cpp CShims/src/internal.h CShims/src/exports.map CShims/include/cxt.h $(SHIM_MK)
 	@$(MAKE) --no-print-directory -f $(SHIM_MK) SRC_DIR=$(ROOT)/CShims OUT=$@ TORCH_DIR=$(TORCH_DIR)
 
 # Skipped (with a note) where GDCM's headers are missing: JPEG/PNG still work without it.

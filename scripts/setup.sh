@@ -16,6 +16,8 @@ fail() { echo "setup: FAILED: $*" >&2; exit 1; }
 apt_pkgs=(libjpeg62-turbo-dev libpng-dev zlib1g-dev libgdcm-dev python3-venv g++ make pkg-config)
 # cxr annotate: SQLite for GRDB; Chromium + chromedriver for the real-browser test.
 apt_pkgs+=(libsqlite3-dev chromium chromium-driver)
+# data-parallel training: Gloo's headers for c10d's ProcessGroupGloo (the wheel lacks them)
+apt_pkgs+=(libgloo-dev)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

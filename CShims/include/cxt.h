@@ -246,6 +246,56 @@ int cxt_graph_capture_begin(cxt_graph g);
 int cxt_graph_capture_end(cxt_graph g);
 int cxt_graph_replay(cxt_graph g);
 
+/* ---- data-parallel training (c10d: PyTorch's own distributed engine) -----
+ * A process group over a TCPStore rendezvous: Gloo for CPU tensors, NCCL for CUDA tensors when
+ * the shim has CUDA and libtorch has NCCL. Built only where Gloo's headers were found
+ * (libgloo-dev); elsewhere every cxt_dist_ call fails with a message that says so.
+ * Collectives are asynchronous: they return a work handle to wait on (with a timeout) and
+ * free. A peer that died or stopped answering makes the wait fail within the group's timeout,
+ * never hang. */
+typedef struct cxt_dist_group_s *cxt_dist_group;
+typedef struct cxt_dist_work_s *cxt_dist_work;
+typedef struct cxt_dist_reducer_s *cxt_dist_reducer;
+typedef enum cxt_dist_backend { CXT_DIST_GLOO = 0, CXT_DIST_NCCL = 1 } cxt_dist_backend;
+typedef enum cxt_dist_op { CXT_DIST_SUM = 0, CXT_DIST_MAX = 1, CXT_DIST_MIN = 2 } cxt_dist_op;
+/* *out = 1 when this shim can make a group with `backend` */
+int cxt_dist_available(cxt_dist_backend backend, int *out);
+/* Rendezvous at host:port (the TCPStore; hosted here when is_server, which waits until all
+ * world_size processes joined or timeout_s passed), then a process group. gloo_interface
+ * (nullable) names the network interface Gloo uses (GLOO_SOCKET_IFNAME), else the address the
+ * host name resolves to. store_prefix (nullable) namespaces the keys in a shared store. */
+int cxt_dist_init(const char *host, int port, int is_server, int world_size, int rank,
+                  cxt_dist_backend backend, const char *gloo_interface, const char *store_prefix,
+                  double timeout_s, cxt_dist_group *out);
+int cxt_dist_free(cxt_dist_group g);              /* shuts the group down */
+int cxt_dist_rank(cxt_dist_group g, int *rank, int *world_size);
+/* in place, coalesced: tensors of one dtype and device are flattened into one buffer,
+ * reduced, and copied back when the work is waited on */
+int cxt_dist_allreduce(cxt_dist_group g, const cxt_tensor *ts, int n, cxt_dist_op op,
+                       cxt_dist_work *out);
+/* in place: every rank's tensors take root's values */
+int cxt_dist_broadcast(cxt_dist_group g, const cxt_tensor *ts, int n, int root, cxt_dist_work *out);
+/* output: world_size * numel(input) elements of input's dtype; rank r's at [r*numel, (r+1)*numel) */
+int cxt_dist_allgather(cxt_dist_group g, cxt_tensor input, cxt_tensor output, cxt_dist_work *out);
+int cxt_dist_barrier(cxt_dist_group g, cxt_dist_work *out);
+/* waits for the work (timeout_s <= 0: the group's timeout); fails with the peer's error */
+int cxt_dist_work_wait(cxt_dist_work w, double timeout_s);
+int cxt_dist_work_free(cxt_dist_work w);
+/* the rendezvous store: small values under string keys, shared by all ranks */
+int cxt_dist_store_set(cxt_dist_group g, const char *key, const void *value, size_t len);
+/* waits up to timeout_s for the key; *len is the value's size (at most cap bytes are copied) */
+int cxt_dist_store_get(cxt_dist_group g, const char *key, double timeout_s, void *buf, size_t cap,
+                       size_t *len);
+int cxt_dist_store_check(cxt_dist_group g, const char *key, int *out);
+/* DistributedDataParallel's gradient engine (c10d::Reducer): the parameters' gradients are
+ * averaged over the ranks in buckets of bucket_bytes (the first bucket 1 MiB, as DDP), each
+ * bucket all-reduced by autograd hooks while backward still runs. Call prepare before each
+ * backward: sync 0 is DDP's no_sync (gradients accumulate locally, nothing is sent). */
+int cxt_dist_reducer_new(cxt_dist_group g, const cxt_tensor *params, int n, int64_t bucket_bytes,
+                         cxt_dist_reducer *out);
+int cxt_dist_reducer_prepare(cxt_dist_reducer r, int sync);
+int cxt_dist_reducer_free(cxt_dist_reducer r);
+
 #ifdef __cplusplus
 }
 #endif

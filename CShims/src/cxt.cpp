@@ -28,41 +28,11 @@
 #include <string>
 #include <vector>
 
-struct cxt_tensor_s { at::Tensor t; };
-struct cxt_generator_s { at::Generator g; };
-#ifdef CXT_WITH_CUDA
-struct cxt_stream_s { c10::cuda::CUDAStream s; };
-#else
-struct cxt_stream_s { int unused; };
-#endif
-#ifdef CXT_WITH_CUDA
-// CUDAGraph is neither copyable nor movable: hold it by pointer.
-struct cxt_graph_s { std::unique_ptr<at::cuda::CUDAGraph> g; };
-#else
-struct cxt_graph_s { int unused; };
-#endif
+#include "internal.h"
 
 namespace {
-thread_local std::string last_error;
+using namespace cxt_internal;
 
-void set_error(const char *msg) { last_error = msg ? msg : "unknown error"; }
-
-#define CXT_TRY(...)                                                    \
-  try {                                                                 \
-    __VA_ARGS__;                                                        \
-    return 0;                                                           \
-  } catch (const c10::Error &e) {                                       \
-    set_error(e.what_without_backtrace());                              \
-    return -1;                                                          \
-  } catch (const std::exception &e) {                                   \
-    set_error(e.what());                                                \
-    return -1;                                                          \
-  } catch (...) {                                                       \
-    set_error("unknown C++ exception in libtorch");                     \
-    return -1;                                                          \
-  }
-
-struct Fail : std::runtime_error { using std::runtime_error::runtime_error; };
 
 at::ScalarType to_scalar(int d) {
   switch (d) {
@@ -106,10 +76,6 @@ at::MemoryFormat to_format(int f) {
   throw Fail("unknown memory format " + std::to_string(f));
 }
 
-const at::Tensor &T(cxt_tensor t) {
-  if (!t) throw Fail("null tensor handle");
-  return t->t;
-}
 
 c10::optional<at::Tensor> opt(cxt_tensor t) {
   if (!t) return c10::nullopt;
@@ -121,23 +87,12 @@ c10::optional<at::Generator> gen(cxt_generator g) {
   return g->g;
 }
 
-void put(cxt_tensor *out, at::Tensor t) {
-  if (!out) throw Fail("null output pointer");
-  *out = new cxt_tensor_s{std::move(t)};
-}
 
 at::IntArrayRef ints(const int64_t *p, int n) {
   if (n < 0 || (n > 0 && !p)) throw Fail("bad integer list");
   return at::IntArrayRef(p, static_cast<size_t>(n));
 }
 
-std::vector<at::Tensor> list(const cxt_tensor *ts, int n) {
-  if (n < 0 || (n > 0 && !ts)) throw Fail("bad tensor list");
-  std::vector<at::Tensor> v;
-  v.reserve(n);
-  for (int i = 0; i < n; ++i) v.push_back(T(ts[i]));
-  return v;
-}
 
 at::Tensor unary(const at::Tensor &x, int op) {
   switch (op) {

@@ -106,4 +106,10 @@ public struct Seeds: Sendable, Equatable {
 
   /// The seed of `stream` (and `index`, e.g. the epoch).
   public func seed(_ stream: SeedStream, index: Int = 0) -> UInt64 { SplitMix64.derive(root, stream.rawValue, index) }
+
+  /// The seed of `stream` for one batch of one epoch: what a batch draws depends on where it
+  /// is in the epoch only, not on which process draws it or what was drawn before.
+  public func seed(_ stream: SeedStream, epoch: Int, batch: Int) -> UInt64 {
+    SplitMix64.derive(seed(stream, index: epoch), "batch", batch)
+  }
 }

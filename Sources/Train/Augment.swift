@@ -74,10 +74,20 @@ public struct AugmentOptions: Codable, Equatable, Sendable {
 public final class AugmentRandom {
   public let host: Generator
   public let device: Generator
+  let seeds: Seeds
   public init(seed: UInt64, device: Device) throws {
     // Two named streams of the run's seed (never the stream the model was initialized from).
-    host = try Generator(seed: Seeds(seed).seed(.augmentHost), device: .cpu)
-    self.device = try Generator(seed: Seeds(seed).seed(.augmentDevice), device: device)
+    seeds = Seeds(seed)
+    host = try Generator(seed: seeds.seed(.augmentHost), device: .cpu)
+    self.device = try Generator(seed: seeds.seed(.augmentDevice), device: device)
+  }
+
+  /// Puts both generators at the start of batch `batch` of `epoch`: the training loop does so
+  /// before every batch, so a batch's draws are the same whichever rank of a data-parallel run
+  /// (or which resumed process) trains it.
+  public func start(epoch: Int, batch: Int) throws {
+    try host.setState(Generator(seed: seeds.seed(.augmentHost, epoch: epoch, batch: batch), device: .cpu).state())
+    try device.setState(Generator(seed: seeds.seed(.augmentDevice, epoch: epoch, batch: batch), device: device.device).state())
   }
   func uniform(_ n: Int, _ lo: Double, _ hi: Double) throws -> [Double] {
     try Tensor.rand([n], dtype: .float64, generator: host).toArray(Double.self).map { lo + (hi - lo) * $0 }

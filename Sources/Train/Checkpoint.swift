@@ -4,7 +4,7 @@ import Torch
 
 /// Where the loop stands: enough, with the tensors, to continue bit-identically.
 public struct TrainPosition: Codable, Equatable, Sendable {
-  public var version = 2
+  public var version = 3
   /// Optimizer steps taken.
   public var step = 0
   /// The epoch to continue in (0-based) and the next batch index in it (the sampler position).
@@ -21,11 +21,15 @@ public struct TrainPosition: Codable, Equatable, Sendable {
   public var epochImages = 0
   public var epochLossSum = 0.0
   public var epochLossCount = 0
+  /// The processes that trained and their micro-batches per step (a resume with another
+  /// number of processes keeps the global batch); nil in checkpoints before version 3.
+  public var worldSize: Int?
+  public var accumulation: Int?
   public init() {}
 
   enum CodingKeys: String, CodingKey {
     case version, step, epoch, batch, best, bestEpoch, epochsWithoutImprovement, skippedBatches
-    case epochImages, epochLossSum, epochLossCount
+    case epochImages, epochLossSum, epochLossCount, worldSize, accumulation
   }
 
   /// Version-1 positions (no running sums) still read; their sums start at zero.
@@ -42,6 +46,8 @@ public struct TrainPosition: Codable, Equatable, Sendable {
     epochImages = try c.decodeIfPresent(Int.self, forKey: .epochImages) ?? 0
     epochLossSum = try c.decodeIfPresent(Double.self, forKey: .epochLossSum) ?? 0
     epochLossCount = try c.decodeIfPresent(Int.self, forKey: .epochLossCount) ?? 0
+    worldSize = try c.decodeIfPresent(Int.self, forKey: .worldSize)
+    accumulation = try c.decodeIfPresent(Int.self, forKey: .accumulation)
   }
 }
 

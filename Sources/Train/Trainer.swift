@@ -43,18 +43,36 @@ public final class Trainer {
   var best: BestWeights
   /// The schedule with its last step resolved (warmup_cosine with totalSteps 0).
   var schedule: LRSchedule
+  /// This process's rank of a data-parallel training (nil: one process).
+  public let parallel: DataParallel?
+  /// Micro-batches per optimizer step on this rank: `options.accumulation`, or what keeps a
+  /// resumed run's global batch when it continues with another number of processes.
+  public private(set) var accumulation: Int
+  var isLeader: Bool { parallel?.isLeader ?? true }
+  var worldSize: Int { parallel?.worldSize ?? 1 }
 
   public init(model: Classifier, options: TrainOptions, runDirectory: URL, progress: ProgressReporter? = nil,
-              optimizer: Optimizer? = nil) throws {
+              optimizer: Optimizer? = nil, parallel: DataParallel? = nil) throws {
     try options.validate()
     self.model = model
     self.options = options
     self.runDirectory = runDirectory
-    self.progress = progress ?? ProgressReporter(interval: options.progressInterval)
+    self.parallel = parallel
+    accumulation = options.accumulation
+    // Ranks other than 0 print nothing unless they fail.
+    self.progress = parallel.map { !$0.isLeader } == true ? ProgressReporter(live: false, interval: .infinity, write: { _ in })
+      : progress ?? ProgressReporter(interval: options.progressInterval)
     try Runtime.applyCuDNNBenchmark(for: options.device, requested: options.cudnnBenchmark)
     try model.to(options.device, dtype: .float32)
     if options.useChannelsLast {
       try withNoGrad { for p in model.parameters where p.value.ndim == 4 { try p.replace(with: p.value.contiguous(.channelsLast)) } }
+    }
+    if let parallel {
+      // Rank 0's initial weights everywhere, then DDP's gradient buckets over them.
+      try parallel.guarded("the broadcast of rank 0's initial weights") { try parallel.broadcast(model.parameters.map(\.value)) }
+      parallel.reducer = try parallel.guarded("the check of the model's parameters across ranks") {
+        try GradientReducer(group: parallel.group, parameters: model.parameters.map(\.value), bucketBytes: parallel.bucketBytes)
+      }
     }
     self.optimizer = try optimizer ?? Lion(model.namedParameters(), lr: options.lr, betas: (options.beta1, options.beta2),
                                            weightDecay: options.weightDecay, noDecayForNormsAndBiases: options.noDecayForNormsAndBiases)
@@ -89,10 +107,12 @@ public final class Trainer {
     return out
   }
 
+  /// Rank 0 writes; the other ranks of a data-parallel run write nothing (nil).
   @discardableResult
-  func writeCheckpoint() throws -> URL {
-    try store.write(.init(model: model.stateDict(), ema: ema.stateDict(), optimizer: optimizer.stateDict(),
-                          rng: rngStates(), position: position), metadata: metadata)
+  func writeCheckpoint() throws -> URL? {
+    guard isLeader else { return nil }
+    return try store.write(.init(model: model.stateDict(), ema: ema.stateDict(), optimizer: optimizer.stateDict(),
+                                 rng: rngStates(), position: position), metadata: metadata)
   }
 
   /// Loads the newest complete checkpoint of the run folder into the model, EMA, optimizer and
@@ -124,14 +144,29 @@ public final class Trainer {
       }
       for (name, gen) in gens { try gen.setState(c.rng[name]!) }
       position = c.position
+      try continueGlobalBatch(of: c.position, from: folder)
       best.restore(from: position)
       return folder
     }
     throw TrainError("--resume: no checkpoint in \(store.directory.path) can be read: \(damaged.joined(separator: "; ")); start the run again without --resume (in a new folder)")
   }
 
+  /// A checkpoint of W processes with accumulation A continues with W' processes and
+  /// accumulation W*A/W' (the same global batch, so the same schedule); an accumulation that
+  /// cannot be kept is an error naming both.
+  func continueGlobalBatch(of saved: TrainPosition, from folder: URL) throws {
+    let savedW = saved.worldSize ?? 1, savedA = saved.accumulation ?? options.accumulation
+    guard savedW != worldSize || savedA != accumulation else { return }
+    let global = savedW * savedA
+    guard global % worldSize == 0 else {
+      throw TrainError("--resume: \(folder.path) was trained by \(savedW) process(es) with accumulation \(savedA) (global batch \(global) micro-batches); \(worldSize) processes cannot keep that global batch: use a number of processes that divides \(global)", key: "train.accumulation")
+    }
+    accumulation = global / worldSize
+    progress.message("--resume: the checkpoint was written by \(savedW) process(es) with accumulation \(savedA); \(worldSize) process(es) continue with accumulation \(accumulation), the same global batch")
+  }
+
   func noteSkipped(_ lines: [String]) throws {
-    guard !lines.isEmpty else { return }
+    guard !lines.isEmpty, isLeader else { return }
     let url = runDirectory.appendingPathComponent("skipped.txt")
     if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
     let h = try FileHandle(forWritingTo: url)
@@ -156,6 +191,7 @@ public final class Trainer {
     } else if let existing = try store.latest() {
       throw TrainError("\(runDirectory.path) already holds checkpoint \(existing.lastPathComponent): pass --resume to continue it, or choose a new run folder")
     }
+    position.worldSize = worldSize; position.accumulation = accumulation
     guard train.batchesPerEpoch > 0 else {
       throw TrainError("the training split yields no batch: it has fewer images than one batch; lower the batch size or check the split")
     }
@@ -163,11 +199,21 @@ public final class Trainer {
       throw TrainError("the tuning split's findings \(t.findings) differ from the training split's \(train.findings)")
     }
     // Written only now that training really starts: a refused run leaves the folder as it was.
-    if let text = resolvedConfig { try AtomicFile.write(text, to: runDirectory.appendingPathComponent("config.yaml")) }
+    if let parallel {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      let fingerprint = "\(BuildInfo.version)\n\(resolvedConfig ?? "")\n\(String(decoding: try encoder.encode(options), as: UTF8.self))\n\(train.batchesPerEpoch) \(train.findings) \(model.parameters.map(\.value.shape)) step \(position.step) accumulation \(accumulation)"
+      try parallel.guarded("the comparison of the ranks' settings") { try parallel.checkSameStart(fingerprint) }
+      guard train.batchesPerEpoch >= parallel.worldSize else {
+        throw TrainError("the training split yields \(train.batchesPerEpoch) batch(es), fewer than the \(parallel.worldSize) processes; lower the batch size or use fewer processes")
+      }
+    }
+    if isLeader, let text = resolvedConfig { try AtomicFile.write(text, to: runDirectory.appendingPathComponent("config.yaml")) }
     StopSignal.install()
     defer { StopSignal.uninstall() }
     if case let .warmupCosine(w, 0, m) = options.schedule {
-      schedule = .warmupCosine(warmupSteps: w, totalSteps: options.epochs * max(1, train.batchesPerEpoch / options.accumulation), minLR: m)
+      let used = Shard(rank: 0, count: worldSize, dropRemainder: true).limit(train.batchesPerEpoch)
+      schedule = .warmupCosine(warmupSteps: w, totalSteps: options.epochs * max(1, used / (accumulation * worldSize)), minLR: m)
     }
     let feed = options.device.isCUDA ? try DeviceFeed(device: options.device) : nil
     model.setTraining(true)
@@ -180,9 +226,9 @@ public final class Trainer {
         progress.message(msg)
         return TrainOutcome(reason: .earlyStopped, position: position, checkpoint: lastCheckpoint, message: msg)
       }
-      if let sig = StopSignal.requested {
+      if let sig = try agreedStop() {
         StopSignal.reset()
-        let msg = "stopped by \(StopSignal.name(sig)) after epoch \(position.epoch): checkpoint written to \(lastCheckpoint!.path); continue with --resume"
+        let msg = "stopped by \(StopSignal.name(sig)) after epoch \(position.epoch): \(lastCheckpoint.map { "checkpoint written to \($0.path)" } ?? "rank 0 wrote the checkpoint"); continue with --resume"
         progress.message(msg)
         return TrainOutcome(reason: .interrupted(signal: sig), position: position, checkpoint: lastCheckpoint, message: msg)
       }
@@ -194,41 +240,70 @@ public final class Trainer {
 
   /// The rest of the current epoch (from `position.batch`): augmentation, loss, backward,
   /// optimizer steps every `accumulation` batches. Returns an outcome when it stopped early (a
-  /// signal, `max_steps`), nil when the epoch's batches are done.
+  /// signal, `max_steps`), nil when the epoch's batches are done. With `parallel`, this rank's
+  /// shard of the epoch; `position.batch` counts global batches, so a step covers
+  /// `accumulation` x world size of them.
   func trainEpoch(_ train: BatchSource, feed: DeviceFeed?, lastCheckpoint: inout URL?) throws -> TrainOutcome? {
     let epochStart = Date()
     epochCPUStart = processCPUSeconds()
     // The epoch's sums live in the position, so a resumed epoch continues them.
     let seenBefore = position.epochImages, batchBefore = position.batch
-    let dev = options.device, batches = train.batchesPerEpoch
+    let dev = options.device, W = worldSize, rank = parallel?.rank ?? 0
+    let shard = parallel?.shard(dropRemainder: true) ?? .whole
+    let batches = shard.limit(train.batchesPerEpoch)
     let augment = Augmenter(options.augment)
+    let seeds = Seeds(options.seed)
     var micro = 0
-    let it = try train.makeIterator(epoch: position.epoch, startingAt: position.batch)
+    let it = try train.makeIterator(epoch: position.epoch, startingAt: position.batch, shard: shard)
     while let raw = try it.next() {
       try noteSkipped(raw.skipped)
-      // The sampler position is the batch's own index (a source may hand over fewer batches).
-      let next = raw.index >= 0 ? raw.index + 1 : position.batch + 1
-      // Every image of the batch unreadable: nothing to learn from, but the sampler moves on.
-      if raw.ids.isEmpty { position.batch = next; continue }
-      var b = raw
-      if let feed {
-        let moved = try feed.send([raw.images.to(dtype: .float32), raw.targets.to(dtype: .float32), raw.mask.to(dtype: .float32)])
-        b.images = moved[0]; b.targets = moved[1]; b.mask = moved[2]
-      } else {
-        b.images = try raw.images.to(dev, dtype: .float32)
-        b.targets = try raw.targets.to(dev, dtype: .float32)
-        b.mask = try raw.mask.to(dev, dtype: .float32)
-      }
-      b = try augment(b, random)
-      let x = options.useChannelsLast ? try b.images.contiguous(.channelsLast) : b.images
-      let value = try withGrad {
-        try withAutocast(dev, enabled: options.useBF16) { try loss(model(x), b.targets, mask: b.mask) }
+      // The sampler position is the batch's own index (a source may hand over fewer batches);
+      // with W ranks, the group of W batches this one belongs to.
+      let index = raw.index >= 0 ? raw.index : position.batch + rank
+      let next = index - rank + W
+      let empty = raw.ids.isEmpty
+      var b = raw, value: Tensor?, lv = 0.0
+      if !empty {
+        // The batch's randomness depends on its place in the epoch only.
+        try random.start(epoch: position.epoch, batch: index)
+        if let g = model.generator {
+          try g.setState(Generator(seed: seeds.seed(.dropPath, epoch: position.epoch, batch: index), device: g.device).state())
+        }
+        if let feed {
+          let moved = try feed.send([raw.images.to(dtype: .float32), raw.targets.to(dtype: .float32), raw.mask.to(dtype: .float32)])
+          b.images = moved[0]; b.targets = moved[1]; b.mask = moved[2]
+        } else {
+          b.images = try raw.images.to(dev, dtype: .float32)
+          b.targets = try raw.targets.to(dev, dtype: .float32)
+          b.mask = try raw.mask.to(dev, dtype: .float32)
+        }
+        b = try augment(b, random)
+        let x = options.useChannelsLast ? try b.images.contiguous(.channelsLast) : b.images
+        value = try withGrad {
+          try withAutocast(dev, enabled: options.useBF16) { try loss(model(x), b.targets, mask: b.mask) }
+        }
+        lv = try value!.item()
       }
       position.batch = next
-      let lv = try value.item()
-      if !lv.isFinite {
-        let shown = lv.isNaN ? "NaN" : (lv > 0 ? "+inf" : "-inf")
-        let where_ = "loss is \(shown) at step \(position.step + 1) (epoch \(position.epoch + 1), batch \(position.batch))"
+      // The ranks agree on what to do with this micro-step: one small all-reduce of
+      // (batches with no image, non-finite losses, signals, loss sum, images).
+      var emptyAnywhere = empty, nonFiniteAnywhere = !empty && !lv.isFinite, stopAnywhere = false
+      var meanLoss = lv, images = b.ids.count
+      if let parallel {
+        let agreed = try parallel.guarded("the exchange after the forward pass of step \(position.step + 1)") {
+          try parallel.sum([empty ? 1 : 0, nonFiniteAnywhere ? 1 : 0, StopSignal.requested == nil ? 0 : 1,
+                            empty || !lv.isFinite ? 0 : lv, Double(b.ids.count)])
+        }
+        emptyAnywhere = agreed[0] > 0; nonFiniteAnywhere = agreed[1] > 0; stopAnywhere = agreed[2] > 0
+        meanLoss = agreed[3] / Double(W); images = Int(agreed[4])
+        pendingStop = pendingStop || stopAnywhere
+      }
+      // Every image of the batch unreadable (on any rank): nothing to learn from, but the
+      // sampler moves on.
+      if emptyAnywhere { continue }
+      if nonFiniteAnywhere {
+        let shown = lv.isNaN ? "NaN" : lv.isInfinite ? (lv > 0 ? "+inf" : "-inf") : "non-finite on another rank"
+        let where_ = "loss is \(shown) at step \(position.step + 1) (epoch \(position.epoch + 1), batch \(position.batch))\(W > 1 ? " on rank \(rank)" : "")"
         switch options.nonFinite {
         case .stop:
           let keep = try store.latest().map { "the last good checkpoint is \($0.path)" } ?? "no checkpoint was written yet"
@@ -241,10 +316,14 @@ public final class Trainer {
           continue
         }
       }
-      try (options.accumulation > 1 ? value / Double(options.accumulation) : value).backward()
+      let lastMicro = micro + 1 == accumulation || position.batch >= batches
+      if let reducer = parallel?.reducer { try reducer.prepare(sync: lastMicro) }
+      try collective("the gradient all-reduce of step \(position.step + 1)") {
+        try (accumulation > 1 ? value! / Double(accumulation) : value!).backward()
+      }
       micro += 1
-      position.epochImages += b.ids.count; position.epochLossSum += lv; position.epochLossCount += 1
-      guard micro == options.accumulation || position.batch >= batches else { continue }
+      position.epochImages += images; position.epochLossSum += meanLoss; position.epochLossCount += 1
+      guard lastMicro else { continue }
       try optimizerStep()
       micro = 0
 
@@ -254,16 +333,26 @@ public final class Trainer {
       progress.update(.init(epoch: position.epoch, epochs: options.epochs, step: position.step, batch: position.batch,
                             batches: batches, imagesPerSecond: rate, loss: position.epochLossSum / Double(max(position.epochLossCount, 1)),
                             etaSeconds: remaining))
-      if let sig = StopSignal.requested {
-        StopSignal.reset()
+      if let sig = parallel == nil ? StopSignal.requested : (pendingStop ? StopSignal.requested ?? SIGTERM : nil) {
+        StopSignal.reset(); pendingStop = false
         return try stopOutcome(.interrupted(signal: sig), "stopped by \(StopSignal.name(sig))")
       }
       if let m = options.maxSteps, position.step >= m {
         return try stopOutcome(.reachedMaxSteps, "reached \(m) steps")
       }
-      if let every = options.checkpointEverySteps, position.step % every == 0 { lastCheckpoint = try writeCheckpoint() }
+      if let every = options.checkpointEverySteps, position.step % every == 0 { lastCheckpoint = try writeCheckpoint() ?? lastCheckpoint }
     }
-    if micro > 0 { try optimizerStep() }
+    if micro > 0 {
+      // The epoch's last micro-step was skipped after earlier ones of the step: their
+      // gradients were not averaged by the reducer, so average them here.
+      if let parallel {
+        let grads = model.parameters.compactMap { $0.value.grad }
+        try parallel.guarded("the gradient all-reduce at the end of epoch \(position.epoch + 1)") {
+          try withNoGrad { try parallel.group.allReduce(grads).wait(); try Foreach.mul_(grads, 1 / Double(W)) }
+        }
+      }
+      try optimizerStep()
+    }
     guard position.epochLossCount > 0 else {
       throw TrainError("epoch \(position.epoch + 1) ended without a single optimizer step: no batch of the training split could be used (unreadable images are listed in bad_files.csv, non-finite losses above); nothing was trained")
     }
@@ -272,12 +361,32 @@ public final class Trainer {
     return nil
   }
 
+  /// A collective's body; with `parallel`, a failure names the ranks that went silent.
+  func collective<R>(_ what: String, _ body: () throws -> R) throws -> R {
+    guard let parallel else { return try body() }
+    return try parallel.guarded(what, body)
+  }
+
+  /// A signal seen by any rank in the last exchange: every rank stops after the same step.
+  var pendingStop = false
+
+  /// The signal to stop on, agreed by all ranks (any rank's signal stops every rank).
+  func agreedStop() throws -> Int32? {
+    guard let parallel else { return StopSignal.requested }
+    let s = try parallel.guarded("the exchange at the end of epoch \(position.epoch)") {
+      try parallel.sum([StopSignal.requested == nil && !pendingStop ? 0 : 1])
+    }
+    guard s[0] > 0 else { return nil }
+    pendingStop = false
+    return StopSignal.requested ?? SIGTERM
+  }
+
   /// Wall time and images of the part of the epoch this process ran (for the epoch's record).
   var epochSeconds = 0.0, epochImagesThisRun = 0
   var epochCPUStart = 0.0
 
   /// The end of an epoch: both weights validated, the best kept, the record logged, a checkpoint.
-  func endEpoch(_ tune: BatchSource?) throws -> URL {
+  func endEpoch(_ tune: BatchSource?) throws -> URL? {
     var record = EpochRecord(epoch: position.epoch + 1, step: position.step,
                              trainLoss: position.epochLossCount > 0 ? position.epochLossSum / Double(position.epochLossCount) : nil,
                              trainImages: position.epochImages, lr: optimizer.lr, seconds: epochSeconds,
@@ -287,7 +396,7 @@ public final class Trainer {
       let rawM = try validate(.raw, on: tune)
       let emaM = try validate(.ema, on: tune)
       record.raw = SplitRecord(rawM); record.ema = SplitRecord(emaM)
-      let improved = try best.offer(epoch: position.epoch + 1, raw: rawM, ema: emaM, position: &position) {
+      let improved = try best.offer(epoch: position.epoch + 1, raw: rawM, ema: emaM, position: &position, write: isLeader) {
         let weights = options.selection.weights == .raw ? Array(try model.stateDict()) : Array(ema.stateDict())
         return try weights.map { ($0.0, try $0.1.detach().to(.cpu).contiguous()) }
       } metadata: { metadata }
@@ -301,23 +410,33 @@ public final class Trainer {
     record.skippedBatches = position.skippedBatches
     position.epoch += 1; position.batch = 0
     position.epochImages = 0; position.epochLossSum = 0; position.epochLossCount = 0
-    try log.append(record)
+    if isLeader { try log.append(record) }
     return try writeCheckpoint()
   }
 
   /// The tuning split's metrics of the raw weights or of the EMA weights.
   public func validate(_ weights: SelectionMetric.Weights, on tune: BatchSource) throws -> SplitMetrics {
     func run() throws -> SplitMetrics {
-      try evaluateTuning(model, on: tune, device: options.device, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss)
+      guard let parallel else {
+        return try evaluateTuning(model, on: tune, device: options.device, bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss)
+      }
+      // Each rank scores its shard; the shards are gathered and put back in batch order, so
+      // the metrics are the ones one process computes.
+      let mine = try collectTuning(model, on: tune, shard: parallel.shard(dropRemainder: false), device: options.device,
+                                   bf16: options.useBF16, channelsLast: options.useChannelsLast, loss: loss)
+      let all = try parallel.guarded("the gathering of the tuning split's scores") { try parallel.gatherRagged(mine.flattened) }
+      var merged = TuningShard()
+      merged.batches = all.flatMap { TuningShard.unflatten($0).batches }.sorted { $0.index < $1.index }
+      return score(merged, findings: tune.findings)
     }
     return weights == .raw ? try run() : try withEMAWeights { try run() }
   }
 
   func stopOutcome(_ reason: TrainOutcome.Reason, _ why: String) throws -> TrainOutcome {
     let url = try writeCheckpoint()
-    let msg = "\(why): checkpoint written to \(url.path) at step \(position.step); continue with --resume"
+    let msg = "\(why): \(url.map { "checkpoint written to \($0.path)" } ?? "rank 0 wrote the checkpoint") at step \(position.step); continue with --resume"
     progress.message(msg)
-    try log.append(StopRecord(step: position.step, epoch: position.epoch, reason: why))
+    if isLeader { try log.append(StopRecord(step: position.step, epoch: position.epoch, reason: why)) }
     return TrainOutcome(reason: reason, position: position, checkpoint: url, message: msg)
   }
 
@@ -329,6 +448,9 @@ public final class Trainer {
     try model.zeroGrad()
     position.step += 1
     try ema.update(model, step: position.step)
+    if let parallel, position.step % parallel.checkEverySteps == 0 {
+      try parallel.guarded("the weight check of step \(position.step)") { try parallel.checkInStep(model.parameters.map(\.value), step: position.step) }
+    }
   }
 
   /// Scales all gradients so their global L2 norm is at most `maxNorm` (as `clip_grad_norm_`).
@@ -368,7 +490,8 @@ struct BestWeights {
   mutating func restore(from position: TrainPosition) { lastValue = position.best }
 
   /// Records epoch `epoch`'s metrics; writes the weights when they are the best so far.
-  mutating func offer(epoch: Int, raw: SplitMetrics, ema: SplitMetrics, position: inout TrainPosition,
+  /// `write` false (ranks other than 0): the choice is made, the file is left to rank 0.
+  mutating func offer(epoch: Int, raw: SplitMetrics, ema: SplitMetrics, position: inout TrainPosition, write: Bool = true,
                       weights: () throws -> [(String, Tensor)], metadata: () -> [String: String]) throws -> Bool {
     let v = (selection.weights == .raw ? raw : ema).value(selection).flatMap { $0.isFinite ? $0 : nil }
     lastValue = v
@@ -377,6 +500,7 @@ struct BestWeights {
       return false
     }
     position.best = v; position.bestEpoch = epoch; position.epochsWithoutImprovement = 0
+    guard write else { return true }
     var meta = metadata()
     meta["format"] = "pt"; meta["weights"] = selection.weights.rawValue; meta["epoch"] = String(epoch)
     meta["step"] = String(position.step); meta["selection"] = selection.description; meta["value"] = String(v)

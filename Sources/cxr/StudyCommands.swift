@@ -4,6 +4,7 @@ import Experiment
 import Foundation
 import Models
 import Torch
+import Train
 import Common
 
 /// Options every config-driven command shares.
@@ -23,23 +24,85 @@ struct ConfigOptions: ParsableArguments {
 
 struct TrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "train", abstract: "Train the classifier of one labelling schema (into <out>/<name>/<schema>/).")
+    commandName: "train", abstract: "Train the classifier of one labelling schema (into <out>/<name>/<schema>/).",
+    discussion: """
+      Data-parallel training (c10d: Gloo on the CPU, NCCL on CUDA): --nproc N starts N worker processes on this \
+      machine (like torchrun --standalone --nproc-per-node N). Under a launcher, each process reads its rank from the \
+      environment: torchrun --nproc-per-node N --no-python cxr train ... (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, \
+      MASTER_PORT), or srun (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the first host of SLURM_JOB_NODELIST). \
+      loader.batch_size is per process: the global batch is batch_size x accumulation x processes.
+      """)
   @OptionGroup var options: ConfigOptions
   @Option(help: "The schema (a `schemas` item's name) whose labels train the classifier.") var schema: String
   @Flag(help: "Continue from the last checkpoint in the schema's run folder.") var resume = false
   @Flag(name: .customLong("allow-changes"),
         help: "With --resume: continue although settings changed since the checkpoint; each change is recorded in changes.jsonl.")
   var allowChanges = false
+  @Option(help: "Data-parallel worker processes to start on this machine (one per GPU, or CPU share).") var nproc: Int?
+  @Option(name: .customLong("dist-timeout"),
+          help: "Seconds a data-parallel rank waits for the others (rendezvous, collectives) before it stops with an error.")
+  var distTimeout: Double = 300
+  @Option(name: .customLong("bucket-mb"), help: "Gradient all-reduce bucket size in MiB (as DDP's bucket_cap_mb).")
+  var bucketMB: Double = 25
+
+  func validate() throws {
+    if let n = nproc, n < 1 { throw ValidationError("--nproc must be at least 1") }
+    if !(distTimeout > 0) { throw ValidationError("--dist-timeout must be a positive number of seconds") }
+    if !(bucketMB > 0) { throw ValidationError("--bucket-mb must be positive") }
+  }
 
   func run() throws {
+    if allowChanges && !resume { throw ValidationError("--allow-changes goes with --resume") }
+    let launch = try LaunchEnvironment.detect()
+    if let n = nproc, n > 1, launch == nil {
+      // This process only launches: the workers are this command without --nproc.
+      let code = try LocalLauncher(processes: n, arguments: Self.withoutNproc(Array(CommandLine.arguments.dropFirst()))).run()
+      if code != 0 { throw ExitCode(code) }
+      return
+    }
     let study = try options.study()
     _ = try study.schemaIndex(schema)
-    var scope = Preflight.Scope(schemas: [schema], test: false)
-    // --resume checks the folder's settings itself (and --allow-changes records the changes).
-    scope.changedFoldersAreProblems = !resume
-    try Preflight(study: study).check(scope)
-    if allowChanges && !resume { throw ValidationError("--allow-changes goes with --resume") }
-    try exitOnInterrupt { try SchemaTraining(study: study, schema: schema).run(resume: resume, allowChanges: allowChanges) }
+    guard let launch else {
+      var scope = Preflight.Scope(schemas: [schema], test: false)
+      // --resume checks the folder's settings itself (and --allow-changes records the changes).
+      scope.changedFoldersAreProblems = !resume
+      try Preflight(study: study).check(scope)
+      try exitOnInterrupt { try SchemaTraining(study: study, schema: schema).run(resume: resume, allowChanges: allowChanges) }
+      return
+    }
+    let backend: ProcessGroup.Backend = study.device.isCUDA ? .nccl : .gloo
+    guard ProcessGroup.isAvailable(backend) else {
+      throw ValidationError(backend == .gloo
+        ? "data-parallel training is off in this build: libcxt.so was built without Gloo's headers (apt-get install libgloo-dev, then make shim)"
+        : "data-parallel training on CUDA needs NCCL: this libcxt.so was built without CUDA or libtorch without NCCL")
+    }
+    // Rank 0 checks the study before anything starts; the other ranks hear its verdict.
+    if launch.rank == 0 {
+      var scope = Preflight.Scope(schemas: [schema], test: false)
+      scope.changedFoldersAreProblems = !resume
+      try Preflight(study: study).check(scope)
+    }
+    let group = try launch.join(backend: backend, timeout: distTimeout)
+    try group.set("rank/\(launch.rank)", "host \(ProcessInfo.processInfo.hostName), pid \(getpid())")
+    // The node's cores shared among its ranks (unless the config sets threads).
+    let shareOfCores = max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, launch.localWorldSize))
+    if study.config.settings.threads <= 0 { try Runtime.setThreads(shareOfCores) }
+    let parallel = DataParallel(group: group, localRank: launch.localRank, bucketBytes: Int(bucketMB * 1_048_576))
+    var training = SchemaTraining(study: study, schema: schema, parallel: parallel)
+    training.loaderWorkers = max(1, LoaderOptions.workers(study.config.settings.loader.workers) / max(1, launch.localWorldSize))
+    try exitOnInterrupt { try training.run(resume: resume, allowChanges: allowChanges) }
+  }
+
+  /// The command line less `--nproc N` / `--nproc=N`.
+  static func withoutNproc(_ args: [String]) -> [String] {
+    var out: [String] = [], skip = false
+    for a in args {
+      if skip { skip = false; continue }
+      if a == "--nproc" { skip = true; continue }
+      if a.hasPrefix("--nproc=") { continue }
+      out.append(a)
+    }
+    return out
   }
 }
 

@@ -39,6 +39,53 @@ public protocol BatchSource: AnyObject {
   var findings: [String] { get }
   /// The batches of `epoch` (0-based), starting at batch index `batch` (the sampler position).
   func makeIterator(epoch: Int, startingAt batch: Int) throws -> BatchIterator
+  /// One rank's share of `epoch`'s batches from global batch index `batch` on (data-parallel
+  /// training): the batches whose index `shard.owns`, below `shard.limit(batchesPerEpoch)`.
+  func makeIterator(epoch: Int, startingAt batch: Int, shard: Shard) throws -> BatchIterator
+}
+
+/// One rank's share of every epoch (`DistributedSampler` at the granularity of batches): all
+/// ranks take the same seeded global order of batches; rank r of W takes batches r, r+W, r+2W,
+/// ... With `dropRemainder` (training) the last `n mod W` batches of an epoch are left out, so
+/// every rank steps equally often (`DistributedSampler(drop_last=True)`); without it (tuning,
+/// where nothing steps) every batch is used once.
+public struct Shard: Sendable, Equatable {
+  public var rank: Int
+  public var count: Int
+  public var dropRemainder: Bool
+  public init(rank: Int, count: Int, dropRemainder: Bool) {
+    precondition(count >= 1 && rank >= 0 && rank < count, "rank \(rank) of \(count)")
+    self.rank = rank; self.count = count; self.dropRemainder = dropRemainder
+  }
+  public static let whole = Shard(rank: 0, count: 1, dropRemainder: false)
+  /// The global batches of an epoch of `batches` that the ranks use together.
+  public func limit(_ batches: Int) -> Int { dropRemainder ? batches / count * count : batches }
+  public func owns(_ index: Int) -> Bool { index % count == rank }
+  /// The batch indices of this rank from `first` on.
+  public func indices(from first: Int, of batches: Int) -> [Int] {
+    let start = first + ((rank - first % count) % count + count) % count
+    return Array(stride(from: start, to: limit(batches), by: count))
+  }
+}
+
+extension BatchSource {
+  /// Any source: its batches from `batch` on, with the other ranks' passed over (a source that
+  /// can skip without decoding, as `DataLoader`, implements this itself).
+  public func makeIterator(epoch: Int, startingAt batch: Int, shard: Shard) throws -> BatchIterator {
+    if shard == .whole { return try makeIterator(epoch: epoch, startingAt: batch) }
+    let inner = try makeIterator(epoch: epoch, startingAt: batch)
+    let limit = shard.limit(batchesPerEpoch)
+    var next = batch
+    return FunctionBatchIterator {
+      while let b = try inner.next() {
+        let i = b.index >= 0 ? b.index : next
+        next = i + 1
+        if i >= limit { return nil }
+        if shard.owns(i) { return b }
+      }
+      return nil
+    }
+  }
 }
 
 /// A batch iterator over an array (synthetic data, tests, small tuning sets held in memory).

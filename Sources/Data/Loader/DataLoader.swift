@@ -131,6 +131,11 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
 
   public func makeIterator(epoch: Int, startingAt batch: Int) throws -> BatchIterator { self.epoch(epoch, startingAt: batch) }
 
+  /// Only this rank's batches are decoded.
+  public func makeIterator(epoch: Int, startingAt batch: Int, shard: Shard) throws -> BatchIterator {
+    self.epoch(epoch, startingAt: batch, shard: shard)
+  }
+
   public func batchCount() -> Int {
     let n = items.count, b = options.batchSize
     return options.dropLast ? n / b : (n + b - 1) / b
@@ -138,14 +143,16 @@ public final class DataLoader: BatchSource, @unchecked Sendable {
 
   /// Starts the workers for an epoch. Iterate with `next()`; dropping the iterator stops them.
   /// `startingAt` skips the first batches without decoding them (a resumed run's position).
-  public func epoch(_ epoch: Int, startingAt first: Int = 0) -> EpochIterator {
+  /// With a `shard`, only that rank's batches (the global batch indices stay).
+  public func epoch(_ epoch: Int, startingAt first: Int = 0, shard: Shard = .whole) -> EpochIterator {
     let order = order(epoch: epoch)
     let b = options.batchSize
     var batches: [[Int]] = []
     for s in stride(from: 0, to: order.count, by: b) where !options.dropLast || s + b <= order.count {
       batches.append(Array(order[s..<min(s + b, order.count)]))
     }
-    return EpochIterator(loader: self, batches: Array(batches.dropFirst(first)), first: first)
+    let mine = shard.indices(from: first, of: batches.count)
+    return EpochIterator(loader: self, batches: mine.map { batches[$0] }, indices: mine)
   }
 
   /// One image as the model sees it (size*size floats in [-1, 1]), from the cache when fresh.
@@ -221,16 +228,17 @@ public final class EpochIterator: BatchIterator, @unchecked Sendable {
   let shared = Shared()
   private var threads: [Thread] = []
 
-  /// The epoch index of `batches[0]` (a resumed epoch starts later).
-  let first: Int
+  /// The epoch's batch index of each of `batches` (a resumed epoch starts later; a rank of a
+  /// data-parallel run takes every W-th).
+  let indices: [Int]
 
-  init(loader: DataLoader, batches: [[Int]], first: Int = 0) {
+  init(loader: DataLoader, batches: [[Int]], indices: [Int]) {
     self.loader = loader
     self.batches = batches
-    self.first = first
+    self.indices = indices
     let shared = self.shared, total = batches.count, ahead = loader.options.runAhead
     for _ in 0..<min(loader.options.workers, max(1, total)) {
-      let t = Thread { [loader, batches] in
+      let t = Thread { [loader, batches, indices] in
         while true {
           shared.cond.lock()
           while !shared.cancelled && shared.nextToStart < total && shared.nextToStart - shared.consumed >= ahead {
@@ -242,7 +250,7 @@ public final class EpochIterator: BatchIterator, @unchecked Sendable {
           shared.inFlight += 1
           shared.peakAhead = max(shared.peakAhead, shared.ready.count + shared.inFlight)
           shared.cond.unlock()
-          let result = Result { try loader.makeBatch(first + b, batches[b]) }
+          let result = Result { try loader.makeBatch(indices[b], batches[b]) }
           shared.cond.lock()
           shared.inFlight -= 1
           shared.ready[b] = result

@@ -35,8 +35,15 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
 public struct SchemaTraining {
   public let study: Study
   public let schema: String
+  /// This process's rank when the training is data-parallel (nil: one process).
+  public let parallel: DataParallel?
+  /// Loader workers and compute threads of this rank (the machine's, divided among the ranks
+  /// of the node by the launcher); nil keeps the config's.
+  public var loaderWorkers: Int?
 
-  public init(study: Study, schema: String) { self.study = study; self.schema = schema }
+  public init(study: Study, schema: String, parallel: DataParallel? = nil) {
+    self.study = study; self.schema = schema; self.parallel = parallel
+  }
 
   public var folder: URL { study.schemaFolder(schema) }
   var store: CheckpointStore { CheckpointStore(runDirectory: folder, keepLast: 1) }
@@ -120,16 +127,49 @@ public struct SchemaTraining {
     try run(mode: resume ? .resume : .start, allowChanges: allowChanges, log: log)
   }
 
+  /// Rank 0 decides (the folder's state, the split, the cache, `inputs.json`) and tells the
+  /// other ranks through the rendezvous store, which then prepare their loaders from what rank 0
+  /// wrote, writing nothing themselves.
   @discardableResult
   public func run(mode: Mode = .start, allowChanges: Bool = false, log: (String) -> Void = { print($0) }) throws -> TrainOutcome {
+    guard let parallel else { return try runHere(mode: mode, allowChanges: allowChanges, log: log) }
+    let key = "prepared/\(schema)"
+    if parallel.isLeader {
+      do {
+        return try runHere(mode: mode, allowChanges: allowChanges, log: log) { verdict in try parallel.group.set(key, verdict) }
+      } catch {
+        if (try? parallel.group.has(key)) == false { try? parallel.group.set(key, "error: \(error)") }
+        throw error
+      }
+    }
+    // Preparing the data (a cache to build) may take long: wait up to a day for rank 0.
+    let verdict: String
+    do { verdict = try parallel.group.get(key, timeout: 86_400) } catch {
+      throw TrainError("rank \(parallel.rank): rank 0 did not finish preparing the training: \(error)")
+    }
+    if verdict.hasPrefix("error: ") {
+      throw TrainError("rank \(parallel.rank): rank 0 stopped before training (\(verdict.dropFirst(7))); this rank stops too")
+    }
+    if verdict == "done" {
+      var p = TrainPosition()
+      p.step = (try? TrainingRecord.read(folder: folder))??.step ?? 0
+      return TrainOutcome(reason: .finished, position: p, checkpoint: nil, message: "already trained")
+    }
+    return try runHere(mode: verdict == "resume" ? .resume : .start, allowChanges: false, log: { _ in }, follower: true)
+  }
+
+  func runHere(mode: Mode, allowChanges: Bool, log: (String) -> Void, decided: (String) throws -> Void = { _ in },
+               follower: Bool = false) throws -> TrainOutcome {
     let inputs = try TrainingInputs(study: study, schema: schema)
-    let state = try state()
+    // A rank other than 0 takes rank 0's decision: its files are rank 0's.
+    let state = follower ? (mode == .resume ? State.inProgress : State.empty) : try state()
     switch state {
     case .trained(let record):
       guard mode != .start else {
         throw TrainError("\(folder.path) already holds a finished training (\(record.message)); it is used as it is by cxr predict and cxr run; to train again, use cxr run --retrain \(schema) (it moves the folder aside)")
       }
       log("[train] \(schema): already trained (\(record.message)); nothing to do")
+      try decided("done")
       var p = TrainPosition()
       p.step = record.step
       return TrainOutcome(reason: .finished, position: p, checkpoint: try store.latest(), message: "already trained")
@@ -144,7 +184,7 @@ public struct SchemaTraining {
     default:
       break
     }
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    if !follower { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
 
     let index = try study.trainIndex()
     for note in index.notes { log("[data] \(note)") }
@@ -162,7 +202,9 @@ public struct SchemaTraining {
     let splitURL = folder.appendingPathComponent("split.csv")
     let strata = study.settings.split.stratify ? PatientSplit.positiveStrata(set) : nil
     let split: PatientSplit
-    if let imported = study.settings.split.file {
+    if follower {
+      split = try PatientSplit.load(splitURL, checkedAgainst: set.records)
+    } else if let imported = study.settings.split.file {
       split = try PatientSplit.load(URL(fileURLWithPath: imported), checkedAgainst: set.records)
       try split.write(set.records, to: splitURL)
     } else {
@@ -184,16 +226,22 @@ public struct SchemaTraining {
     let cache = try study.cache("train", images: index.records.map { URL(fileURLWithPath: $0.path) }, settings: pre, log: log)
     // The loaders are the loop's batch sources; each stops with an error when more than
     // loader.max_bad_fraction of its split cannot be read.
-    var trainOptions = study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: folder, split: "train")
+    // Only rank 0 writes bad_files.csv (the other ranks count theirs in memory).
+    var trainOptions = study.loaderOptions(preprocess: pre, shuffle: true, badFilesFolder: follower ? nil : folder, split: "train")
     trainOptions.maxBadFraction = study.settings.loader.maxBadFraction
-    var tuneOptions = study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: folder, split: "tune")
+    var tuneOptions = study.loaderOptions(preprocess: pre, shuffle: false, badFilesFolder: follower ? nil : folder, split: "tune")
     tuneOptions.maxBadFraction = study.settings.loader.maxBadFraction
+    if let w = loaderWorkers { trainOptions.workers = w; tuneOptions.workers = w }
     let trainLoader = try DataLoader(items: items(trainSet), options: trainOptions, cache: cache, findings: study.findings)
     let tuneLoader = try DataLoader(items: items(tuneSet), options: tuneOptions, cache: cache, findings: study.findings)
 
     let model = try study.makeModel(log: log)
-    let options = try study.trainOptions()
-    let trainer = try Trainer(model: model, options: options, runDirectory: folder)
+    var options = try study.trainOptions()
+    // Each rank its own GPU: cuda:LOCAL_RANK.
+    if let parallel, options.device.isCUDA, let local = parallel.localRank { options.device = .cuda(local) }
+    if state == .empty && !follower { try inputs.write(folder: folder) }
+    try decided(state == .empty ? "start" : "resume")
+    let trainer = try Trainer(model: model, options: options, runDirectory: folder, parallel: parallel)
     trainer.resolvedConfig = study.config.resolvedYAML()
     // The checkpoints carry their contract (arch and its settings, channels, findings, input
     // preprocessing) and what made them (cxr, libtorch, device).
@@ -203,7 +251,6 @@ public struct SchemaTraining {
     meta["study"] = study.name
     for (k, v) in provenance.metadata { meta[k] = v }
     trainer.metadata = meta
-    if state == .empty { try inputs.write(folder: folder) }
     let outcome = try trainer.fit(train: trainLoader, tune: tuneSet.count > 0 ? tuneLoader : nil, resume: state != .empty)
     log("[train] \(schema): \(outcome.message)")
     let kind: String
@@ -213,6 +260,7 @@ public struct SchemaTraining {
     case .earlyStopped: kind = "early_stopped"
     case .reachedMaxSteps: kind = "max_steps"
     }
+    guard !follower else { return outcome }
     let record = TrainingRecord(outcome: kind, step: outcome.position.step, epochs: outcome.position.epoch, best: outcome.position.best,
                                 bestEpoch: outcome.position.bestEpoch, maxSteps: options.maxSteps, inputs: inputs.fingerprint,
                                 finishedAt: Provenance.now(), provenance: provenance, message: outcome.message)
