@@ -72,6 +72,10 @@ public enum StopSignal {
     switch sig {
     case SIGINT: return "SIGINT"
     case SIGTERM: return "SIGTERM"
+    case SIGKILL: return "SIGKILL"
+    case SIGSEGV: return "SIGSEGV"
+    case SIGABRT: return "SIGABRT"
+    case SIGBUS: return "SIGBUS"
     default: return "signal \(sig)"
     }
   }

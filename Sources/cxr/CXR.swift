@@ -35,5 +35,7 @@ struct Info: ParsableCommand {
     print("shim built with CUDA: \(Runtime.shimHasCUDA ? "yes" : "no")")
     print("CUDA available: \(Runtime.cudaAvailable ? "yes (\(Runtime.cudaDeviceCount) device(s))" : "no")")
     print("CPU threads: \(Runtime.threads)")
+    let backends = [ProcessGroup.Backend.gloo, .nccl].filter(ProcessGroup.isAvailable).map(\.rawValue)
+    print("data-parallel training: \(backends.isEmpty ? "off (libcxt.so built without Gloo's headers: apt-get install libgloo-dev, make shim)" : backends.joined(separator: ", "))")
   }
 }

@@ -140,9 +140,11 @@ public final class WatchedProcess {
   private var errText = ""
   private var outText = ""
 
-  public init(_ executable: URL, _ args: [String], cwd: URL? = nil) throws {
+  /// `environment` entries are added to this process's environment.
+  public init(_ executable: URL, _ args: [String], cwd: URL? = nil, environment: [String: String] = [:]) throws {
     process.executableURL = executable
     process.arguments = args
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     if let cwd { process.currentDirectoryURL = cwd }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

@@ -159,7 +159,7 @@ public struct LocalLauncher {
         status[r] = code
         if code != 0 && firstFailure == nil && !forwarded {
           firstFailure = (r, code)
-          let how = (st & 0x7f) == 0 ? "exited with status \(code)" : "was killed by signal \(st & 0x7f) (\(StopSignal.name(st & 0x7f)))"
+          let how = (st & 0x7f) == 0 ? "exited with status \(code)" : "was killed by \(StopSignal.name(st & 0x7f))"
           log("cxr --nproc: worker \(r) (pid \(pid)) \(how); stopping the other workers")
         }
       }
