@@ -9,6 +9,11 @@ import Train
 /// sets `SLURM_PROCID`, `SLURM_NTASKS`, `SLURM_LOCALID`, `SLURM_NTASKS_PER_NODE` and
 /// `SLURM_JOB_NODELIST` (whose first host is the rendezvous unless `MASTER_ADDR` says otherwise).
 public struct LaunchEnvironment: Equatable, Sendable {
+  public init(rank: Int, worldSize: Int, localRank: Int, localWorldSize: Int, masterAddress: String, masterPort: Int,
+              agentHostsStore: Bool, launcher: String) {
+    self.rank = rank; self.worldSize = worldSize; self.localRank = localRank; self.localWorldSize = localWorldSize
+    self.masterAddress = masterAddress; self.masterPort = masterPort; self.agentHostsStore = agentHostsStore; self.launcher = launcher
+  }
   public var rank: Int
   public var worldSize: Int
   public var localRank: Int
