@@ -24,6 +24,8 @@ public struct Preflight {
     /// `--retrain` for it; `cxr train --resume` checks it itself).
     public var changedFoldersAreProblems = true
     public var stageNames: [String] = []
+    /// Data-parallel processes that will train each schema (`cxr run` with run.parallel ddp).
+    public var processes = 1
     public init(schemas: [String], test: Bool) { self.schemas = schemas; self.test = test }
   }
 
@@ -161,7 +163,8 @@ public struct Preflight {
     if scope.changedFoldersAreProblems {
       for name in scope.schemas where !scope.retrain.contains(name) && !scope.retrain.contains("all") {
         attempt {
-          let t = SchemaTraining(study: study, schema: name)
+          var t = SchemaTraining(study: study, schema: name)
+          t.processes = scope.processes
           if let why = t.refusal(try t.state()) { out.append("train:\(name): \(why)") }
         }
       }

@@ -43,9 +43,12 @@ public struct SchemaTraining {
 
   public init(study: Study, schema: String, parallel: DataParallel? = nil) {
     self.study = study; self.schema = schema; self.parallel = parallel
+    self.processes = parallel?.worldSize ?? 1
   }
 
   public var folder: URL { study.schemaFolder(schema) }
+  /// Processes that train together (data-parallel), 1 without.
+  public var processes: Int
   var store: CheckpointStore { CheckpointStore(runDirectory: folder, keepLast: 1) }
 
   /// Where a schema's folder stands against the current settings.
@@ -63,11 +66,15 @@ public struct SchemaTraining {
   }
 
   public func state() throws -> State {
-    let now = try TrainingInputs(study: study, schema: schema)
+    let now = try TrainingInputs(study: study, schema: schema, processes: processes)
     let stored = try TrainingInputs.read(folder: folder)
     let hasCheckpoints = !(try store.list().isEmpty)
     let record = try TrainingRecord.read(folder: folder)
-    if let stored, stored != now {
+    // Unfinished checkpoints continue with their own global batch (Trainer: accumulation
+    // adapted to the number of processes), so that number may change there; a finished
+    // training was made by the processes it records.
+    let unfinished = hasCheckpoints && record == nil
+    if let stored, unfinished ? stored.withoutProcesses != now.withoutProcesses : stored != now {
       return hasCheckpoints || record != nil ? .changed(now.changes(since: stored)) : .empty
     }
     if stored == nil { return hasCheckpoints || record != nil ? .unknownInputs : .empty }
@@ -160,7 +167,7 @@ public struct SchemaTraining {
 
   func runHere(mode: Mode, allowChanges: Bool, log: (String) -> Void, decided: (String) throws -> Void = { _ in },
                follower: Bool = false) throws -> TrainOutcome {
-    let inputs = try TrainingInputs(study: study, schema: schema)
+    let inputs = try TrainingInputs(study: study, schema: schema, processes: processes)
     // A rank other than 0 takes rank 0's decision: its files are rank 0's.
     let state = follower ? (mode == .resume ? State.inProgress : State.empty) : try state()
     switch state {
@@ -284,7 +291,7 @@ public struct SchemaTraining {
       log("[train] \(schema): --allow-changes: from step \(step), \(c.description)")
     }
     try AtomicFile.write(text, to: url)
-    try TrainingInputs(study: study, schema: schema).write(folder: folder)
+    try TrainingInputs(study: study, schema: schema, processes: processes).write(folder: folder)
   }
 }
 

@@ -18,8 +18,10 @@ public struct TrainingInputs: Codable, Equatable, Sendable {
 
   public init(values: [String: String]) { self.values = values }
 
-  /// The inputs of schema `name`'s training, from the resolved study config.
-  public init(study: Study, schema name: String) throws {
+  /// The inputs of schema `name`'s training, from the resolved study config, trained by
+  /// `processes` data-parallel processes: each takes its own micro-batches, so N processes train
+  /// with a global batch N times one process's (`processes` is recorded when above 1).
+  public init(study: Study, schema name: String, processes: Int = 1) throws {
     let c = study.settings
     var v: [String: String] = [:]
     func add(_ prefix: String, _ value: some Encodable) throws {
@@ -57,8 +59,15 @@ public struct TrainingInputs: Codable, Equatable, Sendable {
         if FileManager.default.fileExists(atPath: u.path) { v["file train_data.root/\(n)"] = Fingerprint.file(u); break }
       }
     }
+    if processes > 1 { v[TrainingInputs.processesKey] = String(processes) }
     values = v
   }
+
+  /// Data-parallel processes of the training (absent: one). A resume keeps the checkpoint's
+  /// global batch whatever the number of processes, so a training in progress is continued by
+  /// any number of them (`withoutProcesses`).
+  public static let processesKey = "processes"
+  public var withoutProcesses: TrainingInputs { var c = self; c.values[TrainingInputs.processesKey] = nil; return c }
 
   public var fingerprint: String { Fingerprint.of(values.keys.sorted().flatMap { [$0, values[$0]!] }) }
 
@@ -72,7 +81,8 @@ public struct TrainingInputs: Codable, Equatable, Sendable {
         let (op, np) = (o.split(separator: ":").first.map(String.init) ?? o, n.split(separator: ":").first.map(String.init) ?? n)
         return op == np ? "\(key.dropFirst(5)) (\(np)): content changed" : "\(key.dropFirst(5)): \(op) -> \(np)"
       }
-      return "\(key): \(old ?? "(not set)") -> \(new ?? "(not set)")"
+      let unset = key == TrainingInputs.processesKey ? "1" : "(not set)"
+      return "\(key): \(old ?? unset) -> \(new ?? unset)"
     }
   }
 
