@@ -44,6 +44,11 @@ struct TrainCommand: ParsableCommand {
   var distTimeout: Double = 300
   @Option(name: .customLong("bucket-mb"), help: "Gradient all-reduce bucket size in MiB (as DDP's bucket_cap_mb).")
   var bucketMB: Double = 25
+  /// What `cxr run` asks of a schema's training on a device of its own: continue the folder's
+  /// checkpoints if there are any, leave a finished training as it is, else start.
+  @Flag(name: .customLong("if-needed"), help: .hidden) var ifNeeded = false
+
+  var mode: SchemaTraining.Mode { ifNeeded ? .auto : resume ? .resume : .start }
 
   func validate() throws {
     if let n = nproc, n < 1 { throw ValidationError("--nproc must be at least 1") }
@@ -53,6 +58,7 @@ struct TrainCommand: ParsableCommand {
 
   func run() throws {
     if allowChanges && !resume { throw ValidationError("--allow-changes goes with --resume") }
+    if ifNeeded && resume { throw ValidationError("--if-needed and --resume: give one") }
     let launch = try LaunchEnvironment.detect()
     if let n = nproc, n > 1, launch == nil {
       // This process only launches: the workers are this command without --nproc.
@@ -67,7 +73,7 @@ struct TrainCommand: ParsableCommand {
       // --resume checks the folder's settings itself (and --allow-changes records the changes).
       scope.changedFoldersAreProblems = !resume
       try Preflight(study: study).check(scope)
-      try exitOnInterrupt { try SchemaTraining(study: study, schema: schema).run(resume: resume, allowChanges: allowChanges) }
+      try exitOnInterrupt { try SchemaTraining(study: study, schema: schema).run(mode: mode, allowChanges: allowChanges) }
       return
     }
     let backend: ProcessGroup.Backend = study.device.isCUDA ? .nccl : .gloo
@@ -79,6 +85,7 @@ struct TrainCommand: ParsableCommand {
     // Rank 0 checks the study before anything starts; the other ranks hear its verdict.
     if launch.rank == 0 {
       var scope = Preflight.Scope(schemas: [schema], test: false)
+      scope.processes = launch.worldSize
       scope.changedFoldersAreProblems = !resume
       try Preflight(study: study).check(scope)
     }
@@ -90,7 +97,7 @@ struct TrainCommand: ParsableCommand {
     let parallel = DataParallel(group: group, localRank: launch.localRank, bucketBytes: Int(bucketMB * 1_048_576))
     var training = SchemaTraining(study: study, schema: schema, parallel: parallel)
     training.loaderWorkers = max(1, LoaderOptions.workers(study.config.settings.loader.workers) / max(1, launch.localWorldSize))
-    try exitOnInterrupt { try training.run(resume: resume, allowChanges: allowChanges) }
+    try exitOnInterrupt { try training.run(mode: mode, allowChanges: allowChanges) }
   }
 
   /// The command line less `--nproc N` / `--nproc=N`.
@@ -149,6 +156,7 @@ struct PredictCommand: ParsableCommand {
     if let config {
       guard let schema else { throw ValidationError("--config needs --schema NAME") }
       let study = try Study(try Config.load(URL(fileURLWithPath: config), overrides: overrides))
+      if study.settings.threads > 0 { try Runtime.setThreads(study.settings.threads) }
       _ = try study.schemaIndex(schema)
       try Preflight(study: study).check(Preflight.Scope(schemas: [], test: true))
       try exitOnInterrupt { try StudyRun(study: study).predict(schema: schema, out: out.map(URL.init(fileURLWithPath:))) }

@@ -178,6 +178,17 @@ public final class WatchedProcess {
     return false
   }
 
+  /// Waits until stdout matches `predicate` (true) or the process ends or the deadline passes (false).
+  public func waitForStdout(timeout: Double, _ predicate: (String) -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+      if predicate(stdout) { return true }
+      if !process.isRunning { return predicate(stdout) }
+      usleep(2_000)
+    }
+    return false
+  }
+
   public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
   /// The exit status, or nil when the deadline passed (the process is then killed).

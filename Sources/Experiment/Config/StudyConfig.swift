@@ -25,12 +25,13 @@ public struct StudyConfig: Codable, Equatable, Sendable {
   public var train = TrainOptions()
   public var predict = Predict()
   public var evaluate = Evaluate()
+  public var run = Run()
 
   enum CodingKeys: String, CodingKey {
     case name, out, seed, device, threads, findings
     case trainData = "train_data"
     case testData = "test_data"
-    case schemas, references, split, preprocess, model, loader, train, predict, evaluate
+    case schemas, references, split, preprocess, model, loader, train, predict, evaluate, run
   }
 
   public init() {}
@@ -148,6 +149,22 @@ public struct StudyConfig: Codable, Equatable, Sendable {
     public var seed = 0
   }
 
+  /// How `cxr run` uses several devices.
+  public enum Parallelism: String, Sendable, ConfigChoice {
+    /// `schemas` when there are at least as many schemas to train as devices, else `ddp`.
+    case auto
+    /// Up to one schema per device at once (training, then prediction), each a child process.
+    case schemas
+    /// Each schema in turn, data-parallel over every device (`cxr train --nproc`).
+    case ddp
+  }
+
+  public struct Run: Codable, Equatable, Sendable {
+    public var parallel: Parallelism = .auto
+    /// 0: every CUDA GPU of the machine (one on the CPU).
+    public var devices = 0
+  }
+
   /// Lists of mappings whose items are merged over a default item.
   static let itemDefaults: [String: LabelItem] = ["schemas": LabelItem(), "references": LabelItem()]
 
@@ -207,6 +224,9 @@ public struct StudyConfig: Codable, Equatable, Sendable {
       "evaluate": "the evaluation against every reference",
       "evaluate.bootstrap": "bootstrap rounds for the 95 % CIs",
       "evaluate.seed": "the bootstrap's seed",
+      "run": "how cxr run uses several devices",
+      "run.parallel": "auto (schemas when there are at least as many schemas as devices, else ddp) | schemas (one schema per device at once) | ddp (each schema data-parallel over all devices; N processes train a global batch N times one process's)",
+      "run.devices": "devices to use: 0 = every CUDA GPU (1 on the CPU); on the CPU, N > 1 runs N processes that share the cores",
     ]
     for (k, v) in TrainOptions.documentation { d["train.\(k)"] = v }
     return d

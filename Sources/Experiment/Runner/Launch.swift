@@ -129,7 +129,7 @@ public struct LocalLauncher {
 
   public func run() throws -> Int32 {
     let port = try Self.freePort()
-    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+    let exe = ChildProcess.currentExecutable
     var base = ProcessInfo.processInfo.environment
     base["MASTER_ADDR"] = "127.0.0.1"; base["MASTER_PORT"] = String(port)
     base["WORLD_SIZE"] = String(processes); base["LOCAL_WORLD_SIZE"] = String(processes)
@@ -140,17 +140,10 @@ public struct LocalLauncher {
     for r in 0..<processes {
       var env = base
       env["RANK"] = String(r); env["LOCAL_RANK"] = String(r)
-      let argv = [exe] + arguments
-      let cArgs = argv.map { strdup($0) } + [nil]
-      let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-      defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
-      var pid: pid_t = 0
-      let rc = posix_spawn(&pid, exe, nil, nil, cArgs, cEnv)
-      guard rc == 0 else {
+      do { pids.append(try ChildProcess.spawn(exe, arguments, environment: env).pid) } catch {
         for p in pids { kill(p, SIGKILL) }
-        throw FileError("cannot start worker \(r) (\(exe)): \(String(cString: strerror(rc)))")
+        throw FileError("cannot start worker \(r) (\(exe)): \(error)")
       }
-      pids.append(pid)
     }
     var status = [Int32?](repeating: nil, count: processes)
     var firstFailure: (rank: Int, code: Int32)?
@@ -160,7 +153,7 @@ public struct LocalLauncher {
         var st: Int32 = 0
         let w = waitpid(pid, &st, WNOHANG)
         guard w == pid else { continue }
-        let code: Int32 = (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+        let code = ChildProcess.exitCode(st)
         status[r] = code
         if code != 0 && firstFailure == nil && !forwarded {
           firstFailure = (r, code)
@@ -183,5 +176,132 @@ public struct LocalLauncher {
     }
     if let f = firstFailure { return f.code }
     return status.compactMap { $0 }.first { $0 != 0 } ?? 0
+  }
+}
+
+/// Starting this binary again as a child: in a process group of its own, so a Ctrl-C at the
+/// terminal reaches only the parent, which passes one signal on (a second signal would end a
+/// child at once, before its checkpoint); optionally with its output through a pipe.
+public enum ChildProcess {
+  /// This program's executable.
+  public static var currentExecutable: String { URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path }
+
+  /// Spawns `exe` with `arguments` and exactly `environment`; with `captureOutput` its stdout
+  /// and stderr go to one pipe whose reading end is returned.
+  public static func spawn(_ exe: String, _ arguments: [String], environment: [String: String],
+                           captureOutput: Bool = false) throws -> (pid: pid_t, output: FileHandle?) {
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+    posix_spawnattr_setpgroup(&attr, 0)
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    var fds: [Int32] = [-1, -1]
+    if captureOutput {
+      guard pipe(&fds) == 0 else { throw FileError("cannot make a pipe: \(String(cString: strerror(errno)))") }
+      posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+      posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+      posix_spawn_file_actions_addclose(&actions, fds[0])
+      posix_spawn_file_actions_addclose(&actions, fds[1])
+    }
+    let argv = ([exe] + arguments).map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, exe, &actions, &attr, argv, envp)
+    if captureOutput { close(fds[1]) }
+    guard rc == 0 else {
+      if captureOutput { close(fds[0]) }
+      throw FileError(String(cString: strerror(rc)))
+    }
+    return (pid, captureOutput ? FileHandle(fileDescriptor: fds[0], closeOnDealloc: true) : nil)
+  }
+
+  /// The exit status as a shell reports it: the code, or 128 + the signal that ended it.
+  public static func exitCode(_ status: Int32) -> Int32 { (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+}
+
+/// A cxr command that `cxr run` runs as a child process (a schema's training or prediction on a
+/// device of its own): its output lines are logged with the stage's name, a stop signal to
+/// `cxr run` is passed on once, and its exit status becomes the stage's outcome: 0 done,
+/// 130/143 interrupted (saved, resumable), anything else a failure carrying its error line.
+public struct ChildCommand {
+  public var arguments: [String]
+  public var environment: [String: String] = [:]
+  public var label: String
+  public var executable = ChildProcess.currentExecutable
+  public var log: (String) -> Void
+
+  public init(arguments: [String], environment: [String: String] = [:], label: String, log: @escaping (String) -> Void) {
+    self.arguments = arguments; self.environment = environment; self.label = label; self.log = log
+  }
+
+  public func run() throws {
+    let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let (pid, output) = try ChildProcess.spawn(executable, arguments, environment: env, captureOutput: true)
+    // Lines are read on a thread of their own, so a chatty child never blocks on a full pipe.
+    let reader = LineReader(output!, label: label, log: log)
+    let thread = Thread { reader.readAll() }
+    thread.start()
+    var status: Int32 = 0, forwarded = false
+    while true {
+      let w = waitpid(pid, &status, WNOHANG)
+      if w == pid { break }
+      if w < 0 && errno != EINTR { throw FileError("\(label): lost track of child \(pid): \(String(cString: strerror(errno)))") }
+      if let sig = StopSignal.requested, !forwarded { forwarded = true; kill(pid, sig) }
+      usleep(50_000)
+    }
+    reader.waitForEnd(timeout: 10)
+    let code = ChildProcess.exitCode(status)
+    if code == 0 { return }
+    if code == 128 + SIGINT || code == 128 + SIGTERM {
+      throw Interrupted(signal: code - 128, message: "\(label) stopped by \(StopSignal.name(code - 128)) after saving its work")
+    }
+    let why = reader.lastError ?? "no message"
+    throw UserError("cxr \(arguments.prefix(1).joined()) for \(label) exited with status \(code): \(why)")
+  }
+}
+
+/// Splits a child's output into lines, logs each with a label, remembers the last error line.
+final class LineReader: @unchecked Sendable {
+  let handle: FileHandle
+  let label: String
+  let log: (String) -> Void
+  private let lock = NSCondition()
+  private var ended = false
+  private var lastErrorLine: String?
+
+  init(_ handle: FileHandle, label: String, log: @escaping (String) -> Void) { self.handle = handle; self.label = label; self.log = log }
+
+  var lastError: String? { lock.lock(); defer { lock.unlock() }; return lastErrorLine }
+
+  func readAll() {
+    var pending = Data()
+    while true {
+      let chunk = handle.availableData
+      if chunk.isEmpty { break }
+      pending.append(chunk)
+      while let nl = pending.firstIndex(of: 10) {
+        emit(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
+        pending.removeSubrange(pending.startIndex...nl)
+      }
+    }
+    if !pending.isEmpty { emit(String(decoding: pending, as: UTF8.self)) }
+    lock.lock(); ended = true; lock.broadcast(); lock.unlock()
+  }
+
+  func emit(_ line: String) {
+    // Progress bars redraw with carriage returns; keep the last state of the line.
+    let text = line.split(separator: "\r", omittingEmptySubsequences: true).last.map(String.init) ?? ""
+    if text.hasPrefix("Error: ") { lock.lock(); lastErrorLine = String(text.dropFirst(7)); lock.unlock() }
+    log("[\(label)] \(text)")
+  }
+
+  func waitForEnd(timeout: Double) {
+    lock.lock(); defer { lock.unlock() }
+    let end = Date().addingTimeInterval(timeout)
+    while !ended && lock.wait(until: end) {}
   }
 }

@@ -13,15 +13,25 @@ public struct Stage {
   public let inputs: () -> [String]
   /// Files the stage writes; all must exist for the stage to count as done.
   public let outputs: [URL]
-  public let run: () throws -> Void
+  /// Waits for every stage before it and runs alone (e.g. the evaluation, which reads what all
+  /// of them wrote). With one lane every stage runs this way.
+  public let exclusive: Bool
+  /// The work, given the lane (0 ..< lanes: the device) it runs on.
+  public let body: (Int) throws -> Void
 
   public init(name: String, dependencies: [String] = [], inputs: @autoclosure @escaping () -> [String], outputs: [URL],
-              run: @escaping () throws -> Void) {
+              exclusive: Bool = false, run: @escaping () throws -> Void) {
+    self.init(name: name, dependencies: dependencies, inputs: inputs(), outputs: outputs, exclusive: exclusive) { _ in try run() }
+  }
+
+  public init(name: String, dependencies: [String] = [], inputs: @autoclosure @escaping () -> [String], outputs: [URL],
+              exclusive: Bool = false, runOnLane: @escaping (Int) throws -> Void) {
     self.name = name
     self.dependencies = dependencies
     self.inputs = inputs
     self.outputs = outputs
-    self.run = run
+    self.exclusive = exclusive
+    self.body = runOnLane
   }
 }
 
@@ -69,47 +79,31 @@ public final class Pipeline {
     }
   }
 
-  /// Runs `stages` in the given order. `force` names stages (or prefixes like `train`) to
-  /// re-run regardless. Returns the outcomes; never throws for a failing stage.
+  /// Runs `stages`, at most `lanes` at once (one per device): a stage starts when its
+  /// dependencies have finished and a lane is free; an `exclusive` stage waits for every stage
+  /// before it. With one lane (the default) they run one after the other in the given order.
+  /// `force` names stages (or prefixes like `train`) to re-run regardless. Returns the outcomes
+  /// in the stages' order; never throws for a failing stage.
   @discardableResult
-  public func run(_ stages: [Stage], force: Set<String> = []) -> [(String, StageOutcome)] {
+  public func run(_ stages: [Stage], force: Set<String> = [], lanes: Int = 1) -> [(String, StageOutcome)] {
+    let lanes = max(1, lanes)
     var byName: [String: StageOutcome] = [:]
-    for stage in stages {
-      if interruption == nil, let sig = StopSignal.requested {
-        interruption = Interrupted(signal: sig, message: "stopped by \(StopSignal.name(sig)) between stages")
-      }
-      if let stop = interruption {
-        record(stage.name, .interrupted("not started: \(stop.message)"), into: &byName)
-        continue
-      }
-      let depFingerprints = stage.dependencies.map { fingerprints[$0] ?? "missing:\($0)" }
-      let fp = Fingerprint.of(stage.inputs() + depFingerprints)
-      // Dependents see this stage's fingerprint plus when it last finished: a stage that
-      // re-ran (forced, or lost outputs) makes everything downstream re-run too.
-      defer { fingerprints[stage.name] = fp + "@" + (ledger[stage.name]?.finished ?? "never") }
-      if let failed = stage.dependencies.first(where: { !(byName[$0]?.succeeded ?? false) }) {
-        let why = byName[failed].map { outcome -> String in
-          if case .failed(let m) = outcome { return "\(failed) failed: \(m)" }
-          return "\(failed) did not run"
-        } ?? "\(failed) is not part of this run"
-        record(stage.name, .blocked(why), into: &byName)
-        continue
-      }
-      let forced = force.contains(stage.name) || force.contains(where: { stage.name.hasPrefix($0 + ":") })
-      let done = ledger[stage.name]?.fingerprint == fp && stage.outputs.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }
-      if done && !forced {
-        log("[\(stage.name)] up to date, skipped")
-        record(stage.name, .skipped, into: &byName)
-        continue
-      }
-      log("[\(stage.name)] running")
-      let t0 = Date()
+    var order: [String: Int] = [:]
+    for (i, s) in stages.enumerated() { order[s.name] = i }
+    var pending = Array(stages.indices)
+    var running: [Int: (lane: Int, fingerprint: String, started: Date)] = [:]
+    var freeLanes = Array((0..<lanes).reversed())
+    // What the lanes' threads hand back: stage index, and the outcome of its work.
+    let finished = Mailbox()
+
+    func finish(_ i: Int, _ result: Result<Void, Error>) {
+      let stage = stages[i]
+      let (lane, fp, t0) = running.removeValue(forKey: i)!
+      freeLanes.append(lane)
       do {
-        try stage.run()
+        try result.get()
         let missing = stage.outputs.filter { !FileManager.default.fileExists(atPath: $0.path) }
-        if !missing.isEmpty {
-          throw FileError("finished without writing \(missing.map(\.path).joined(separator: ", "))")
-        }
+        if !missing.isEmpty { throw FileError("finished without writing \(missing.map(\.path).joined(separator: ", "))") }
         let dt = Date().timeIntervalSince(t0)
         ledger[stage.name] = LedgerEntry(fingerprint: fp, seconds: dt, finished: Pipeline.timestamp())
         try? save()
@@ -119,7 +113,7 @@ public final class Pipeline {
         // Saved and resumable, not done: the ledger keeps no entry, the next run continues it.
         ledger[stage.name] = nil
         try? save()
-        interruption = stop
+        if interruption == nil { interruption = stop }
         log("[\(stage.name)] interrupted: \(stop.message)")
         record(stage.name, .interrupted(stop.message), into: &byName)
       } catch {
@@ -129,7 +123,75 @@ public final class Pipeline {
         log("[\(stage.name)] FAILED: \(message)")
         record(stage.name, .failed(message), into: &byName)
       }
+      // Dependents see this stage's fingerprint plus when it last finished: a stage that
+      // re-ran (forced, or lost outputs) makes everything downstream re-run too.
+      fingerprints[stage.name] = fp + "@" + (ledger[stage.name]?.finished ?? "never")
     }
+
+    while !pending.isEmpty || !running.isEmpty {
+      for f in finished.take() { finish(f.index, f.result) }
+      let pendingBefore = pending.count
+      var k = 0
+      scan: while k < pending.count {
+        let i = pending[k], stage = stages[i]
+        if interruption == nil, let sig = StopSignal.requested {
+          // Running stages heard the signal too and stop after saving; nothing new starts.
+          interruption = Interrupted(signal: sig, message: "stopped by \(StopSignal.name(sig)) between stages")
+        }
+        if let stop = interruption {
+          record(stage.name, .interrupted("not started: \(stop.message)"), into: &byName)
+          pending.remove(at: k)
+          continue
+        }
+        let alone = stage.exclusive || lanes == 1
+        if alone && (!running.isEmpty || pending[0] != i) { break scan }
+        // A stage waits for its dependencies (those of this run) to finish.
+        if stage.dependencies.contains(where: { order[$0] != nil && byName[$0] == nil }) { k += 1; continue }
+        let depFingerprints = stage.dependencies.map { fingerprints[$0] ?? "missing:\($0)" }
+        let fp = Fingerprint.of(stage.inputs() + depFingerprints)
+        if let failed = stage.dependencies.first(where: { !(byName[$0]?.succeeded ?? false) }) {
+          let why = byName[failed].map { outcome -> String in
+            if case .failed(let m) = outcome { return "\(failed) failed: \(m)" }
+            return "\(failed) did not run"
+          } ?? "\(failed) is not part of this run"
+          record(stage.name, .blocked(why), into: &byName)
+          fingerprints[stage.name] = fp + "@" + (ledger[stage.name]?.finished ?? "never")
+          pending.remove(at: k)
+          continue
+        }
+        let forced = force.contains(stage.name) || force.contains(where: { stage.name.hasPrefix($0 + ":") })
+        let upToDate = ledger[stage.name]?.fingerprint == fp && stage.outputs.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }
+        if upToDate && !forced {
+          log("[\(stage.name)] up to date, skipped")
+          record(stage.name, .skipped, into: &byName)
+          fingerprints[stage.name] = fp + "@" + (ledger[stage.name]?.finished ?? "never")
+          pending.remove(at: k)
+          continue
+        }
+        guard let lane = freeLanes.popLast() else { break scan }
+        pending.remove(at: k)
+        running[i] = (lane, fp, Date())
+        log(lanes == 1 ? "[\(stage.name)] running" : "[\(stage.name)] running (lane \(lane))")
+        if lanes == 1 {
+          // One lane: on this thread, as a plain sequence of stages.
+          finish(i, Result { try stage.body(lane) })
+          continue scan
+        }
+        let thread = Thread { finished.put(i, Result { try stage.body(lane) }) }
+        thread.stackSize = 8 << 20
+        thread.start()
+      }
+      if running.isEmpty {
+        // Nothing runs and nothing could start: what is left waits on stages after it.
+        if !pending.isEmpty && pending.count == pendingBefore {
+          for i in pending { record(stages[i].name, .blocked("its dependencies come after it in the stage list"), into: &byName) }
+          pending = []
+        }
+        continue
+      }
+      finished.wait(seconds: 0.1)
+    }
+    outcomes.sort { (order[$0.0] ?? 0) < (order[$1.0] ?? 0) }
     return outcomes
   }
 
@@ -158,6 +220,19 @@ public final class Pipeline {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     try AtomicFile.write(try enc.encode(ledger), to: ledgerURL)
+  }
+}
+
+/// Stage results handed from the lanes' threads to the pipeline's.
+final class Mailbox: @unchecked Sendable {
+  private let lock = NSCondition()
+  private var items: [(index: Int, result: Result<Void, Error>)] = []
+  func put(_ index: Int, _ result: Result<Void, Error>) { lock.lock(); items.append((index, result)); lock.signal(); lock.unlock() }
+  func take() -> [(index: Int, result: Result<Void, Error>)] { lock.lock(); defer { items = []; lock.unlock() }; return items }
+  /// Until something arrives or `seconds` pass.
+  func wait(seconds: Double) {
+    lock.lock(); defer { lock.unlock() }
+    if items.isEmpty { _ = lock.wait(until: Date().addingTimeInterval(seconds)) }
   }
 }
 

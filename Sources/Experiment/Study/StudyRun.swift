@@ -34,29 +34,93 @@ public struct StudyRun {
     study.schemaNames.flatMap { ["train:\($0)", "predict:\($0)"] } + ["evaluate"]
   }
 
-  public func stages() throws -> [Stage] {
+  /// How a run spreads its stages over devices (`run.parallel`, `run.devices`).
+  public struct DevicePlan: Equatable, Sendable {
+    /// Devices (lanes): CUDA GPUs, or on the CPU processes that share the cores.
+    public var devices: Int
+    /// `schemas` or `ddp` (never `auto`); with one device every stage runs in this process.
+    public var parallel: StudyConfig.Parallelism
+    public var cuda: Bool
+    /// Processes that train each schema together.
+    public var processes: Int { devices > 1 && parallel == .ddp ? devices : 1 }
+    /// Stages that may run at once.
+    public var lanes: Int { devices > 1 && parallel == .schemas ? devices : 1 }
+    public var description: String {
+      let what = cuda ? "CUDA GPU(s)" : "CPU process(es) sharing the cores"
+      guard devices > 1 else { return "1 device (\(cuda ? "CUDA" : "CPU")): the stages run one after the other" }
+      return parallel == .schemas ? "\(devices) \(what): up to \(devices) schemas at once, one per device"
+                                  : "\(devices) \(what): each schema data-parallel over all of them"
+    }
+  }
+
+  public func devicePlan() throws -> DevicePlan {
+    let r = study.settings.run, cuda = study.device.isCUDA
+    let origin = study.config.where_("run.devices")
+    guard r.devices >= 0 else { throw ConfigError("\(origin): run.devices must be 0 (every device) or a count, not \(r.devices)") }
+    // A config that names one GPU (cuda:1) uses that one unless run.devices asks for more.
+    let namesOne = study.settings.device.contains(":")
+    let available = cuda ? Runtime.cudaDeviceCount : 1
+    let devices = r.devices == 0 ? (namesOne ? 1 : max(1, available)) : r.devices
+    if cuda && devices > available {
+      throw ConfigError("\(origin): run.devices is \(devices) but this machine has \(available) CUDA device(s) (`cxr info`); lower it or set 0")
+    }
+    if cuda && namesOne && devices > 1 {
+      throw ConfigError("\(study.config.where_("device")): device \(study.settings.device) names one GPU, but run.devices is \(devices); say device: cuda to use cuda:0 ..< \(devices)")
+    }
+    let parallel = r.parallel == .auto ? (study.schemaNames.count >= devices ? .schemas : .ddp) : r.parallel
+    return DevicePlan(devices: devices, parallel: parallel, cuda: cuda)
+  }
+
+  /// What `cxr run` passes to a stage's child process on `lane`: its device (cuda:lane), or on
+  /// the CPU its share of the cores.
+  func laneSettings(_ plan: DevicePlan, lane: Int) -> [String] {
+    if plan.cuda { return plan.parallel == .schemas ? ["--set", "device=cuda:\(lane)"] : [] }
+    let s = study.settings
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    var out: [String] = []
+    if s.threads <= 0 { out += ["--set", "threads=\(max(1, cores / plan.lanes))"] }
+    let workers = LoaderOptions.workers(s.loader.workers)
+    out += ["--set", "loader.workers=\(max(1, workers / plan.lanes))"]
+    return out
+  }
+
+  /// The resolved config the children of a multi-device run read (written by `run`).
+  var childConfigURL: URL { study.runRoot.appendingPathComponent("config.yaml") }
+
+  public func stages(plan: DevicePlan? = nil) throws -> [Stage] {
+    let plan = try plan ?? devicePlan()
     let c = study.settings
     var stages: [Stage] = []
     // The test set's files are inputs, not outputs of a stage: hash them once for all stages.
     let testFiles = testFingerprints()
     for schema in study.schemaNames {
-      let training = SchemaTraining(study: study, schema: schema)
+      let training: SchemaTraining = {
+        var t = SchemaTraining(study: study, schema: schema)
+        t.processes = plan.processes
+        return t
+      }()
       // Only what changes the weights (TrainingInputs), and max_steps: raising it continues a
       // training that stopped there.
-      let inputs = try TrainingInputs(study: study, schema: schema)
+      let inputs = try TrainingInputs(study: study, schema: schema, processes: plan.processes)
       let maxSteps = "max_steps=\(try study.trainOptions().maxSteps.map(String.init) ?? "none")"
-      stages.append(Stage(name: "train:\(schema)", inputs: [inputs.fingerprint, maxSteps],
-                          outputs: [training.folder.appendingPathComponent(TrainingRecord.fileName)]) { [log] in
+      let trainOutputs = [training.folder.appendingPathComponent(TrainingRecord.fileName)]
+      stages.append(Stage(name: "train:\(schema)", inputs: [inputs.fingerprint, maxSteps], outputs: trainOutputs) { [log] lane in
         // Continues an interrupted training of the same inputs, uses a finished one as it is;
         // a folder of other inputs was refused by the preflight (or moved aside by --retrain).
-        try training.run(mode: .auto, log: log)
+        guard plan.devices > 1 else { try training.run(mode: .auto, log: log); return }
+        let nproc = plan.processes > 1 ? ["--nproc", String(plan.processes)] : []
+        try ChildCommand(arguments: ["train", self.childConfigURL.path, "--schema", schema, "--if-needed"] + nproc
+                           + self.laneSettings(plan, lane: lane),
+                         label: "train:\(schema)", log: log).run()
       })
       let s = study.settings
       let testInputs = [settings([("test_data", s.testData), ("preprocess.size", s.preprocess.size), ("predict.weights", s.predict.weights),
                                   ("predict.tta_hflip", s.predict.ttaHflip)])] + testFiles
       stages.append(Stage(name: "predict:\(schema)", dependencies: ["train:\(schema)"], inputs: testInputs,
-                          outputs: [predictionsURL(schema)]) {
-        try self.predict(schema: schema)
+                          outputs: [predictionsURL(schema)]) { [log] lane in
+        guard plan.lanes > 1 else { try self.predict(schema: schema); return }
+        try ChildCommand(arguments: ["predict", "--config", self.childConfigURL.path, "--schema", schema] + self.laneSettings(plan, lane: lane),
+                         label: "predict:\(schema)", log: log).run()
       })
     }
     let referenceFiles = c.schemas.map(\.testFile) + c.references.map(\.file)
@@ -65,7 +129,7 @@ public struct StudyRun {
                                                 ("evaluate", c.evaluate)])] + testFiles
                           + self.fileFingerprints(referenceFiles)
                           + self.study.schemaNames.map { Fingerprint.file(self.predictionsURL($0)) },
-                        outputs: [evaluationFolder.appendingPathComponent("metrics.csv")]) {
+                        outputs: [evaluationFolder.appendingPathComponent("metrics.csv")], exclusive: true) {
       try self.evaluate()
     })
     return stages
@@ -169,8 +233,9 @@ public struct StudyRun {
 
   /// Checks the whole study (every path, name, label file, the test set, folders trained with
   /// other settings) before anything runs; throws one error listing every problem.
-  public func preflight(force: Set<String> = [], retrain: Set<String> = []) throws {
+  public func preflight(force: Set<String> = [], retrain: Set<String> = [], processes: Int = 1) throws {
     var scope = Preflight.Scope(schemas: study.schemaNames, test: study.settings.testData.kind != .none)
+    scope.processes = processes
     scope.force = force
     scope.retrain = retrain
     scope.stageNames = stageNames
@@ -184,7 +249,9 @@ public struct StudyRun {
   /// `Interrupted` (after the report); the same command continues.
   @discardableResult
   public func run(force: Set<String> = [], retrain: Set<String> = []) throws -> [(String, StageOutcome)] {
-    try preflight(force: force, retrain: retrain)
+    let plan = try devicePlan()
+    try preflight(force: force, retrain: retrain, processes: plan.processes)
+    if plan.devices > 1 { log("[run] \(plan.description)") }
     try FileManager.default.createDirectory(at: study.runRoot, withIntermediateDirectories: true)
     try AtomicFile.write(study.config.resolvedYAML(), to: study.runRoot.appendingPathComponent("config.yaml"))
     for schema in study.schemaNames where retrain.contains(schema) || retrain.contains("all") {
@@ -197,7 +264,7 @@ public struct StudyRun {
     pipeline.log = log
     StopSignal.install()
     defer { StopSignal.uninstall() }
-    let outcomes = pipeline.run(try stages(), force: force)
+    let outcomes = pipeline.run(try stages(plan: plan), force: force, lanes: plan.lanes)
     try StudyReport(run: self, outcomes: outcomes, pipeline: pipeline).write()
     log("[report] \(reportURL.path)")
     if let stop = pipeline.interruption {
