@@ -10,7 +10,7 @@ public struct Bench: ParsableCommand {
   public static let configuration = CommandConfiguration(
     abstract: "Micro-benchmarks (the Swift side; scripts/bench/*.sh compare with PyTorch).",
     subcommands: [BenchOps.self, BenchDecode.self, BenchTrainStep.self, BenchTrain.self, BenchFeed.self, BenchGraph.self,
-                  BenchPredict.self, BenchForward.self, BenchLoader.self])
+                  BenchPredict.self, BenchForward.self, BenchLoader.self, BenchAllReduce.self, BenchCollectives.self])
 }
 
 /// Prints a benchmark's record as one JSON line (sorted keys): what scripts/gpu-check.sh and

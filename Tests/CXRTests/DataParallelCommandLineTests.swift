@@ -105,6 +105,11 @@ final class DataParallelCommandLineTests: XCTestCase {
       XCTAssertEqual(ddp.stderr.components(separatedBy: "finished 2 epoch(s)").count - 1, 1, ddp.stderr)
       XCTAssertTrue(FileManager.default.fileExists(atPath: folder("ddp-\(a)x\(world)").appendingPathComponent("training.json").path))
     }
+    // The folder records that 2 processes made it (a global batch twice one process's): one
+    // process with the same config is not that training, and says so.
+    let again = try cxr(["train", try config("ddp-1x2", accumulation: 1), "--schema", "truth", "--resume"])
+    XCTAssertEqual(again.status, 1, again.err)
+    XCTAssertTrue(again.err.contains("was trained with other settings: processes: 2 -> 1"), again.err)
   }
 
   /// SIGTERM to the launcher: every rank stops after the same step, rank 0's checkpoint holds
@@ -194,5 +199,67 @@ final class DataParallelCommandLineTests: XCTestCase {
                                           try CXRBinary.url(for: Self.self).path, "train", cfg, "--schema", "truth", "--dist-timeout", "30"])
     XCTAssertEqual(p.wait(timeout: 300), 0, p.stderr)
     XCTAssertEqual(try weights("launched-by-torchrun"), try weights("launched-by-cxr"))
+  }
+
+  /// A soak of c10d through the C ABI (the shim compiles c10d's headers against Debian's older
+  /// Gloo): seeded all-reduces (sum, max, min; coalesced lists), broadcasts from each root,
+  /// all-gathers and barriers over sizes from 1 element to 2 MiB and five dtypes, every element
+  /// of every result checked on both ranks.
+  func testCollectivesOfManySizesAndDtypesAreExact() throws {
+    let port = 21000 + Int(getpid() % 20000)
+    let env = ["WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": String(port)]
+    let ranks = try (0..<2).map { r in
+      try start(["bench", "collectives", "--seconds", "8", "--max-mib", "2", "--timeout", "30"], env: env.merging(["RANK": String(r)]) { $1 })
+    }
+    for (r, p) in ranks.enumerated() { XCTAssertEqual(p.wait(timeout: 120), 0, "rank \(r): \(p.stderr)") }
+    let record = try JSONSerialization.jsonObject(with: Data(ranks[0].stdout.utf8)) as? [String: Any]
+    let counts = try XCTUnwrap(record?["collectives"] as? [String: Int], ranks[0].stdout)
+    for kind in ["allreduce", "broadcast", "allgather", "barrier"] {
+      XCTAssertGreaterThan(counts[kind] ?? 0, 5, "\(kind) ran: \(counts)")
+    }
+    XCTAssertGreaterThan(record?["elements_checked"] as? Int ?? 0, 1_000_000)
+  }
+
+  /// Two hosts: network namespaces joined by a veth pair, one rank in each, the rendezvous on
+  /// the first host's address, Gloo on the veth interface; the weights equal one process with
+  /// the same global batch (and so the loopback run). Needs root and iproute2, as CI has.
+  func testTwoHostsJoinedByAVethPairTrainAsOne() throws {
+    let tag = String(getpid() % 100_000)
+    let hosts = ["cxra\(tag)", "cxrb\(tag)"], links = ["va\(tag)", "vb\(tag)"]
+    let subnet = 1 + Int(getpid() % 250)
+    let addresses = ["10.251.\(subnet).1", "10.251.\(subnet).2"]
+    func ip(_ args: [String]) throws -> (Int32, String) {
+      let p = try WatchedProcess(URL(fileURLWithPath: "/usr/sbin/ip"), args)
+      return (p.wait(timeout: 20) ?? -1, p.stderr)
+    }
+    guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip"), getuid() == 0 else {
+      throw XCTSkip("network namespaces need root and iproute2 (/usr/sbin/ip)")
+    }
+    let made = try ip(["netns", "add", hosts[0]])
+    guard made.0 == 0 else { throw XCTSkip("cannot make a network namespace here: \(made.1)") }
+    defer { for h in hosts { _ = try? ip(["netns", "delete", h]) } }  // deleting them removes the veth pair too
+    var steps: [([String], String)] = [(["netns", "add", hosts[1]], "second namespace")]
+    steps.append((["link", "add", links[0], "netns", hosts[0], "type", "veth", "peer", "name", links[1], "netns", hosts[1]], "veth pair"))
+    for i in 0..<2 {
+      steps.append((["-n", hosts[i], "addr", "add", addresses[i] + "/24", "dev", links[i]], "address \(i)"))
+      steps.append((["-n", hosts[i], "link", "set", links[i], "up"], "link \(i) up"))
+      steps.append((["-n", hosts[i], "link", "set", "lo", "up"], "loopback \(i) up"))
+    }
+    for (cmd, what) in steps {
+      let r = try ip(cmd)
+      XCTAssertEqual(r.0, 0, "\(what): \(r.1)")
+      guard r.0 == 0 else { return }
+    }
+    _ = try train(try config("one-host", accumulation: 2))
+    let cfg = try config("two-hosts", accumulation: 1)
+    let ranks = try (0..<2).map { r in
+      try WatchedProcess(URL(fileURLWithPath: "/usr/sbin/ip"),
+                         ["netns", "exec", hosts[r], try CXRBinary.url(for: Self.self).path, "train", cfg, "--schema", "truth", "--dist-timeout", "30"],
+                         environment: ["RANK": String(r), "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": addresses[0],
+                                       "MASTER_PORT": "29500", "GLOO_SOCKET_IFNAME": links[r]])
+    }
+    for (r, p) in ranks.enumerated() { XCTAssertEqual(p.wait(timeout: 300), 0, "rank \(r) on \(hosts[r]): \(p.stderr)") }
+    XCTAssertEqual(try weights("two-hosts"), try weights("one-host"), "two hosts train what one process with the same global batch trains")
+    XCTAssertEqual(try epochRecords("two-hosts"), try epochRecords("one-host"))
   }
 }
