@@ -3,7 +3,7 @@
 #   apt: libjpeg-turbo, libpng, zlib, GDCM (DICOM) development packages
 #   .deps/venv: the pinned CPU libtorch (torch==2.13.0+cpu wheel) and, test-only,
 #               the reference implementations (timm, lion-pytorch, scikit-learn,
-#               scikit-image, MONAI, pydicom, safetensors, statsmodels).
+#               scikit-image, MONAI, pydicom, safetensors, statsmodels, tensorboard).
 #   cxr annotate: apt libsqlite3-dev, chromium, chromium-driver; pip selenium, irrCAC (tests).
 # TORCH_DIR=/path/to/torch uses another libtorch for the build (the venv is still
 # made, for the parity tests).
@@ -56,6 +56,11 @@ if [ ! -f "$stamp" ]; then
   pipi "selenium==4.51.0" "irrCAC==0.4.4" \
     || fail "pip install selenium irrCAC"
   touch "$stamp"
+fi
+# TensorBoard's own reader checks the event files the trainer writes (tests only).
+if [ ! -f "$deps/.pip-stamp-tensorboard-1" ]; then
+  pipi "tensorboard==2.20.0" || fail "pip install tensorboard"
+  touch "$deps/.pip-stamp-tensorboard-1"
 fi
 
 tdir="${TORCH_DIR:-$("$vpy" -c 'import torch, os; print(os.path.dirname(torch.__file__))')}"

@@ -49,6 +49,10 @@ public final class Trainer {
   /// resumed run's global batch when it continues with another number of processes.
   public private(set) var accumulation: Int
   var isLeader: Bool { parallel?.isLeader ?? true }
+  /// TensorBoard scalars (rank 0): train loss and learning rate per step, the tuning split's
+  /// loss and AUROC/AUPRC of both weights, and images/s per epoch.
+  var events: TensorBoardEvents?
+  var summaryURL: URL { runDirectory.appendingPathComponent("summary.csv") }
   var worldSize: Int { parallel?.worldSize ?? 1 }
 
   public init(model: Classifier, options: TrainOptions, runDirectory: URL, progress: ProgressReporter? = nil,
@@ -192,6 +196,10 @@ public final class Trainer {
       throw TrainError("\(runDirectory.path) already holds checkpoint \(existing.lastPathComponent): pass --resume to continue it, or choose a new run folder")
     }
     position.worldSize = worldSize; position.accumulation = accumulation
+    if isLeader {
+      events = try TensorBoardEvents(folder: runDirectory.appendingPathComponent("tensorboard"), resumedAt: resume ? position.step : nil)
+      if resume { try SummaryCSV.write(from: log.url, to: summaryURL) }
+    }
     guard train.batchesPerEpoch > 0 else {
       throw TrainError("the training split yields no batch: it has fewer images than one batch; lower the batch size or check the split")
     }
@@ -253,7 +261,7 @@ public final class Trainer {
     let batches = shard.limit(train.batchesPerEpoch)
     let augment = Augmenter(options.augment)
     let seeds = Seeds(options.seed)
-    var micro = 0
+    var micro = 0, stepLossSum = 0.0
     let it = try train.makeIterator(epoch: position.epoch, startingAt: position.batch, shard: shard)
     while let raw = try it.next() {
       try noteSkipped(raw.skipped)
@@ -323,9 +331,11 @@ public final class Trainer {
       }
       micro += 1
       position.epochImages += images; position.epochLossSum += meanLoss; position.epochLossCount += 1
+      stepLossSum += meanLoss
       guard lastMicro else { continue }
       try optimizerStep()
-      micro = 0
+      try events?.scalars([("train/loss", stepLossSum / Double(micro)), ("train/lr", optimizer.lr)], step: position.step)
+      micro = 0; stepLossSum = 0
 
       let elapsed = Date().timeIntervalSince(epochStart)
       let rate = Double(position.epochImages - seenBefore) / max(elapsed, 1e-9)
@@ -410,7 +420,18 @@ public final class Trainer {
     record.skippedBatches = position.skippedBatches
     position.epoch += 1; position.batch = 0
     position.epochImages = 0; position.epochLossSum = 0; position.epochLossCount = 0
-    if isLeader { try log.append(record) }
+    if isLeader {
+      try log.append(record)
+      try SummaryCSV.write(from: log.url, to: summaryURL)
+      var scalars: [(tag: String, value: Double)] = [("epoch/train_loss", record.trainLoss ?? .nan), ("epoch/images_per_s", record.imagesPerSecond ?? .nan)]
+      for (name, split) in [("raw", record.raw), ("ema", record.ema)] {
+        guard let split else { continue }
+        scalars += [("tune/loss_\(name)", split.loss ?? .nan), ("tune/auroc_\(name)", split.aurocMean ?? .nan),
+                    ("tune/auprc_\(name)", split.auprcMean ?? .nan)]
+        for (finding, v) in split.auroc.sorted(by: { $0.key < $1.key }) { scalars.append(("tune/auroc_\(name)/\(finding)", v ?? .nan)) }
+      }
+      try events?.scalars(scalars, step: position.step)
+    }
     return try writeCheckpoint()
   }
 

@@ -310,3 +310,78 @@ final class TrainerTests: XCTestCase {
     XCTAssertEqual(out, ["\r\u{1B}[K[######..................] epoch 1/3  batch 5/20  step 10  123.4 img/s  loss 0.5000  eta 01:15", "\n", "done\n"])
   }
 }
+
+/// The logs researchers read: `summary.csv` (timm's one row per epoch) and TensorBoard event
+/// files, read back by TensorBoard's own EventAccumulator (test venv).
+final class TrainingLogsTests: XCTestCase {
+  var dirs: [URL] = []
+  override func tearDown() { for d in dirs { try? FileManager.default.removeItem(at: d) }; StopSignal.reset() }
+  func scratch() throws -> URL { let d = try TestEnv.scratch("train-logs"); dirs.append(d); return d }
+
+  func trainer(_ dir: URL) throws -> Trainer {
+    var o = TrainOptions()
+    o.epochs = 2; o.lr = 3e-3; o.weightDecay = 1e-2; o.emaDecay = 0.9; o.seed = 42
+    return try Trainer(model: try SmallConvNet(classes: 2), options: o, runDirectory: dir,
+                       progress: ProgressReporter(live: false, interval: 1e9, write: { _ in }))
+  }
+
+  /// Every scalar of the folder's event files as TensorBoard shows it: tag -> [[step, value]].
+  func tensorBoard(_ dir: URL) throws -> [String: [[Double]]] {
+    let out = try Python.run("""
+      from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+      ea = EventAccumulator(sys.argv[1], size_guidance={'scalars': 0})
+      ea.Reload()
+      print(json.dumps({t: [[e.step, e.value] for e in ea.Scalars(t)] for t in ea.Tags()['scalars']}))
+      """, args: [dir.appendingPathComponent("tensorboard").path])
+    return try JSONDecoder().decode([String: [[Double]]].self, from: Data(out.utf8))
+  }
+
+  func testSummaryAndTensorBoardHoldWhatTheWeightsSawAcrossAResume() throws {
+    let (train, tune) = (try SyntheticSplit(count: 192, batchSize: 16, ignoreFraction: 0.1, seed: 1),
+                         try SyntheticSplit(count: 128, batchSize: 32, shuffle: false, seed: 2))
+    let straight = try scratch()
+    _ = try trainer(straight).fit(train: train, tune: tune)
+
+    // A run killed at step 17 after its checkpoint of step 12: its events of steps 13-17 were
+    // written, then lost with the weights; the resumed run logs them again.
+    let resumed = try scratch()
+    let hooked = HookedSource(train) { epoch, i, _ in if epoch == 1 && i == 4 { StopSignal.request(SIGINT) } }
+    let first = try trainer(resumed).fit(train: hooked, tune: tune)
+    XCTAssertEqual(first.position.step, 17)
+    try FileManager.default.removeItem(at: first.checkpoint!)
+    _ = try trainer(resumed).fit(train: train, tune: tune, resume: true)
+
+    let metrics = try String(contentsOf: straight.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+      .split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochRecord.self, from: Data($0.utf8)) }
+    XCTAssertEqual(metrics.count, 2)
+    let summary = try String(contentsOf: straight.appendingPathComponent("summary.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(summary[0], "epoch,step,train_loss,lr,tune_loss_raw,tune_auroc_raw,tune_auprc_raw,tune_loss_ema,tune_auroc_ema,tune_auprc_ema,seconds,images_per_s")
+    XCTAssertEqual(summary.count, 3)
+    for (row, m) in zip(summary.dropFirst(), metrics) {
+      let f = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+      XCTAssertEqual(f[0], String(m.epoch)); XCTAssertEqual(f[1], String(m.step))
+      XCTAssertEqual(Double(f[2]), m.trainLoss); XCTAssertEqual(Double(f[5]), m.raw?.aurocMean); XCTAssertEqual(Double(f[8]), m.ema?.aurocMean)
+    }
+    // The resumed run's summary has the same epochs and numbers (less the timings).
+    let again = try String(contentsOf: resumed.appendingPathComponent("summary.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(again.map { $0.split(separator: ",", omittingEmptySubsequences: false).prefix(10) },
+                   summary.map { $0.split(separator: ",", omittingEmptySubsequences: false).prefix(10) })
+
+    let tb = try tensorBoard(straight)
+    XCTAssertEqual(tb["train/loss"]?.map { Int($0[0]) }, Array(1...24))
+    XCTAssertEqual(tb["tune/auroc_ema"]?.map { $0[0] }, [12, 24])
+    for (i, m) in metrics.enumerated() {
+      XCTAssertEqual(tb["tune/auroc_ema"]![i][1], Double(Float(m.ema!.aurocMean!)))
+      XCTAssertEqual(tb["tune/loss_raw"]![i][1], Double(Float(m.raw!.loss!)))
+      XCTAssertEqual(tb["epoch/train_loss"]![i][1], Double(Float(m.trainLoss!)))
+      XCTAssertEqual(tb["train/lr"]![m.step - 1][1], Double(Float(m.lr!)))
+    }
+    XCTAssertNotNil(tb["tune/auroc_raw/finding0"] ?? tb.keys.first { $0.hasPrefix("tune/auroc_raw/") }.flatMap { tb[$0] })
+    // Two files in the resumed folder; TensorBoard shows each step once, with the values of the
+    // uninterrupted run (the resume is bit-identical).
+    let files = try FileManager.default.contentsOfDirectory(atPath: resumed.appendingPathComponent("tensorboard").path)
+    XCTAssertEqual(files.count, 2, "\(files)")
+    XCTAssertEqual(try tensorBoard(resumed)["train/loss"], tb["train/loss"])
+    XCTAssertEqual(try tensorBoard(resumed)["tune/auroc_ema"], tb["tune/auroc_ema"])
+  }
+}
