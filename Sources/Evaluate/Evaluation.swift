@@ -85,6 +85,9 @@ public struct EvaluationOptions: Sendable {
   /// labels: the thresholds of `ThresholdRule.tuned` are chosen there, never on the test set.
   public var tunePredictions: [Predictions]
   public var tuneReference: ReferenceLabels?
+  /// A tuning reference per model (by name), where each model has a tuning split of its own
+  /// (`cxr run`: each schema's classifier on its schema's tuning split, with its labels).
+  public var tuneReferences: [String: ReferenceLabels] = [:]
   /// Fixed thresholds in [0, 1] (e.g. 0.5).
   public var thresholds: [Double]
   /// Bins of the expected calibration error and the reliability diagrams.
@@ -114,6 +117,7 @@ public enum Evaluation {
     result.testSpecificities = options.testSpecificities
     result.calibrationBins = options.calibrationBins
     result.tuneSource = options.tuneReference?.source
+      ?? (options.tuneReferences.isEmpty ? nil : "each model's own tuning split and labels (" + options.tuneReferences.keys.sorted().map { "\($0): \(options.tuneReferences[$0]!.source)" }.joined(separator: "; ") + ")")
     let tuned = try tuneThresholds(options, models: predictions, findings: findings, into: &result)
     // Per model and reference: the prediction row of each reference row (-1: none). Ids on one
     // side only are counted once per model and reference, the first few shown.

@@ -15,6 +15,12 @@ extension Evaluation {
     for t in options.testSpecificities where !(t >= 0 && t <= 1) {
       throw FileError("a specificity to read off the test ROC must be in [0, 1], got \(t)")
     }
+    if !options.tuneReferences.isEmpty {
+      for t in options.tunePredictions where options.tuneReferences[t.name] == nil && options.tuneReference == nil {
+        throw FileError("tuning predictions '\(t.name)' (\(t.source)) have no tuning reference")
+      }
+      return
+    }
     if options.tuneReference == nil, let first = options.tunePredictions.first {
       throw FileError("--tune-predictions \(first.name)=\(first.source) needs --tune-reference labels.csv: the tuning-set labels the operating points are chosen on")
     }
@@ -37,10 +43,14 @@ extension Evaluation {
   /// the model's tuning predictions and the tuning reference share). `[model: [finding: ...]]`.
   static func tuneThresholds(_ options: EvaluationOptions, models: [Predictions], findings: [String],
                              into result: inout EvaluationResult) throws -> [String: [String: [TunedThreshold]]] {
-    guard let ref = options.tuneReference else { return [:] }
+    guard options.tuneReference != nil || !options.tuneReferences.isEmpty else { return [:] }
     var tuned: [String: [String: [TunedThreshold]]] = [:]
     for model in models {
-      let p = options.tunePredictions.first { $0.name == model.name }!
+      guard let ref = options.tuneReferences[model.name] ?? options.tuneReference,
+            let p = options.tunePredictions.first(where: { $0.name == model.name }) else {
+        result.notes.append("model '\(model.name)' has no tuning predictions: its operating points are the fixed thresholds only")
+        continue
+      }
       let rowOf = Dictionary(uniqueKeysWithValues: p.ids.enumerated().map { ($1, $0) })
       let onlyPred = p.ids.filter { ref.row[$0] == nil }
       let onlyRef = ref.ids.filter { rowOf[$0] == nil }

@@ -52,6 +52,33 @@ final class ContractCommandLineTests: XCTestCase {
     XCTAssertEqual(run.status, 0, run.err)
     let folder = dir.appendingPathComponent("runs/mini/truth")
     let best = folder.appendingPathComponent("best.safetensors")
+    // The tuning split's predictions of the best weights and its labels, where the operating
+    // points were chosen: exactly the split's tuning images, labelled as the schema says (U-ones,
+    // blank -> 0), and the evaluation's tuned rows name that split.
+    let split = try rows(folder.appendingPathComponent("split.csv")).dropFirst().map { $0.split(separator: ",").map(String.init) }
+    let tuneIDs = split.filter { $0.last == "tune" }.map { $0[0] }
+    let tunePredictions = try rows(folder.appendingPathComponent("tune_predictions.csv"))
+    XCTAssertEqual(tunePredictions.first, "id,path,Pneumothorax,Fracture")
+    XCTAssertEqual(Set(tunePredictions.dropFirst().map { String($0.split(separator: ",")[0]) }), Set(tuneIDs))
+    XCTAssertTrue(try String(contentsOf: folder.appendingPathComponent("tune_predictions.csv"), encoding: .utf8)
+      .contains("# weights: \(best.path)\n"))
+    let labelRows = try rows(data.appendingPathComponent("labels/mimic/synthetic-truth.csv"))
+      .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    let col = Dictionary(uniqueKeysWithValues: labelRows[0].enumerated().map { ($1, $0) })
+    let studyOf = Dictionary(uniqueKeysWithValues: split.map { ($0[0], $0[2]) })
+    let tuneLabels = try rows(folder.appendingPathComponent("tune_labels.csv"))
+    XCTAssertEqual(tuneLabels.first, "id,Pneumothorax,Fracture")
+    XCTAssertEqual(tuneLabels.count - 1, tuneIDs.count)
+    for line in tuneLabels.dropFirst() {
+      let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+      let row = try XCTUnwrap(labelRows.first { $0[col["study_id"]!] == studyOf[f[0]] })
+      for (j, finding) in ["Pneumothorax", "Fracture"].enumerated() {
+        let v = Double(row[col[finding]!]) ?? 0   // blank -> negative; -1 (uncertain) -> positive (U-ones)
+        XCTAssertEqual(f[j + 1], v != 0 ? "1" : "0", "\(f[0]) \(finding)")
+      }
+    }
+    let points = try rows(dir.appendingPathComponent("runs/mini/evaluation/operating_points.csv"))
+    XCTAssertTrue(points.contains { $0.hasPrefix("truth,masks,Pneumothorax,youden,tune,") }, points.joined(separator: "\n"))
     let candid = data.appendingPathComponent("candid")
     // No --size, no --equalize: the 64-px, equalized pipeline comes from the checkpoint.
     let out = dir.appendingPathComponent("alone.csv")

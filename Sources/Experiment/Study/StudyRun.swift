@@ -128,7 +128,11 @@ public struct StudyRun {
                         inputs: [self.settings([("findings", c.findings), ("schemas", c.schemas), ("references", c.references),
                                                 ("evaluate", c.evaluate)])] + testFiles
                           + self.fileFingerprints(referenceFiles)
-                          + self.study.schemaNames.map { Fingerprint.file(self.predictionsURL($0)) },
+                          + self.study.schemaNames.map { Fingerprint.file(self.predictionsURL($0)) }
+                          + self.study.schemaNames.flatMap { s -> [String] in
+                            let t = SchemaTraining(study: self.study, schema: s)
+                            return [Fingerprint.file(t.tunePredictionsURL), Fingerprint.file(t.tuneLabelsURL)]
+                          },
                         outputs: [evaluationFolder.appendingPathComponent("metrics.csv")], exclusive: true) {
       try self.evaluate()
     })
@@ -224,9 +228,22 @@ public struct StudyRun {
     guard !refs.isEmpty else {
       throw ConfigError("the test set has no labels for \(study.findings.joined(separator: ", ")) and no schema gives a test_file: nothing to score against")
     }
+    // Operating points are chosen on each classifier's own tuning split, with its schema's labels.
+    var options = EvaluationOptions()
+    for p in preds {
+      let t = SchemaTraining(study: study, schema: p.name)
+      let fm = FileManager.default
+      guard fm.fileExists(atPath: t.tunePredictionsURL.path), fm.fileExists(atPath: t.tuneLabelsURL.path) else {
+        log("[evaluate] \(p.name) has no tune_predictions.csv (trained by an older cxr, or no tuning split): no thresholds chosen on tuning for it")
+        continue
+      }
+      options.tunePredictions.append(try Predictions.read(name: p.name, url: t.tunePredictionsURL, findings: study.findings))
+      options.tuneReferences[p.name] = try ReferenceLabels.read(name: "\(p.name) tuning labels", url: t.tuneLabelsURL,
+                                                                findings: study.findings, policy: .ones)
+    }
     let result = try Evaluation.run(predictions: preds, references: refs, findings: study.findings.filter { f in refs.contains { $0.findings.contains(f) } },
                                     rounds: study.settings.evaluate.bootstrap,
-                                    seed: UInt64(max(0, study.settings.evaluate.seed)))
+                                    seed: UInt64(max(0, study.settings.evaluate.seed)), options: options)
     try result.write(to: out ?? evaluationFolder)
     for n in result.notes { log("[evaluate] \(n)") }
   }

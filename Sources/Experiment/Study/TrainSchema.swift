@@ -268,6 +268,9 @@ public struct SchemaTraining {
     case .reachedMaxSteps: kind = "max_steps"
     }
     guard !follower else { return outcome }
+    // Before training.json: an interrupted tuning prediction leaves the training unfinished,
+    // and the next run finishes it (the loop has nothing left to do, the rows resume).
+    if tuneSet.count > 0 { try writeTuningPredictions(tuneSet, cache: cache, log: log) }
     let record = TrainingRecord(outcome: kind, step: outcome.position.step, epochs: outcome.position.epoch, best: outcome.position.best,
                                 bestEpoch: outcome.position.bestEpoch, maxSteps: options.maxSteps, inputs: inputs.fingerprint,
                                 finishedAt: Provenance.now(), provenance: provenance, message: outcome.message)
@@ -275,6 +278,32 @@ public struct SchemaTraining {
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     try AtomicFile.write(try enc.encode(JSONSafeRecord(record)), to: folder.appendingPathComponent(TrainingRecord.fileName))
     return outcome
+  }
+
+  /// The tuning split's predictions of the weights `cxr predict` uses (`predict.weights`) and the
+  /// schema's labels of those images (after its uncertainty policy; blank where it leaves a
+  /// finding out): where `cxr run` and `cxr evaluate` choose operating points, never on the test set.
+  public var tunePredictionsURL: URL { folder.appendingPathComponent("tune_predictions.csv") }
+  public var tuneLabelsURL: URL { folder.appendingPathComponent("tune_labels.csv") }
+
+  func writeTuningPredictions(_ tune: LabelledSet, cache: PreprocessedCache?, log: (String) -> Void) throws {
+    let f = tune.findings.count
+    var rows = [["id"] + tune.findings]
+    for (i, r) in tune.records.enumerated() {
+      rows.append([r.id] + (0..<f).map { j in tune.mask[i * f + j] > 0 ? (tune.targets[i * f + j] >= 0.5 ? "1" : "0") : "" })
+    }
+    try AtomicFile.write(rows.map { $0.map(CSVWriter.escape).joined(separator: ",") }.joined(separator: "\n") + "\n", to: tuneLabelsURL)
+    let weights = try checkpoint(weights: study.settings.predict.weights.rawValue, note: { log("[train] \($0)") })
+    var p = Prediction()
+    p.preprocess = try study.preprocessTrain
+    p.device = study.device
+    p.batchSize = study.settings.predict.batchSize
+    p.workers = loaderWorkers ?? LoaderOptions.workers(study.settings.loader.workers)
+    p.cache = cache
+    p.log = { _ in }
+    log("[train] \(schema): predicting the \(tune.count) tuning images with \(weights.lastPathComponent) (tune_predictions.csv)")
+    try p.run(try ConvNeXt.load(checkpoint: weights), weights: weights,
+              images: tune.records.map { .init(id: $0.id, path: URL(fileURLWithPath: $0.path)) }, out: tunePredictionsURL)
   }
 
   /// `--resume --allow-changes`: appends each change (at the step it takes effect) to
