@@ -24,7 +24,17 @@ struct BenchTrain: ParsableCommand {
     let dir = out.map { URL(fileURLWithPath: $0) }
       ?? FileManager.default.temporaryDirectory.appendingPathComponent("cxr-bench-train-\(getpid())")
     defer { if out == nil { try? FileManager.default.removeItem(at: dir) } }
-    let record = try TrainBenchmark.run(s, runDirectory: dir)
-    try printJSONLine(record)
+    // Under torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): data-parallel over c10d, as
+    // `cxr train` runs it; rank 0 prints the record.
+    let env = ProcessInfo.processInfo.environment
+    var parallel: DataParallel?
+    if let world = env["WORLD_SIZE"].flatMap(Int.init), world > 1, let rank = env["RANK"].flatMap(Int.init),
+       let host = env["MASTER_ADDR"], let port = env["MASTER_PORT"].flatMap(Int.init) {
+      let group = try ProcessGroup(host: host, port: port, isServer: rank == 0 && env["TORCHELASTIC_USE_AGENT_STORE"] != "True",
+                                   worldSize: world, rank: rank, storePrefix: "bench/", timeout: 300)
+      parallel = DataParallel(group: group)
+    }
+    let record = try TrainBenchmark.run(s, runDirectory: dir, parallel: parallel)
+    if parallel?.isLeader ?? true { try printJSONLine(record) }
   }
 }

@@ -28,18 +28,19 @@ public enum TrainBenchmark {
   }
 
   /// Returns one JSON-ready record: per-epoch seconds, images/s and resident memory.
-  public static func run(_ s: Settings, runDirectory: URL) throws -> [String: Any] {
+  public static func run(_ s: Settings, runDirectory: URL, parallel: DataParallel? = nil) throws -> [String: Any] {
     let split = try SyntheticSplit(count: s.images, size: s.size, findings: 2, batchSize: s.batch, seed: s.seed)
     let model = try makeModel(s.model, classes: 2, width: s.width, seed: s.seed)
     var o = TrainOptions()
     o.epochs = s.epochs; o.seed = s.seed; o.keepLast = 1
     o.augment = AugmentOptions()   // the documented defaults, the same in the reference script
     let t = try Trainer(model: model, options: o, runDirectory: runDirectory,
-                        progress: ProgressReporter(live: false, interval: 1e9, write: { _ in }))
+                        progress: ProgressReporter(live: false, interval: 1e9, write: { _ in }), parallel: parallel)
     _ = try t.fit(train: split, tune: nil)
+    guard parallel?.isLeader ?? true else { return [:] }  // rank 0 alone logs the epochs
     let lines = try String(contentsOf: runDirectory.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
     let recs = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-    return ["side": "cxr", "model": s.model, "size": s.size, "images": s.images, "batch": s.batch,
+    return ["side": "cxr", "world": parallel?.worldSize ?? 1, "model": s.model, "size": s.size, "images": s.images, "batch": s.batch,
             "threads": Runtime.threads,
             "epoch_seconds": recs.map { $0["seconds"] as! Double },
             "epoch_cpu_seconds": recs.map { $0["cpu_seconds"] as! Double },

@@ -1,7 +1,8 @@
 """PyTorch eager reference for scripts/bench/train.sh: the same loop as `cxr bench-train`
 (synthetic split, the documented default augmentation on batch tensors, masked BCE, Lion from
 lion-pytorch (foreach), timm ModelEmaV3), timed per epoch. Prints one JSON line."""
-import argparse, json, math, resource, time
+import argparse
+import os, json, math, resource, time
 import torch
 
 # The CPU torch wheel plus PyPI's torchvision die registering fake kernels for
@@ -187,6 +188,15 @@ def main():
     Y = (torch.rand(n, 2, generator=g) < 0.5).float()
     M = torch.ones(n, 2)
     model = make_model(a.model, a.width)
+    # Under torchrun: PyTorch DDP (Gloo, 25 MiB buckets), each rank every world-th batch of the
+    # epoch's order (what cxr's sharding does), the same global batch of `world` micro-batches.
+    world, rank = int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0'))
+    train_model = model
+    if world > 1:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+        dist.init_process_group('gloo')
+        train_model = DistributedDataParallel(model, bucket_cap_mb=25)
     opt = Lion(model.parameters(), lr=1e-5, betas=(0.9, 0.99), weight_decay=3e-4)
     ema = ModelEmaV3(model, decay=0.9999)
     seed_generators(0)
@@ -195,10 +205,11 @@ def main():
     for epoch in range(a.epochs):
         t0, c0 = time.perf_counter(), cpu()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(1 + 1_000_003 * (epoch + 1)))
-        for bi in range(n // a.batch):
+        batches = n // a.batch // world * world
+        for bi in range(rank, batches, world):
             idx = order[bi * a.batch:(bi + 1) * a.batch]
             x, y, m = augment(X.index_select(0, idx), Y.index_select(0, idx), M.index_select(0, idx))
-            logits = model(x)
+            logits = train_model(x)
             each = F.binary_cross_entropy_with_logits(logits, y, reduction='none')
             loss = (each * m).sum() / m.sum().clamp(min=1)
             lv = loss.item()
@@ -214,7 +225,9 @@ def main():
         rss.append(rss_mib())
         peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
-    print(json.dumps({'side': 'pytorch', 'model': a.model, 'size': a.size, 'images': a.images, 'batch': a.batch,
+    if rank != 0:
+        return
+    print(json.dumps({'side': 'pytorch', 'world': world, 'model': a.model, 'size': a.size, 'images': a.images, 'batch': a.batch,
                       'threads': torch.get_num_threads(), 'epoch_seconds': epoch_seconds, 'epoch_cpu_seconds': epoch_cpu, 'rss_mib': rss,
                       'peak_rss_mib': peak}, sort_keys=True))
 
