@@ -5,8 +5,8 @@
 #   cxr.xz             release cxr, Swift runtime and Foundation linked in (--static-swift-stdlib),
 #                      libjpeg/libpng/zlib from their static archives, rpath $ORIGIN, stripped,
 #                      xz-compressed (57 MB -> 15 MB; ICU's data is most of it). gpu-check.sh
-#                      unpacks it to cxr beside libcxt.so. Built without `cxr label` (CXR_BUNDLE=1
-#                      leaves the Label layer out: its URLSession would need libcurl linked in).
+#                      unpacks it to cxr beside libcxt.so. `cxr label` is in it: its HTTP client is
+#                      AsyncHTTPClient on SwiftNIO (BoringSSL compiled in), no libcurl.
 #   CShims/            the shim's sources and shim.mk, which builds libcxt.so beside cxr with g++
 #                      against a TORCH_DIR. DICOM shim sources travel too, but are not built there
 #                      (no GDCM on the GPU machine: cxr trains on JPEGs without it).
