@@ -18,8 +18,13 @@ let shimLink: [LinkerSetting] = [
 // their static archives and the rpath is only $ORIGIN, where the bundle's libcxt.so is built.
 // Without it (every other build) nothing changes.
 let bundleBuild = ProcessInfo.processInfo.environment["CXR_BUNDLE"] == "1"
+// The bundle's `-lz` (CNIOExtrasZlib, which AsyncHTTPClient brings for the Label layer, names it)
+// must find the static archive too: scripts/bundle.sh puts a libz.a, and no libz.so, in this folder,
+// which the linker searches before the system's.
+let bundleStaticLibs = "\(root)/.build-bundle/static-libs"
 let codecLink: [LinkerSetting] = bundleBuild
-  ? [.unsafeFlags(["-Xlinker", "-l:libjpeg.a", "-Xlinker", "-l:libpng16.a", "-Xlinker", "-l:libz.a"]),
+  ? [.unsafeFlags(["-L\(bundleStaticLibs)",
+                   "-Xlinker", "-l:libjpeg.a", "-Xlinker", "-l:libpng16.a", "-Xlinker", "-l:libz.a"]),
      .linkedLibrary("dl"), .linkedLibrary("m")]
   : [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z"), .linkedLibrary("dl")]
 let torchLink: [LinkerSetting] = bundleBuild

@@ -23,6 +23,11 @@ out="$root/dist/cxr-bundle"
 limit=$((64 * 1024 * 1024))
 fail() { echo "bundle: FAILED: $*" >&2; exit 1; }
 
+# zlib from its static archive even where a package names `-lz` (Package.swift, bundleStaticLibs).
+mkdir -p "$root/.build-bundle/static-libs"
+zlib_a=$(gcc -print-file-name=libz.a)
+[ -f "$zlib_a" ] || fail "no libz.a (apt-get install zlib1g-dev)"
+ln -sf "$zlib_a" "$root/.build-bundle/static-libs/libz.a"
 echo "bundle: swift build -c release --static-swift-stdlib (scratch .build-bundle)"
 CXR_BUNDLE=1 swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bundle" --product cxr \
   || fail "swift build of the bundle's cxr"
