@@ -160,4 +160,67 @@ final class FleetTests: XCTestCase {
     XCTAssertEqual(try Fixtures.text(out2.appendingPathComponent("errors.csv")),
                    "template,id,finding,kind,reason\nsingle,r0,Pneumothorax,failed,\(server.url.absoluteString)/v1: HTTP 400: injected failure\n")
   }
+
+  func testPoolEjectsProbesAndPauses() {
+    let roots = [URL(string: "http://a:1/v1")!, URL(string: "http://b:1/v1")!]
+    let pool = ServerPool(roots: roots, schema: true, backoffBase: 60, backoffCap: 60)
+    var probes: [Int] = []
+    // A refused connection ejects at once; two timeouts do not, the third does.
+    XCTAssertTrue(pool.failed(0, problem: "connection refused", ejectNow: true))
+    for _ in 0..<5 {
+      guard case .server(let i) = pool.acquire(probe: &probes) else { return XCTFail("b is up") }
+      XCTAssertEqual(i, 1)
+      pool.release(i)
+    }
+    XCTAssertFalse(pool.failed(1, problem: "timed out"))
+    XCTAssertFalse(pool.failed(1, problem: "timed out"))
+    XCTAssertTrue(pool.failed(1, problem: "timed out"))
+    guard case .none(let wait, let why) = pool.acquire(probe: &probes) else { return XCTFail("both are out") }
+    XCTAssertEqual(wait, 1, "polls at most every second while the ejections last")
+    XCTAssertEqual(why, "http://a:1/v1: connection refused; http://b:1/v1: timed out")
+    XCTAssertEqual(probes, [], "no probe before the backoff is over")
+    // A passed probe brings a server back; a success resets the count of failures in a row.
+    pool.probed(1, ok: true, problem: "")
+    guard case .server(1) = pool.acquire(probe: &probes) else { return XCTFail("b is back") }
+    pool.release(1)
+    XCTAssertFalse(pool.failed(1, problem: "HTTP 500"))
+    pool.succeeded(1)
+    XCTAssertFalse(pool.failed(1, problem: "HTTP 500"))
+    XCTAssertFalse(pool.failed(1, problem: "HTTP 500"))
+    // Retry-After pauses without ejecting.
+    XCTAssertFalse(pool.failed(1, problem: "HTTP 503", pauseFor: 30))
+    guard case .none = pool.acquire(probe: &probes) else { return XCTFail("b is paused") }
+
+    let quick = ServerPool(roots: roots, schema: true, backoffBase: 0, backoffCap: 0)
+    quick.startEjected(0, problem: "down")
+    guard case .server(1) = quick.acquire(probe: &probes) else { return XCTFail("b serves") }
+    XCTAssertEqual(probes, [0], "a's backoff is over: the caller probes it")
+    probes = []
+    guard case .server(1) = quick.acquire(probe: &probes) else { return XCTFail("b serves") }
+    XCTAssertEqual(probes, [], "one probe at a time")
+    quick.exclude(1, problem: "no model")
+    quick.probed(0, ok: true, problem: "")
+    guard case .server(0) = quick.acquire(probe: &probes) else { return XCTFail("a is back, b is out for good") }
+  }
+
+  func testRetryAfterAndServerMessages() {
+    XCTAssertEqual(ChatClient.parseRetryAfter("2"), 2)
+    XCTAssertEqual(ChatClient.parseRetryAfter(" 0.5 "), 0.5)
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = TimeZone(identifier: "GMT")
+    f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+    let later = ChatClient.parseRetryAfter(f.string(from: Date().addingTimeInterval(120)))!
+    XCTAssertGreaterThan(later, 110)
+    XCTAssertLessThanOrEqual(later, 120)
+    XCTAssertEqual(ChatClient.parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"), 0, "a date past is now")
+    XCTAssertNil(ChatClient.parseRetryAfter("soon"))
+    XCTAssertEqual(ChatClient.serverMessage(#"{"error": {"message": "m1", "type": "x"}}"#), "m1")
+    XCTAssertEqual(ChatClient.serverMessage(#"{"object": "error", "message": "m2"}"#), "m2")
+    XCTAssertEqual(ChatClient.serverMessage(#"{"error": "Input validation error: grammar is not supported", "error_type": "validation"}"#),
+                   "Input validation error: grammar is not supported")
+    XCTAssertEqual(ChatClient.serverMessage("plain text\n"), "plain text")
+    XCTAssertTrue(ChatClient.refusesResponseFormat("Input validation error: grammar is not supported"))
+    XCTAssertFalse(ChatClient.refusesResponseFormat(#"{"error": {"message": "prompt is too long"}}"#))
+  }
 }
