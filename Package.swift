@@ -18,8 +18,13 @@ let shimLink: [LinkerSetting] = [
 // their static archives and the rpath is only $ORIGIN, where the bundle's libcxt.so is built.
 // Without it (every other build) nothing changes.
 let bundleBuild = ProcessInfo.processInfo.environment["CXR_BUNDLE"] == "1"
+// The bundle's `-lz` (CNIOExtrasZlib, which AsyncHTTPClient brings for the Label layer, names it)
+// must find the static archive too: scripts/bundle.sh puts a libz.a, and no libz.so, in this folder,
+// which the linker searches before the system's.
+let bundleStaticLibs = "\(root)/.build-bundle/static-libs"
 let codecLink: [LinkerSetting] = bundleBuild
-  ? [.unsafeFlags(["-Xlinker", "-l:libjpeg.a", "-Xlinker", "-l:libpng16.a", "-Xlinker", "-l:libz.a"]),
+  ? [.unsafeFlags(["-L\(bundleStaticLibs)",
+                   "-Xlinker", "-l:libjpeg.a", "-Xlinker", "-l:libpng16.a", "-Xlinker", "-l:libz.a"]),
      .linkedLibrary("dl"), .linkedLibrary("m")]
   : [.linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("z"), .linkedLibrary("dl")]
 let torchLink: [LinkerSetting] = bundleBuild
@@ -30,15 +35,10 @@ let torchLink: [LinkerSetting] = bundleBuild
 // -Ounchecked (BENCHMARKS.md, "-O and -Ounchecked").
 let swiftSettings: [SwiftSetting] = []
 let pixelLoopSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-// The LLM labeller (Label: URLSession, i.e. FoundationNetworking) stays out of the bundle: with
-// --static-swift-stdlib FoundationNetworking needs libcurl and its TLS stack linked in, which the
-// build machine lacks as static archives and the GPU machine may lack as shared ones; the bundle
-// trains, predicts and benchmarks, it does not label. `cxr label` is compiled out there.
-let labelDependency: [Target.Dependency] = bundleBuild ? [] : ["Label"]
 // The annotation web app (Annotate: Hummingbird, NIO, GRDB) stays out of the bundle too: the GPU
 // machine trains and predicts; `cxr annotate` there says so.
 let annotateDependency: [Target.Dependency] = bundleBuild ? [] : ["Annotate"]
-let cxrSettings: [SwiftSetting] = swiftSettings + (bundleBuild ? [.define("CXR_NO_LABEL"), .define("CXR_NO_ANNOTATE")] : [])
+let cxrSettings: [SwiftSetting] = swiftSettings + (bundleBuild ? [.define("CXR_NO_ANNOTATE")] : [])
 
 let package = Package(
   name: "cxr",
@@ -54,6 +54,11 @@ let package = Package(
     .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    // Label (the LLM labeller): HTTP on SwiftNIO, with no Foundation networking (so it links
+    // statically into the GPU bundle), and RadPrompter's TOML prompt files.
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+    .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
   ],
   targets: [
     .systemLibrary(name: "CTorch", path: "Sources/CTorch"),
@@ -65,7 +70,14 @@ let package = Package(
     .target(name: "Models", dependencies: ["Torch", "Common"], swiftSettings: swiftSettings),
     .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: pixelLoopSettings),
     .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),
-    .target(name: "Label", dependencies: ["Common", "Yams"], swiftSettings: swiftSettings),
+    .target(name: "Label", dependencies: [
+      "Common", "Yams",
+      .product(name: "AsyncHTTPClient", package: "async-http-client"),
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOHTTP1", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "TOMLKit", package: "TOMLKit"),
+    ], swiftSettings: swiftSettings),
     .target(name: "Annotate", dependencies: [
       "Common", "Evaluate",
       .product(name: "Hummingbird", package: "hummingbird"),
@@ -76,7 +88,7 @@ let package = Package(
       .product(name: "Logging", package: "swift-log"),
     ], swiftSettings: swiftSettings),
     .target(name: "Train", dependencies: ["Models", "Data", "Evaluate"], swiftSettings: swiftSettings),
-    .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Yams"] + labelDependency,
+    .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Yams", "Label"],
             swiftSettings: swiftSettings),
     // cxr bench (the Swift side of the side-by-side benchmarks) and the doubles tests and
     // benchmarks train (SmallConvNet, SyntheticSplit): outside the layers the product is made of.
@@ -88,7 +100,8 @@ let package = Package(
     .executableTarget(name: "cxr", dependencies: [
       "Experiment", "Synth", "Bench", "Train", "Evaluate", "Data", "Models", "Torch",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
-    ] + labelDependency + annotateDependency, swiftSettings: cxrSettings),
+      "Label",
+    ] + annotateDependency, swiftSettings: cxrSettings),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(name: "CommonTests", dependencies: ["Common", "TestSupport"]),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),

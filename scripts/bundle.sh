@@ -5,8 +5,8 @@
 #   cxr.xz             release cxr, Swift runtime and Foundation linked in (--static-swift-stdlib),
 #                      libjpeg/libpng/zlib from their static archives, rpath $ORIGIN, stripped,
 #                      xz-compressed (57 MB -> 15 MB; ICU's data is most of it). gpu-check.sh
-#                      unpacks it to cxr beside libcxt.so. Built without `cxr label` (CXR_BUNDLE=1
-#                      leaves the Label layer out: its URLSession would need libcurl linked in).
+#                      unpacks it to cxr beside libcxt.so. `cxr label` is in it: its HTTP client is
+#                      AsyncHTTPClient on SwiftNIO (BoringSSL compiled in), no libcurl.
 #   CShims/            the shim's sources and shim.mk, which builds libcxt.so beside cxr with g++
 #                      against a TORCH_DIR. DICOM shim sources travel too, but are not built there
 #                      (no GDCM on the GPU machine: cxr trains on JPEGs without it).
@@ -23,6 +23,11 @@ out="$root/dist/cxr-bundle"
 limit=$((64 * 1024 * 1024))
 fail() { echo "bundle: FAILED: $*" >&2; exit 1; }
 
+# zlib from its static archive even where a package names `-lz` (Package.swift, bundleStaticLibs).
+mkdir -p "$root/.build-bundle/static-libs"
+zlib_a=$(gcc -print-file-name=libz.a)
+[ -f "$zlib_a" ] || fail "no libz.a (apt-get install zlib1g-dev)"
+ln -sf "$zlib_a" "$root/.build-bundle/static-libs/libz.a"
 echo "bundle: swift build -c release --static-swift-stdlib (scratch .build-bundle)"
 CXR_BUNDLE=1 swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bundle" --product cxr \
   || fail "swift build of the bundle's cxr"

@@ -31,8 +31,10 @@ public enum AnswerParser {
        let o = options.first(where: { $0.answer == s }) {
       return ParsedAnswer(outcome: .strict, option: o, note: "")
     }
-    // Recovery 1: the first JSON object anywhere in the text (fences, prose around it).
-    for candidate in jsonObjects(in: body) + (body == reply ? [] : jsonObjects(in: reply)) {
+    // Recovery 1: the last JSON object that holds an option (fences, prose around it, a draft
+    // before the final answer): like the tag rule, the last answer wins.
+    let candidates = jsonObjects(in: body) + (body == reply ? [] : jsonObjects(in: reply))
+    for candidate in candidates.reversed() {
       guard let obj = JSONValue.parse(candidate) as? [String: Any] else { continue }
       let value = obj[key] ?? obj.first(where: { $0.key.caseInsensitiveCompare(key) == .orderedSame })?.value
       if let value, let o = match(value, options: options) {
@@ -51,13 +53,18 @@ public enum AnswerParser {
   /// stop sequence. Without tags, the whole reply. The last tagged answer wins (chain of thought
   /// may quote the tag while reasoning).
   static func insideAnswerTags(_ text: String) -> String {
-    guard let open = text.range(of: "<answer>", options: [.caseInsensitive, .backwards]) else { return text }
-    let rest = text[open.upperBound...]
-    if let close = rest.range(of: "</answer>", options: .caseInsensitive) { return String(rest[..<close.lowerBound]) }
-    return String(rest)
+    // `<json>` is RadPrompter's answer tag.
+    for (openTag, closeTag) in [("<answer>", "</answer>"), ("<json>", "</json>")] {
+      guard let open = text.range(of: openTag, options: [.caseInsensitive, .backwards]) else { continue }
+      let rest = text[open.upperBound...]
+      if let close = rest.range(of: closeTag, options: .caseInsensitive) { return String(rest[..<close.lowerBound]) }
+      return String(rest)
+    }
+    return text
   }
 
-  /// Balanced `{...}` spans in order of appearance, skipping braces inside JSON strings.
+  /// Balanced `{...}` spans in order of appearance (the first 64), skipping braces inside JSON
+  /// strings. An unclosed `{` (an answer cut short) ends the scan.
   static func jsonObjects(in text: String) -> [String] {
     let chars = Array(text.unicodeScalars)
     var found: [String] = []
@@ -79,7 +86,7 @@ public enum AnswerParser {
       var s = String.UnicodeScalarView()
       s.append(contentsOf: chars[i...e])
       found.append(String(s))
-      if found.count >= 8 { break }
+      if found.count >= 64 { break }
       i = e + 1
     }
     return found

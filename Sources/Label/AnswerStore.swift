@@ -14,9 +14,15 @@ public struct AnswerRecord {
   public var response: String?
   public var parsed: String
   public var value: Double?
-  /// strict, recovered, error (unparsable answer) or failed (no answer: the request kept failing).
+  /// strict, recovered, error (unparsable answer), truncated (the answer stopped for another
+  /// reason than the template expects, e.g. max_tokens) or failed (no answer: the request kept
+  /// failing).
   public var outcome: String
   public var error: String?
+  /// The last answer's `finish_reason`, the `max_tokens` it was asked with and its tokens.
+  public var finishReason: String? = nil
+  public var maxTokens = 0
+  public var answerTokens = 0
   public var latency: Double
   public var promptTokens: Int
   public var completionTokens: Int
@@ -37,6 +43,8 @@ public struct AnswerRecord {
       ("error", error.map { .string($0) } ?? .null), ("latency_s", .number((latency * 1e4).rounded() / 1e4)),
       ("prompt_tokens", .number(Double(promptTokens))), ("completion_tokens", .number(Double(completionTokens))),
       ("attempts", .number(Double(attempts))), ("response_format", .bool(schema)), ("server", .string(server)),
+      ("finish_reason", finishReason.map { .string($0) } ?? .null), ("max_tokens", .number(Double(maxTokens))),
+      ("answer_tokens", .number(Double(answerTokens))),
     ])
   }
 
@@ -59,6 +67,9 @@ public struct AnswerRecord {
               promptTokens: obj["prompt_tokens"] as? Int ?? 0, completionTokens: obj["completion_tokens"] as? Int ?? 0,
               attempts: obj["attempts"] as? Int ?? 0, schema: obj["response_format"] as? Bool ?? false,
               server: obj["server"] as? String ?? "")
+    finishReason = obj["finish_reason"] as? String
+    maxTokens = obj["max_tokens"] as? Int ?? 0
+    answerTokens = obj["answer_tokens"] as? Int ?? 0
   }
 }
 
@@ -101,8 +112,9 @@ public final class AnswerStore {
 
   deinit { close(fd) }
 
-  /// Keys of answers that need no new request: anything the server answered (an unparsable answer
-  /// too: at temperature 0 asking again gives the same text). Failed requests are asked again.
+  /// Keys of answers that need no new request: anything the server answered (an unparsable or
+  /// truncated answer too: at temperature 0 asking again gives the same text; a larger max_tokens
+  /// is another template hash). Failed requests are asked again.
   public func doneKeys() -> Set<String> {
     Set(records.filter { $0.outcome != "failed" }.map(\.key))
   }

@@ -1,8 +1,9 @@
+import AsyncHTTPClient
 import Common
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
 /// An error about the run itself (server, settings), worded for the user.
 public typealias LabelError = UserError
@@ -12,15 +13,22 @@ public struct ClientSettings {
   public var servers: [URL]
   public var model: String
   public var apiKey: String?
-  /// Seconds one attempt may take before it counts as timed out (and is retried).
+  /// Seconds one attempt may take, from sending to the answer's headers (an answer is generated
+  /// before its headers go out: the body follows at once), before it counts as timed out and is
+  /// retried; also the longest a request waits for a server of a fleet that is all ejected.
   public var timeout: TimeInterval = 120
+  /// Seconds to open a connection; a server that takes longer is treated like a dead one.
+  public var connectTimeout: TimeInterval = 10
   /// Attempts after the first, on 429, 5xx, timeouts and dropped connections.
   public var maxRetries: Int = 5
   public var backoffBase: TimeInterval = 1
   public var backoffCap: TimeInterval = 60
+  /// The longest `Retry-After` honoured (a server asking for an hour is waited on this long).
+  public var retryAfterCap: TimeInterval = 300
   public var temperature: Double = 0
   public var seed: Int = 42
-  /// Ask for JSON-schema constrained output; a server that answers 400 is asked again without it.
+  /// Ask for JSON-schema constrained output; a server that refuses it (a 4xx naming
+  /// response_format, the schema or grammars) is asked again without it, and from then on.
   public var responseFormat: Bool = true
 
   public init(servers: [URL], model: String, apiKey: String? = nil) {
@@ -36,6 +44,15 @@ public struct ClientSettings {
     if !s.hasSuffix("/v1") { s += "/v1" }
     return URL(string: s)!
   }
+
+  /// The retry delay after `step` failures: exponential with equal jitter (half fixed, half
+  /// random, so a fleet of clients does not retry in step), at least what Retry-After asked for.
+  func backoff(step: Int, retryAfter: TimeInterval?) -> TimeInterval {
+    let exp = min(backoffCap, backoffBase * pow(2, Double(step)))
+    var delay = exp / 2 + Double.random(in: 0...(exp / 2))
+    if let retryAfter { delay = max(delay, min(retryAfter, retryAfterCap)) }
+    return delay
+  }
 }
 
 /// One chat message on the wire.
@@ -46,9 +63,20 @@ public struct ChatMessage {
 
 /// What one conversation (all turns, retries included) came to.
 public struct Completion {
-  /// The last turn's text; nil when a request kept failing.
+  /// The last turn's text (a prefilled start included); nil when a request kept failing. A
+  /// truncated answer keeps its text here for review, with `truncated` set.
   public var text: String?
   public var error: String?
+  /// The answer stopped for another reason than the template expects (`finish_reason: length`
+  /// when `max_tokens` cut it): never read as a label.
+  public var truncated = false
+  /// The last turn's `finish_reason` as the server sent it (nil when it sent none).
+  public var finishReason: String?
+  /// The `max_tokens` of the last request (larger after a truncation retry).
+  public var maxTokens = 0
+  /// Completion tokens of the answer that was kept (the last turn's last attempt).
+  public var answerTokens = 0
+  /// Requests sent (every turn, every retry).
   public var attempts = 0
   public var promptTokens = 0
   public var completionTokens = 0
@@ -57,113 +85,379 @@ public struct Completion {
   public var latency: TimeInterval = 0
 }
 
-/// Least-outstanding-requests choice over several servers; remembers which take `response_format`.
+/// The fleet: least-outstanding-requests choice over the servers that are up, with ejection.
+/// A server whose connection is refused (or that fails 3 times in a row: timeouts, early closes,
+/// 5xx without Retry-After) is ejected for a backoff period, then probed with GET /v1/models
+/// before it gets requests again; a 429 or 503 with Retry-After pauses it for that long. It also
+/// remembers which servers take `response_format`.
 final class ServerPool: @unchecked Sendable {
   let roots: [URL]
-  private let lock = NSLock()
-  private var outstanding: [Int]
-  private var acceptsSchema: [Bool]
-  private var turn = 0
+  static let failuresToEject = 3
 
-  init(roots: [URL], schema: Bool) {
-    self.roots = roots
-    outstanding = Array(repeating: 0, count: roots.count)
-    acceptsSchema = Array(repeating: schema, count: roots.count)
+  struct Member {
+    var outstanding = 0
+    var acceptsSchema: Bool
+    var consecutiveFailures = 0
+    /// Ejections in a row (the next ejection lasts longer); a passed probe resets it.
+    var ejections = 0
+    /// No first attempt before this time (uptime nanoseconds).
+    var unavailableUntil: UInt64 = 0
+    /// Ejected: it needs a passed probe before it gets requests again.
+    var ejected = false
+    var probing = false
+    /// Refused the key or does not serve the model: never used in this run.
+    var excluded = false
+    var lastProblem = ""
   }
 
-  /// The server with the fewest requests in flight (ties rotate); `avoiding` a server that just
-  /// failed when another one exists.
-  func acquire(avoiding: Int? = nil) -> Int {
+  enum Choice {
+    case server(Int)
+    /// Every server is ejected, paused or excluded: try again after this many seconds.
+    case none(wait: TimeInterval, why: String)
+  }
+
+  private let lock = NSLock()
+  private var members: [Member]
+  private var turn = 0
+  private let backoffBase: TimeInterval
+  private let backoffCap: TimeInterval
+
+  init(roots: [URL], schema: Bool, backoffBase: TimeInterval, backoffCap: TimeInterval) {
+    self.roots = roots
+    members = roots.map { _ in Member(acceptsSchema: schema) }
+    self.backoffBase = backoffBase
+    self.backoffCap = backoffCap
+  }
+
+  static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+  /// The up server with the fewest requests in flight (ties rotate), `avoiding` one that just
+  /// failed when another is up. `probe` lists ejected servers whose backoff is over and whose
+  /// probe the caller must start.
+  func acquire(avoiding: Int? = nil, probe: inout [Int]) -> Choice {
     lock.lock(); defer { lock.unlock() }
-    var best = -1
+    let now = ServerPool.now()
+    var best = -1, fallback = -1
+    var soonest = UInt64.max
     for k in 0..<roots.count {
       let i = (turn + k) % roots.count
-      if i == avoiding && roots.count > 1 { continue }
-      if best < 0 || outstanding[i] < outstanding[best] { best = i }
+      let m = members[i]
+      if m.excluded { continue }
+      if m.ejected {
+        if !m.probing {
+          if m.unavailableUntil <= now { members[i].probing = true; probe.append(i) } else { soonest = min(soonest, m.unavailableUntil) }
+        }
+        continue
+      }
+      if m.unavailableUntil > now { soonest = min(soonest, m.unavailableUntil); continue }
+      if i == avoiding { fallback = i; continue }
+      if best < 0 || m.outstanding < members[best].outstanding { best = i }
     }
+    if best < 0 { best = fallback }
     turn = (turn + 1) % roots.count
-    outstanding[best] += 1
-    return best
+    guard best >= 0 else {
+      // Probes in flight answer within the connect timeout; poll for them briefly.
+      let wait = soonest == .max ? 0.05 : max(0.001, Double(soonest - now) / 1e9)
+      let why = members.enumerated().map { "\(roots[$0.offset].absoluteString): \($0.element.lastProblem)" }
+        .joined(separator: "; ")
+      return .none(wait: min(wait, 1), why: why)
+    }
+    members[best].outstanding += 1
+    return .server(best)
   }
-  func release(_ i: Int) { lock.lock(); outstanding[i] -= 1; lock.unlock() }
-  func schema(_ i: Int) -> Bool { lock.lock(); defer { lock.unlock() }; return acceptsSchema[i] }
-  func rejectSchema(_ i: Int) { lock.lock(); acceptsSchema[i] = false; lock.unlock() }
+
+  func release(_ i: Int) { lock.lock(); members[i].outstanding -= 1; lock.unlock() }
+  func schema(_ i: Int) -> Bool { lock.lock(); defer { lock.unlock() }; return members[i].acceptsSchema }
+  func rejectSchema(_ i: Int) { lock.lock(); members[i].acceptsSchema = false; lock.unlock() }
+
+  func succeeded(_ i: Int) {
+    lock.lock(); members[i].consecutiveFailures = 0; lock.unlock()
+  }
+
+  /// Records a failed attempt; true when the server was ejected by it.
+  @discardableResult
+  func failed(_ i: Int, problem: String, ejectNow: Bool = false, pauseFor: TimeInterval? = nil) -> Bool {
+    lock.lock(); defer { lock.unlock() }
+    members[i].lastProblem = problem
+    if let pauseFor {
+      members[i].unavailableUntil = max(members[i].unavailableUntil, ServerPool.now() + UInt64(pauseFor * 1e9))
+      return false
+    }
+    members[i].consecutiveFailures += 1
+    guard !members[i].ejected, ejectNow || members[i].consecutiveFailures >= ServerPool.failuresToEject else { return false }
+    eject(i)
+    return true
+  }
+
+  /// Ejected for a backoff that doubles with each ejection in a row (lock held).
+  private func eject(_ i: Int) {
+    let period = min(backoffCap, backoffBase * pow(2, Double(members[i].ejections)))
+    members[i].ejections += 1
+    members[i].ejected = true
+    members[i].probing = false
+    members[i].unavailableUntil = ServerPool.now() + UInt64(period * 1e9)
+  }
+
+  /// A probe's result: back in the fleet, or ejected again for longer.
+  func probed(_ i: Int, ok: Bool, problem: String) {
+    lock.lock(); defer { lock.unlock() }
+    members[i].probing = false
+    if ok {
+      members[i].ejected = false
+      members[i].ejections = 0
+      members[i].consecutiveFailures = 0
+      members[i].unavailableUntil = 0
+    } else {
+      members[i].lastProblem = problem
+      eject(i)
+    }
+  }
+
+  /// Start-up check results: a server that is down is ejected (and probed later); one that
+  /// refused the key or lacks the model is left out of the run.
+  func startEjected(_ i: Int, problem: String) { lock.lock(); members[i].lastProblem = problem; eject(i); lock.unlock() }
+  func exclude(_ i: Int, problem: String) { lock.lock(); members[i].excluded = true; members[i].lastProblem = problem; lock.unlock() }
+
+  var upCount: Int { lock.lock(); defer { lock.unlock() }; return members.filter { !$0.excluded && !$0.ejected }.count }
 }
 
-/// An OpenAI-compatible chat completions client (vLLM, llama.cpp server, Ollama, TGI).
+/// One HTTP exchange as the client sees it.
+struct HTTPReply {
+  let status: Int
+  let retryAfter: TimeInterval?
+  let body: [UInt8]
+  var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// Why an attempt got no HTTP answer; decides how the fleet treats the server.
+enum TransportFailure: Error {
+  case refused(String)
+  case closedEarly
+  case timedOut
+  case other(String)
+
+  var message: String {
+    switch self {
+    case .refused(let why): return why
+    case .closedEarly: return "connection closed without an answer"
+    case .timedOut: return "timed out"
+    case .other(let why): return why
+    }
+  }
+}
+
+/// An OpenAI-compatible chat completions client (vLLM, llama.cpp server, Ollama, TGI) over
+/// AsyncHTTPClient: pooled keep-alive connections per server, a deadline per request, and no
+/// retries inside the HTTP layer (the client decides where a failed request goes next).
 public final class ChatClient: @unchecked Sendable {
   public let settings: ClientSettings
   let pool: ServerPool
-  let session: URLSession
-  /// Called with one line per retry or failure; never with report text or the key.
+  let http: HTTPClient
+  /// Called with one line per retry, ejection or failure; never with report text or the key.
   let log: @Sendable (String) -> Void
+  private let stateLock = NSLock()
+  private var isShutDown = false
+  private var fleetProblem: String?
+  /// Set when a request found no server up for a whole timeout (cleared by the next answer):
+  /// the runner then stops sending instead of failing every report the same way.
+  public var fleetDown: String? { stateLock.lock(); defer { stateLock.unlock() }; return fleetProblem }
+  private func setFleetProblem(_ p: String?) { stateLock.lock(); fleetProblem = p; stateLock.unlock() }
 
   public init(settings: ClientSettings, maxInFlight: Int, log: @escaping @Sendable (String) -> Void = { _ in }) {
     self.settings = settings
     self.log = log
-    pool = ServerPool(roots: settings.servers.map(ClientSettings.apiRoot), schema: settings.responseFormat)
-    deadlines = Deadlines(timeout: settings.timeout)
-    let config = URLSessionConfiguration.ephemeral
-    config.httpMaximumConnectionsPerHost = max(6, maxInFlight)
-    // FoundationNetworking re-arms a dispatch timer on every callback of a request that has a
-    // timeout, which cost 5-10 ms of CPU per request in scripts/bench/label.sh; `Deadlines` does
-    // the per-request timeout instead, with one sweep timer for all requests.
-    config.timeoutIntervalForRequest = ChatClient.noTimeout
-    config.timeoutIntervalForResource = ChatClient.noTimeout
-    config.requestCachePolicy = .reloadIgnoringLocalCacheData
-    config.urlCache = nil
-    config.httpCookieStorage = nil
-    session = URLSession(configuration: config)
+    pool = ServerPool(roots: settings.servers.map(ClientSettings.apiRoot), schema: settings.responseFormat,
+                      backoffBase: settings.backoffBase, backoffCap: settings.backoffCap)
+    var config = HTTPClient.Configuration()
+    config.timeout.connect = .milliseconds(Int64(settings.connectTimeout * 1000))
+    // The body of an answer follows its headers at once; a stalled one is a dead connection.
+    config.timeout.read = .milliseconds(Int64(settings.timeout * 1000))
+    // Every request in flight can have its own connection to any one server (+ a probe).
+    config.connectionPool = .init(idleTimeout: .seconds(60),
+                                  concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, maxInFlight + 1))
+    // A refused connection fails the request at once (the fleet sends it elsewhere) instead of
+    // being retried by the pool until the connect deadline.
+    config.connectionPool.retryConnectionEstablishment = false
+    config.httpVersion = .http1Only
+    config.decompression = .disabled
+    config.redirectConfiguration = .disallow
+    http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
+  }
+
+  /// Closes the connections. Call once when done; a client that was never shut down closes them
+  /// when it goes away.
+  public func shutdown() async {
+    let was = stateLock.withLock { () -> Bool in
+      defer { isShutDown = true }
+      return isShutDown
+    }
+    if !was { try? await http.shutdown() }
   }
 
   deinit {
-    deadlines.stop()
-    session.invalidateAndCancel()
+    if !isShutDown { http.shutdown { _ in } }
   }
 
-  static let noTimeout: TimeInterval = 7 * 86400
-  private let deadlines: Deadlines
+  private func headers(json: Bool) -> HTTPHeaders {
+    var h = HTTPHeaders()
+    h.add(name: "Accept", value: "application/json")
+    if json { h.add(name: "Content-Type", value: "application/json") }
+    if let key = settings.apiKey, !key.isEmpty { h.add(name: "Authorization", value: "Bearer \(key)") }
+    return h
+  }
 
-  private func request(_ url: URL, method: String, body: Data? = nil, timeout: TimeInterval = ChatClient.noTimeout) -> URLRequest {
-    var r = URLRequest(url: url, timeoutInterval: timeout)
-    r.httpMethod = method
-    if let body {
-      r.httpBody = body
-      r.setValue("application/json", forHTTPHeaderField: "Content-Type")
+  /// One exchange under a deadline. Errors come back as a `TransportFailure`.
+  func exchange(_ url: String, body: [UInt8]?, timeout: TimeInterval) async throws -> HTTPReply {
+    var request = HTTPClientRequest(url: url)
+    request.method = body == nil ? .GET : .POST
+    request.headers = headers(json: body != nil)
+    if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+    do {
+      let response = try await http.execute(request, deadline: .now() + .milliseconds(Int64(timeout * 1000)))
+      let bytes = try await response.body.collect(upTo: 64 << 20)
+      let retryAfter = response.headers.first(name: "Retry-After").flatMap(ChatClient.parseRetryAfter)
+      return HTTPReply(status: Int(response.status.code), retryAfter: retryAfter, body: Array(bytes.readableBytesView))
+    } catch {
+      if Task.isCancelled { throw CancellationError() }
+      throw ChatClient.classify(error)
     }
-    if let key = settings.apiKey, !key.isEmpty { r.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
-    return r
   }
 
-  /// Checks every server answers `/v1/models` and serves the model, before any report is sent.
+  static func classify(_ error: Error) -> TransportFailure {
+    if let e = error as? TransportFailure { return e }
+    if let e = error as? HTTPClientError {
+      switch e {
+      case .deadlineExceeded, .readTimeout, .writeTimeout: return .timedOut
+      case .remoteConnectionClosed: return .closedEarly
+      case .connectTimeout: return .refused("connection timed out")
+      default: return .other("\(e)")
+      }
+    }
+    if let e = error as? NIOConnectionError {
+      let refused = e.connectionErrors.contains { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }
+      return .refused(refused ? "connection refused" : "cannot connect (\(e.connectionErrors.map { "\($0.error)" }.joined(separator: ", ")))")
+    }
+    if let e = error as? IOError {
+      if e.errnoCode == ECONNREFUSED { return .refused("connection refused") }
+      if e.errnoCode == ECONNRESET || e.errnoCode == EPIPE { return .closedEarly }
+      return .other("\(e)")
+    }
+    if let e = error as? ChannelError, case .connectTimeout = e { return .refused("connection timed out") }
+    if error is NIOConnectionError || "\(error)".contains("Connection refused") { return .refused("connection refused") }
+    return .other("\(error)")
+  }
+
+  /// `Retry-After` as seconds or an HTTP date.
+  static func parseRetryAfter(_ value: String) -> TimeInterval? {
+    let v = value.trimmingCharacters(in: .whitespaces)
+    if let s = Double(v) { return max(0, s) }
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = TimeZone(identifier: "GMT")
+    f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+    return f.date(from: v).map { max(0, $0.timeIntervalSinceNow) }
+  }
+
+  // MARK: Health
+
+  /// What one server's GET /v1/models came to.
+  enum Health {
+    case serves
+    /// Down or failing (connection, 5xx after the retries): ejected, probed again later.
+    case down(String)
+    /// Misconfigured for this run (key refused, model not served, not an OpenAI API): left out.
+    case unusable(String)
+  }
+
+  /// GET /v1/models with the request retry policy when `retries` > 0 (429/5xx/timeouts retried,
+  /// Retry-After honoured; a refused connection is not retried: nothing listens there).
+  func checkHealth(_ i: Int, retries: Int) async -> Health {
+    let root = pool.roots[i].absoluteString
+    var step = 0
+    while true {
+      let reply: HTTPReply
+      do { reply = try await exchange(root + "/models", body: nil, timeout: min(settings.timeout, 30)) } catch {
+        if error is CancellationError { return .down("cancelled") }
+        let failure = ChatClient.classify(error)
+        if case .refused = failure { return .down("server \(root) is unreachable (\(failure.message)); check --server and that the server is running") }
+        guard step < retries else { return .down("server \(root) is unreachable (\(failure.message)); check --server and that the server is running") }
+        let delay = settings.backoff(step: step, retryAfter: nil)
+        log("health check of \(root): \(failure.message); retrying in \(String(format: "%.2f", delay)) s")
+        step += 1
+        try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+        continue
+      }
+      switch reply.status {
+      case 200:
+        guard let obj = JSONValue.parse(reply.text) as? [String: Any], let list = obj["data"] as? [[String: Any]] else {
+          return .unusable("server \(root) answered GET /v1/models without a model list; is it an OpenAI-compatible server?")
+        }
+        let ids = list.compactMap { $0["id"] as? String }
+        guard ids.contains(settings.model) else {
+          return .unusable("server \(root) does not serve model '\(settings.model)'; it serves: \(ids.isEmpty ? "(none)" : ids.joined(separator: ", ")); pass --model with one of them")
+        }
+        return .serves
+      case 401, 403:
+        return .unusable("server \(root) refused the API key (HTTP \(reply.status)); set the right key in the environment variable named by --api-key-env")
+      case 408, 429, 500...599:
+        guard step < retries else {
+          return .down("server \(root) answered HTTP \(reply.status) to GET /v1/models \(step + 1) times")
+        }
+        let delay = settings.backoff(step: step, retryAfter: reply.retryAfter)
+        log("health check of \(root): HTTP \(reply.status); retrying in \(String(format: "%.2f", delay)) s")
+        step += 1
+        try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+      default:
+        return .unusable("server \(root) answered HTTP \(reply.status) to GET /v1/models; is it an OpenAI-compatible server?")
+      }
+    }
+  }
+
+  /// Checks every server (at once) before any report is sent. The run starts when at least one
+  /// serves the model; the others are named in a warning: down ones are ejected and probed
+  /// again during the run, misconfigured ones are left out. With none, the first server's
+  /// problem is the error.
   public func healthCheck() async throws {
-    for root in pool.roots {
-      let url = root.appendingPathComponent("models")
-      let data: Data, response: URLResponse
-      do { (data, response) = try await session.data(for: request(url, method: "GET", timeout: settings.timeout)) } catch {
-        throw LabelError("server \(root.absoluteString) is unreachable (\(Self.describe(error))); check --server and that the server is running")
+    let results = await withTaskGroup(of: (Int, Health).self) { group in
+      for i in pool.roots.indices { group.addTask { (i, await self.checkHealth(i, retries: self.settings.maxRetries)) } }
+      var out = [Health](repeating: .serves, count: pool.roots.count)
+      for await (i, h) in group { out[i] = h }
+      return out
+    }
+    var problems: [String] = []
+    for (i, h) in results.enumerated() {
+      switch h {
+      case .serves: break
+      case .down(let why): pool.startEjected(i, problem: why); problems.append(why)
+      case .unusable(let why): pool.exclude(i, problem: why); problems.append(why)
       }
-      let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-      if status == 401 || status == 403 {
-        throw LabelError("server \(root.absoluteString) refused the API key (HTTP \(status)); set the right key in the environment variable named by --api-key-env")
-      }
-      guard status == 200 else {
-        throw LabelError("server \(root.absoluteString) answered HTTP \(status) to GET /v1/models; is it an OpenAI-compatible server?")
-      }
-      guard let obj = JSONValue.parse(String(decoding: data, as: UTF8.self)) as? [String: Any],
-            let list = obj["data"] as? [[String: Any]] else {
-        throw LabelError("server \(root.absoluteString) answered GET /v1/models without a model list; is it an OpenAI-compatible server?")
-      }
-      let ids = list.compactMap { $0["id"] as? String }
-      guard ids.contains(settings.model) else {
-        throw LabelError("server \(root.absoluteString) does not serve model '\(settings.model)'; it serves: \(ids.isEmpty ? "(none)" : ids.joined(separator: ", ")); pass --model with one of them")
+    }
+    if results.allSatisfy({ if case .serves = $0 { return false }; return true }) {
+      if problems.count == 1 { throw LabelError(problems[0]) }
+      throw LabelError("no server can be used: " + problems.joined(separator: "; "))
+    }
+    for p in problems { log("warning: \(p); starting with the other server(s), it is checked again during the run") }
+  }
+
+  /// A probe of an ejected server: one GET /v1/models, no retries.
+  private func startProbe(_ i: Int) {
+    Task.detached { [self] in
+      let h = await checkHealth(i, retries: 0)
+      switch h {
+      case .serves:
+        pool.probed(i, ok: true, problem: "")
+        log("server \(pool.roots[i].absoluteString) answers again; back in the fleet")
+      case .down(let why), .unusable(let why):
+        pool.probed(i, ok: false, problem: why)
       }
     }
   }
+
+  // MARK: Conversations
 
   /// Runs the conversation of one prompt over one report: every user turn in order, each answer
   /// kept as an assistant message. Never throws: a request that keeps failing comes back with
-  /// `error` set.
+  /// `error` set, a truncated one with `truncated` set.
   public func converse(_ prompt: RenderedPrompt, report: String) async -> Completion {
     let start = DispatchTime.now().uptimeNanoseconds
     var result = Completion()
@@ -173,45 +467,82 @@ public final class ChatClient: @unchecked Sendable {
     for turn in prompt.turns.indices {
       messages.append(ChatMessage(role: "user", content: prompt.userTurn(turn, report: report)))
       let last = turn == prompt.turns.count - 1
-      let reply = await complete(messages, prompt: prompt, constrain: last, into: &result)
-      guard let reply else { break }
-      messages.append(ChatMessage(role: "assistant", content: reply))
-      if last { result.text = reply }
+      let prefill = prompt.prefill(turn)
+      guard let reply = await complete(messages, prompt: prompt, prefill: prefill, constrain: last, into: &result) else { break }
+      let full = prefill + reply
+      if result.truncated { result.text = full; break }
+      messages.append(ChatMessage(role: "assistant", content: full))
+      if last { result.text = full }
     }
     result.latency = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     return result
   }
 
   enum Attempt {
-    case ok(String, prompt: Int, completion: Int)
+    case ok(String, finish: String?, prompt: Int, completion: Int)
     case retry(String, after: TimeInterval?)
     case fail(String)
-    case schemaRejected
+    case schemaRejected(String)
   }
 
-  /// One request with retries; returns the reply text or nil (with `into.error` set).
-  private func complete(_ messages: [ChatMessage], prompt: RenderedPrompt, constrain: Bool,
+  /// One turn with retries; returns the reply text (nil with `into.error` set). A reply that
+  /// stopped for an unexpected reason is retried once with the template's larger `max_tokens`,
+  /// if it has one, and else comes back with `into.truncated` set.
+  private func complete(_ messages: [ChatMessage], prompt: RenderedPrompt, prefill: String, constrain: Bool,
                         into result: inout Completion) async -> String? {
     var avoid: Int? = nil
     var retriesLeft = settings.maxRetries
     var backoffStep = 0
+    var maxTokens = prompt.template.maxTokens
+    var waitedForFleet: TimeInterval = 0
     while true {
       if Task.isCancelled { result.error = "cancelled"; return nil }
-      let server = pool.acquire(avoiding: avoid)
-      let useSchema = constrain && pool.schema(server)
+      var probes: [Int] = []
+      let choice = pool.acquire(avoiding: avoid, probe: &probes)
+      for p in probes { startProbe(p) }
+      guard case let .server(server) = choice else {
+        guard case let .none(wait, why) = choice else { continue }
+        // The whole fleet is out: wait for a pause to end or a probe to pass, up to one timeout.
+        if waitedForFleet >= settings.timeout {
+          result.error = "no server could take the request for \(Int(waitedForFleet.rounded())) s (\(why))"
+          setFleetProblem(result.error)
+          return nil
+        }
+        waitedForFleet += wait
+        try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+        continue
+      }
+      let root = pool.roots[server].absoluteString
+      // A prefilled answer is text that continues the prefill: no schema can constrain that.
+      let useSchema = constrain && prefill.isEmpty && pool.schema(server)
       result.attempts += 1
-      result.server = pool.roots[server].absoluteString
-      let outcome = await attempt(messages, prompt: prompt, schema: useSchema, server: server)
+      result.server = root
+      let outcome = await attempt(messages, prompt: prompt, prefill: prefill, schema: useSchema, maxTokens: maxTokens,
+                                  server: server)
       pool.release(server)
       switch outcome {
-      case let .ok(text, p, c):
+      case let .ok(text, finish, p, c):
+        pool.succeeded(server)
+        if fleetDown != nil { setFleetProblem(nil) }
         result.promptTokens += p
         result.completionTokens += c
         result.usedSchema = result.usedSchema || useSchema
+        result.finishReason = finish
+        result.maxTokens = maxTokens
+        result.answerTokens = c
+        if let finish, !prompt.template.finishReasons.contains(finish) {
+          if let larger = prompt.template.truncationMaxTokens, maxTokens < larger {
+            log("answer stopped with finish_reason '\(finish)' after \(c) tokens; asking again with max_tokens \(larger)")
+            maxTokens = larger
+            continue
+          }
+          result.truncated = true
+          result.error = "finish_reason '\(finish)' after \(c) completion tokens (max_tokens \(maxTokens))"
+        }
         return text
-      case .schemaRejected:
+      case let .schemaRejected(message):
         pool.rejectSchema(server)
-        log("server \(pool.roots[server].absoluteString) rejected response_format (HTTP 400); using tag extraction there")
+        log("server \(root) refused response_format (\(message)); reading answers from the text there")
       case let .fail(message):
         result.error = message
         return nil
@@ -222,175 +553,117 @@ public final class ChatClient: @unchecked Sendable {
         }
         retriesLeft -= 1
         avoid = server
-        let exp = min(settings.backoffCap, settings.backoffBase * pow(2, Double(backoffStep)))
+        // Another server that is up takes the retry at once; with none, back off.
+        var probes: [Int] = []
+        let otherUp: Bool
+        if pool.roots.count > 1, case let .server(other) = pool.acquire(avoiding: server, probe: &probes), other != server {
+          pool.release(other)
+          otherUp = true
+        } else {
+          otherUp = false
+        }
+        for p in probes { startProbe(p) }
+        if otherUp {
+          log("retrying on another server: \(message)")
+          continue
+        }
+        let delay = settings.backoff(step: backoffStep, retryAfter: retryAfter)
         backoffStep += 1
-        // Equal jitter: half fixed, half random, so a fleet of clients does not retry in step.
-        var delay = exp / 2 + Double.random(in: 0...(exp / 2))
-        if let retryAfter { delay = max(delay, min(retryAfter, settings.backoffCap)) }
         log("retrying in \(String(format: "%.2f", delay)) s: \(message)")
         try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
       }
     }
   }
 
-  func body(_ messages: [ChatMessage], prompt: RenderedPrompt, schema: Bool) -> Data {
+  func body(_ messages: [ChatMessage], prompt: RenderedPrompt, prefill: String, schema: Bool, maxTokens: Int) -> [UInt8] {
+    var wire = messages.map { JSONValue.object([("role", .string($0.role)), ("content", .string($0.content))]) }
+    if !prefill.isEmpty { wire.append(.object([("role", .string("assistant")), ("content", .string(prefill))])) }
     var fields: [(String, JSONValue)] = [
       ("model", .string(settings.model)),
-      ("messages", .array(messages.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })),
+      ("messages", .array(wire)),
       ("temperature", .number(settings.temperature)),
       ("seed", .number(Double(settings.seed))),
-      ("max_tokens", .number(Double(prompt.template.maxTokens))),
+      ("max_tokens", .number(Double(maxTokens))),
     ]
-    if !prompt.template.stop.isEmpty && !schema { fields.append(("stop", .array(prompt.template.stop.map { .string($0) }))) }
+    let stop = prompt.stop(for: messages.filter { $0.role == "user" }.count - 1)
+    if !stop.isEmpty && !schema { fields.append(("stop", .array(stop.map { .string($0) }))) }
+    if !prefill.isEmpty {
+      // vLLM continues a final assistant message only when asked; llama.cpp and Ollama do it anyway.
+      fields.append(("continue_final_message", .bool(true)))
+      fields.append(("add_generation_prompt", .bool(false)))
+    }
     if schema {
       fields.append(("response_format", .object([
         ("type", .string("json_schema")),
         ("json_schema", .object([("name", .string("answer")), ("strict", .bool(true)), ("schema", prompt.responseSchema)])),
       ])))
     }
-    return Data(JSONValue.object(fields).bytes)
+    return JSONValue.object(fields).bytes
   }
 
-  private func attempt(_ messages: [ChatMessage], prompt: RenderedPrompt, schema: Bool, server: Int) async -> Attempt {
-    let url = pool.roots[server].appendingPathComponent("chat/completions")
-    let req = request(url, method: "POST", body: body(messages, prompt: prompt, schema: schema))
-    let data: Data, response: URLResponse
-    do { (data, response) = try await send(req) } catch {
-      return .retry("\(pool.roots[server].absoluteString): \(Self.describe(error))", after: nil)
+  private func attempt(_ messages: [ChatMessage], prompt: RenderedPrompt, prefill: String, schema: Bool, maxTokens: Int,
+                       server: Int) async -> Attempt {
+    let root = pool.roots[server].absoluteString
+    let reply: HTTPReply
+    do {
+      reply = try await exchange(root + "/chat/completions",
+                                 body: body(messages, prompt: prompt, prefill: prefill, schema: schema, maxTokens: maxTokens),
+                                 timeout: settings.timeout)
+    } catch {
+      if error is CancellationError { return .fail("cancelled") }
+      let failure = ChatClient.classify(error)
+      let refused: Bool
+      if case .refused = failure { refused = true } else { refused = false }
+      if pool.failed(server, problem: failure.message, ejectNow: refused) {
+        log("server \(root) ejected (\(failure.message)); it is probed again before it gets requests")
+      }
+      return .retry("\(root): \(failure.message)", after: nil)
     }
-    let http = response as? HTTPURLResponse
-    let status = http?.statusCode ?? 0
-    let text = String(decoding: data, as: UTF8.self)
-    switch status {
+    switch reply.status {
     case 200:
-      guard let obj = JSONValue.parse(text) as? [String: Any],
+      guard let obj = JSONValue.parse(reply.text) as? [String: Any],
             let choices = obj["choices"] as? [[String: Any]], let first = choices.first,
             let message = first["message"] as? [String: Any] else {
-        return .retry("\(pool.roots[server].absoluteString): HTTP 200 without choices[0].message", after: nil)
+        return .retry("\(root): HTTP 200 without choices[0].message", after: nil)
       }
       let content = message["content"] as? String ?? ""
       let usage = obj["usage"] as? [String: Any]
-      return .ok(content, prompt: usage?["prompt_tokens"] as? Int ?? 0, completion: usage?["completion_tokens"] as? Int ?? 0)
-    case 400 where schema:
-      return .schemaRejected
+      return .ok(content, finish: first["finish_reason"] as? String,
+                 prompt: usage?["prompt_tokens"] as? Int ?? 0, completion: usage?["completion_tokens"] as? Int ?? 0)
+    case 400...499 where schema && ![401, 403, 404, 408, 429].contains(reply.status)
+                          && ChatClient.refusesResponseFormat(reply.text):
+      return .schemaRejected("HTTP \(reply.status): \(ChatClient.serverMessage(reply.text))")
     case 408, 429, 500...599:
-      let after = http?.value(forHTTPHeaderField: "Retry-After").flatMap(Double.init)
-      return .retry("\(pool.roots[server].absoluteString): HTTP \(status)", after: after)
-    default:
-      return .fail("\(pool.roots[server].absoluteString): HTTP \(status): \(Self.serverMessage(text))")
-    }
-  }
-
-  /// One request under the client's own deadline; cancelling the Swift task cancels the request.
-  private func send(_ req: URLRequest) async throws -> (Data, URLResponse) {
-    let handle = TaskHandle()
-    let result: (Data, URLResponse)
-    do {
-      result = try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (cont: CheckedContinuation<(Data, URLResponse), Error>) in
-        let task = session.dataTask(with: req) { data, response, error in
-          if let error { cont.resume(throwing: error) } else if let response {
-            cont.resume(returning: (data ?? Data(), response))
-          } else { cont.resume(throwing: URLError(.badServerResponse)) }
-        }
-        handle.set(task, id: deadlines.add(task))
-        task.resume()
+      let message = "\(root): HTTP \(reply.status)"
+      if reply.status == 429 || reply.retryAfter != nil {
+        // The server asked for time: no first attempts there until then.
+        pool.failed(server, problem: "HTTP \(reply.status)", pauseFor: min(reply.retryAfter ?? settings.backoffBase, settings.retryAfterCap))
+      } else if pool.failed(server, problem: "HTTP \(reply.status)") {
+        log("server \(root) ejected (HTTP \(reply.status) \(ServerPool.failuresToEject) times in a row); it is probed again before it gets requests")
       }
-      } onCancel: { handle.cancel() }
-    } catch {
-      if deadlines.remove(handle.id) { throw DeadlineExceeded() }
-      throw error
+      return .retry(message, after: reply.retryAfter)
+    default:
+      return .fail("\(root): HTTP \(reply.status): \(ChatClient.serverMessage(reply.text))")
     }
-    _ = deadlines.remove(handle.id)
-    return result
   }
 
-  /// The `error.message` of an OpenAI-style error body, cut short.
+  /// Whether a 4xx body says the server cannot do constrained output: OpenAI-style and vLLM
+  /// messages naming response_format or the JSON schema, llama.cpp's "response_format type must
+  /// be one of", TGI's 422 for an unknown `json_schema` variant or "grammar is not supported".
+  static func refusesResponseFormat(_ body: String) -> Bool {
+    let text = body.lowercased()
+    return ["response_format", "json_schema", "json schema", "grammar", "guided", "structured output", "schema"]
+      .contains { text.contains($0) }
+  }
+
+  /// The message of an error body, cut short: `{"error": {"message"}}` (OpenAI, llama.cpp),
+  /// `{"message"}` (vLLM), `{"error": "..."}` (TGI), or the text itself.
   static func serverMessage(_ body: String) -> String {
     if let obj = JSONValue.parse(body) as? [String: Any] {
       if let e = obj["error"] as? [String: Any], let m = e["message"] as? String { return String(m.prefix(300)) }
+      if let m = obj["error"] as? String { return String(m.prefix(300)) }
       if let m = obj["message"] as? String { return String(m.prefix(300)) }
     }
-    return String(body.prefix(300))
-  }
-
-  static func describe(_ error: Error) -> String {
-    if error is DeadlineExceeded { return "timed out" }
-    if let u = error as? URLError {
-      switch u.code {
-      case .timedOut: return "timed out"
-      case .cannotConnectToHost: return "connection refused"
-      case .networkConnectionLost: return "connection lost"
-      case .cancelled: return "cancelled"
-      default: return "network error \(u.code.rawValue)"
-      }
-    }
-    return "\(error)"
-  }
-}
-
-/// The URLSessionTask behind one request, so that task cancellation can reach it.
-final class TaskHandle: @unchecked Sendable {
-  private let lock = NSLock()
-  private var task: URLSessionTask?
-  private var cancelled = false
-  private(set) var id = -1
-  func set(_ t: URLSessionTask, id: Int) {
-    lock.lock(); task = t; self.id = id; let c = cancelled; lock.unlock()
-    if c { t.cancel() }
-  }
-  func cancel() { lock.lock(); cancelled = true; let t = task; lock.unlock(); t?.cancel() }
-}
-
-struct DeadlineExceeded: Error {}
-
-/// Per-request timeouts with one sweep timer: requests past their deadline are cancelled, and the
-/// error they end with is reported as a timeout.
-final class Deadlines: @unchecked Sendable {
-  private let lock = NSLock()
-  private var entries: [Int: (task: URLSessionTask, deadline: UInt64)] = [:]
-  private var expired = Set<Int>()
-  private var nextId = 0
-  private let timeoutNanos: UInt64
-  private let timer: DispatchSourceTimer
-
-  init(timeout: TimeInterval) {
-    timeoutNanos = UInt64(timeout * 1e9)
-    timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
-    // Sweep about ten times per timeout, at most every 20 ms and at least every second.
-    let period = min(1.0, max(0.02, timeout / 10))
-    timer.schedule(deadline: .now() + period, repeating: period, leeway: .milliseconds(Int(period * 100)))
-    timer.setEventHandler { [weak self] in self?.sweep() }
-    timer.resume()
-  }
-
-  func stop() { timer.cancel() }
-
-  func add(_ task: URLSessionTask) -> Int {
-    let deadline = DispatchTime.now().uptimeNanoseconds + timeoutNanos
-    lock.lock(); defer { lock.unlock() }
-    nextId += 1
-    entries[nextId] = (task, deadline)
-    return nextId
-  }
-
-  /// Forgets a request; true when it had been cancelled for its deadline.
-  func remove(_ id: Int) -> Bool {
-    lock.lock(); defer { lock.unlock() }
-    entries[id] = nil
-    return expired.remove(id) != nil
-  }
-
-  private func sweep() {
-    let now = DispatchTime.now().uptimeNanoseconds
-    var late: [URLSessionTask] = []
-    lock.lock()
-    for (id, e) in entries where e.deadline <= now {
-      late.append(e.task)
-      expired.insert(id)
-      entries[id] = nil
-    }
-    lock.unlock()
-    for t in late { t.cancel() }
+    return String(body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(300))
   }
 }

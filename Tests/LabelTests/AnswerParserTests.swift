@@ -33,9 +33,16 @@ final class AnswerParserTests: XCTestCase {
     XCTAssertTrue(parse("Yes.") == (.recovered, "Present"))
     XCTAssertTrue(parse("No") == (.recovered, "Absent"))
     XCTAssertTrue(parse("absent") == (.recovered, "Absent"))
-    // Braces inside strings do not end the object; the first object that parses wins.
+    // Braces inside strings do not end the object; the last object with an answer wins (a draft,
+    // then the final answer), as with the tags.
     XCTAssertTrue(parse(#"Note {not json}. {"critique": "a } brace", "answer": "Absent"} then {"answer": "Present"}"#)
+                  == (.recovered, "Present"))
+    XCTAssertTrue(parse(#"Draft: {"answer": "Present"}. On reflection: {"answer": "Absent"} {"note": "done"}"#)
                   == (.recovered, "Absent"))
+    // An object cut short at the end is no answer: the last complete one is.
+    XCTAssertTrue(parse(#"{"answer": "Absent"} then {"answer": "Pres"#) == (.recovered, "Absent"))
+    XCTAssertTrue(parse(#"Draft {"critique": "a } brace", "answer": "Absent"} final {"critique": "{x}", "answer": "Uncertain"}"#)
+                  == (.recovered, "Uncertain"))
     // Chain of thought: the tagged JSON wins over JSON quoted in the reasoning.
     XCTAssertTrue(parse(#"Initial {"answer": "Present"}. Critique: wrong. <answer>{"answer": "Absent"}</answer>"#)
                   == (.strict, "Absent"))

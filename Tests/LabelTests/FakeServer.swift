@@ -79,7 +79,7 @@ enum Fixtures {
   }
 
   /// A one-finding template, so each report is one request.
-  static func single(_ name: String = "single", turns: [String]? = nil) throws -> PromptTemplate {
+  static func single(_ name: String = "single", turns: [String]? = nil, extra: String = "") throws -> PromptTemplate {
     let t = turns ?? ["Report: {{report}}\nIs there {{finding}}? {{format}}"]
     let turnYAML = t.map { "  - \"\($0.replacingOccurrences(of: "\n", with: "\\n"))\"" }.joined(separator: "\n")
     return try PromptTemplate.parse("""
@@ -90,6 +90,7 @@ enum Fixtures {
       format: 'Answer {"answer": one of {{options}}} in <answer></answer>.'
       max_tokens: 32
       stop: ["</answer>"]
+      \(extra)
       findings:
         - column: Pneumothorax
           name: pneumothorax
@@ -118,10 +119,19 @@ enum Fixtures {
   static func run(_ settings: ClientSettings, templates: [PromptTemplate], reports: ReportSet, out: URL,
                   inFlight: Int = 4, log: LogLines = LogLines()) async throws -> [StrategySummary] {
     let client = ChatClient(settings: settings, maxInFlight: inFlight, log: { log.add($0) })
-    let runner = try LabelRunner(client: client, templates: templates, reports: reports, outDir: out,
-                                 inFlight: inFlight, log: { log.add($0) })
-    return try await runner.run()
+    do {
+      let runner = try LabelRunner(client: client, templates: templates, reports: reports, outDir: out,
+                                   inFlight: inFlight, log: { log.add($0) })
+      let summaries = try await runner.run()
+      await client.shutdown()
+      return summaries
+    } catch {
+      await client.shutdown()
+      throw error
+    }
   }
+
+  static func text(_ url: URL) throws -> String { try String(contentsOf: url, encoding: .utf8) }
 
   static func jsonl(_ url: URL) throws -> [[String: Any]] {
     try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map {

@@ -17,7 +17,7 @@ final class LabelRunTests: XCTestCase {
     let s = summaries[0]
     XCTAssertEqual(s.reports, 3)
     XCTAssertEqual(s.requests, 6)
-    XCTAssertEqual(s.outcomes, ["strict": 6, "recovered": 0, "error": 0, "failed": 0])
+    XCTAssertEqual(s.outcomes, ["strict": 6, "recovered": 0, "default": 0, "error": 0, "truncated": 0, "failed": 0])
     XCTAssertEqual(s.latencies.count, 6)
     XCTAssertGreaterThan(s.completionTokens, 0)
 
@@ -92,11 +92,13 @@ final class LabelRunTests: XCTestCase {
     XCTAssertEqual(byId["r3"]?["parsed"] as? String, "ERROR")
     XCTAssertTrue(byId["r3"]?["response"] is NSNull)
     XCTAssertEqual(byId["r3"]?["error"] as? String, "\(server.url.absoluteString)/v1: HTTP 500 (gave up after 4 attempts)")
-    XCTAssertEqual(summaries[0].outcomes, ["strict": 4, "recovered": 0, "error": 0, "failed": 1])
+    XCTAssertEqual(summaries[0].outcomes, ["strict": 4, "recovered": 0, "default": 0, "error": 0, "truncated": 0, "failed": 1])
     // The failed report gets no row: a blank would read as "not mentioned".
     XCTAssertEqual(try String(contentsOf: out.appendingPathComponent("single.csv"), encoding: .utf8),
                    "id,Pneumothorax\nr0,1.0\nr1,0.0\nr2,1.0\nr4,0.0\n")
-    XCTAssertEqual(summaries[0].rowsIncomplete, 1)
+    XCTAssertEqual(summaries[0].rowsLeftOut, 1)
+    XCTAssertEqual(try Fixtures.text(out.appendingPathComponent("errors.csv")),
+                   "template,id,finding,kind,reason\nsingle,r3,Pneumothorax,failed,\(server.url.absoluteString)/v1: HTTP 500 (gave up after 4 attempts)\n")
     XCTAssertTrue(log.all.contains("single: r3 Pneumothorax: \(server.url.absoluteString)/v1: HTTP 500 (gave up after 4 attempts)"), "\(log.all)")
     XCTAssertTrue(log.all.contains { $0.hasPrefix("retrying in ") && $0.hasSuffix("/v1: timed out") }, "\(log.all)")
 
@@ -116,7 +118,7 @@ final class LabelRunTests: XCTestCase {
     var settings = Fixtures.settings([server])
     settings.responseFormat = false
     let summaries = try await Fixtures.run(settings, templates: [try Fixtures.single()], reports: reports, out: out)
-    XCTAssertEqual(summaries[0].outcomes, ["strict": 1, "recovered": 6, "error": 1, "failed": 0])
+    XCTAssertEqual(summaries[0].outcomes, ["strict": 1, "recovered": 6, "default": 0, "error": 1, "truncated": 0, "failed": 0])
     XCTAssertEqual(try String(contentsOf: out.appendingPathComponent("single.csv"), encoding: .utf8),
                    "id,Pneumothorax\nr0,1.0\nr1,1.0\nr2,0.0\nr3,1.0\nr4,1.0\nr6,0.0\nr7,0.0\n")
     let answers = try Fixtures.jsonl(out.appendingPathComponent("answers.jsonl"))
@@ -203,6 +205,7 @@ final class LabelRunTests: XCTestCase {
       XCTAssertEqual(c.server, "\(good.url.absoluteString)/v1")
     }
     XCTAssertEqual(good.chatRequests.count, 6)
+    await client.shutdown()
   }
 
   func testInFlightIsBoundedAndReached() async throws {
@@ -296,7 +299,7 @@ final class LabelRunTests: XCTestCase {
     XCTAssertEqual((summary["strategies"] as! [[String: Any]])[0]["reports"] as? Int, 2)
   }
 
-  func testRunnerRejectsBadSettings() throws {
+  func testRunnerRejectsBadSettings() async throws {
     let settings = ClientSettings(servers: [URL(string: "http://127.0.0.1:9")!], model: "m")
     let client = ChatClient(settings: settings, maxInFlight: 1)
     XCTAssertThrowsError(try LabelRunner(client: client, templates: [try Fixtures.single()], reports: Fixtures.reports([]),
@@ -308,6 +311,7 @@ final class LabelRunTests: XCTestCase {
                                          log: { _ in })) {
       XCTAssertEqual("\($0)", "two prompt templates share the name 'single'; names pick the label file, so make them unique")
     }
+    await client.shutdown()
     XCTAssertEqual(ClientSettings.apiRoot(URL(string: "http://h:8000")!).absoluteString, "http://h:8000/v1")
     XCTAssertEqual(ClientSettings.apiRoot(URL(string: "http://h:8000/v1/")!).absoluteString, "http://h:8000/v1")
   }

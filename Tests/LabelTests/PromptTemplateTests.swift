@@ -60,9 +60,9 @@ final class PromptTemplateTests: XCTestCase {
     }
     let findings = "findings: [{column: Pneumothorax, options: [{answer: Present, value: 1.0}]}]"
     XCTAssertEqual(message("name: x\nturns: ['{{report}}']\ntemprature: 0\n\(findings)"),
-                   "p.yaml:3: unknown key 'temprature'; known keys at the top level: name, system, turns, format, answer_key, reasoning_keys, max_tokens, stop, findings")
+                   "p.yaml:3: unknown key 'temprature'; known keys at the top level: name, description, system, turns, format, answer_key, reasoning_keys, max_tokens, truncation_max_tokens, finish_reasons, stop, turn_stops, prefills, findings")
     XCTAssertEqual(message("name: x\nturns: ['{{report}}']\nmax_token: 9\n\(findings)"),
-                   "p.yaml:3: unknown key 'max_token'; did you mean 'max_tokens'? known keys at the top level: name, system, turns, format, answer_key, reasoning_keys, max_tokens, stop, findings")
+                   "p.yaml:3: unknown key 'max_token'; did you mean 'max_tokens'? known keys at the top level: name, description, system, turns, format, answer_key, reasoning_keys, max_tokens, truncation_max_tokens, finish_reasons, stop, turn_stops, prefills, findings")
     XCTAssertEqual(message("name: x\nturns: ['{{report}} {{findng}}']\n\(findings)"),
                    "p.yaml: unknown placeholder '{{findng}}'; use {{report}}, {{finding}}, {{hint}}, {{options}} or {{format}}")
     XCTAssertEqual(message("name: x\nturns: ['Is there {{finding}}?']\n\(findings)"),
@@ -73,9 +73,22 @@ final class PromptTemplateTests: XCTestCase {
     XCTAssertEqual(message("name: x\nturns: ['{{report}}']\nmax_tokens: many\n\(findings)"),
                    "p.yaml:3: 'max_tokens' must be a whole number, not text ('many')")
     XCTAssertEqual(message("name: x\nturns: ['{{report}}']\nfindings: [{column: P, colour: red, options: []}]"),
-                   "p.yaml:3: unknown key 'findings[0].colour'; known keys under 'findings[0]': column, name, hint, options")
+                   "p.yaml:3: unknown key 'findings[0].colour'; known keys under 'findings[0]': column, name, hint, answer_key, depends_on, options")
     XCTAssertEqual(message("name: x\nturns: []\n\(findings)"), "p.yaml:2: 'turns' needs at least one user turn")
     XCTAssertEqual(message("- a\n- b"), "p.yaml: the top level must be a mapping of keys")
+    XCTAssertEqual(message("name: x\nturns: ['{{report}}']\nmax_tokens: 64\ntruncation_max_tokens: 64\n\(findings)"),
+                   "p.yaml:4: 'truncation_max_tokens' (64) must be larger than 'max_tokens' (64): it is the retry for an answer cut at max_tokens")
+    XCTAssertEqual(message("name: x\nturns: ['{{report}}', 'Now answer.']\nprefills: ['<json>']\n\(findings)"),
+                   "p.yaml:3: 'prefills' has 1 entries for 2 turns; give one per turn (\"\" for none)")
+    let two = "findings: [{column: P, options: [{answer: Present, value: 1.0}, {answer: Absent, value: 0.0}]}, "
+    XCTAssertEqual(message("name: x\nturns: ['{{report}}']\n\(two){column: T, depends_on: {finding: Q, condition: Present, default: Absent}, options: [{answer: Absent, value: 0.0}]}]"),
+                   "p.yaml: finding 'T' depends on 'Q', which is not a finding before it; list the one it depends on first")
+    XCTAssertEqual(message("name: x\nturns: ['{{report}}']\n\(two){column: T, depends_on: {finding: P, condition: Yes, default: Absent}, options: [{answer: Absent, value: 0.0}]}]"),
+                   "p.yaml: finding 'T' depends on 'P' being 'Yes', which is not one of its options (\"Present\", \"Absent\")")
+    XCTAssertEqual(message("name: x\nturns: ['{{report}}']\n\(two){column: T, depends_on: {finding: P, condition: Present, default: No}, options: [{answer: Absent, value: 0.0}]}]"),
+                   "p.yaml: finding 'T' falls back to 'No', which is not one of its options (\"Absent\")")
+    XCTAssertEqual(message("name: x\nturns: ['{{report}}']\n\(two){column: P, options: [{answer: Absent, value: 0.0}]}]"),
+                   "p.yaml: two findings share the column 'P'; each column is one finding")
     // A bare Yes is the answer's text (the strict decoder reads the scalar as written).
     XCTAssertEqual(try PromptTemplate.parse("name: x\nturns: ['{{report}}']\nfindings: [{column: P, options: [{answer: Yes, value: 1}]}]",
                                             source: "p.yaml").findings[0].options, [AnswerOption(answer: "Yes", value: 1)])

@@ -5,6 +5,7 @@
 # The reference client (scripts/bench/label_reference_client.py: Python threads + http.client,
 # keep-alive) sends the same requests right after, for the CPU-per-request ratio.
 # Usage: scripts/bench/label.sh [in-flight values...]   (default: 1 2 4 8 16 32 64 128)
+# CXR=path/to/cxr measures another build (e.g. the bundle's static one, with libcxt.so beside it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
@@ -52,7 +53,8 @@ for i in range($COUNT):
     w.writerow(['1.2.%d.%d' % ($N, i), 'Portable chest radiograph %d. %s pneumothorax. Lines and tubes unchanged.' % (i, 'Small positive' if i % 4 == 0 else 'No')])
 "
   "$CXR" label --reports "$WORK/reports-$N.csv" --prompt "$WORK/bench.yaml" --server "http://127.0.0.1:$PORT" \
-    --model test-model --in-flight "$N" --out "$WORK/out-$I" > /dev/null 2> "$WORK/log-$N"
+    --model test-model --in-flight "$N" --out "$WORK/out-$I" > /dev/null 2> "$WORK/log-$N" \
+    || { echo "cxr label failed at $N in flight:" >&2; tail -5 "$WORK/log-$N" >&2; exit 1; }
   REF=$("$PY" "$ROOT/scripts/bench/label_reference_client.py" "$PORT" "$N" "$COUNT" "$WORK/user-turn.txt")
   "$PY" -c "
 import json
