@@ -21,7 +21,11 @@ setup:
 	@bash scripts/setup.sh
 
 shim: $(SHIM) $(DICOM_SHIM)
-$(SHIM): CShims/src/cxt.cpp CShims/src/dist.cpp CShims/src/internal.h CShims/src/exports.map CShims/include/cxt.h $(SHIM_MK)
+# Which libtorch libcxt.so was built against: a change (TORCH_DIR=/usr make test after the pinned
+# wheel's build) rebuilds it.
+TORCH_STAMP := $(SHIM_DIR)/torch-dir
+$(shell mkdir -p $(SHIM_DIR) && { [ "$$(cat $(TORCH_STAMP) 2>/dev/null)" = "$(TORCH_DIR)" ] || echo "$(TORCH_DIR)" > $(TORCH_STAMP); })
+$(SHIM): CShims/src/cxt.cpp CShims/src/dist.cpp CShims/src/internal.h CShims/src/exports.map CShims/include/cxt.h $(SHIM_MK) $(TORCH_STAMP)
 	@$(MAKE) --no-print-directory -f $(SHIM_MK) SRC_DIR=$(ROOT)/CShims OUT=$@ TORCH_DIR=$(TORCH_DIR)
 
 # Skipped (with a note) where GDCM's headers are missing: JPEG/PNG still work without it.
