@@ -16,7 +16,7 @@ CXR := $(ROOT)/.build/release/cxr
 # one place for them (the GPU bundle builds its libcxt.so with the same file).
 SHIM_MK := $(ROOT)/scripts/bundle/shim.mk
 
-.PHONY: setup shim build test demo demo-readme install bench clean bundle cuda-check
+.PHONY: setup shim build test demo demo-readme install bench clean bundle cuda-check test-cuda-build test-debian-torch
 setup:
 	@bash scripts/setup.sh
 
@@ -72,6 +72,16 @@ clean:
 # GPU machine bundle (dist/cxr-bundle, < 64 MiB): static-stdlib cxr, shim sources, gpu-check.sh.
 bundle: setup shim cuda-check
 	@bash scripts/bundle.sh
+
+# Optional, not in .ci/run (downloads, ~10 min each): cxr built and tested against the other two
+# libtorch builds the README lists, each in its own scratch path (.build-cuda, .build-debian-torch)
+# with its own libcxt.so, the default build untouched. The DICOM shim comes from `make shim`.
+# The CUDA wheel from PyPI (.deps/cuda-venv, ~3.5 GB once), on the CPU: scripts/test-cuda-build.sh.
+test-cuda-build: $(DICOM_SHIM)
+	@bash scripts/test-cuda-build.sh
+# Debian 12's libtorch-dev (1.13.1; apt-get install libtorch-dev): scripts/test-debian-torch.sh.
+test-debian-torch: $(DICOM_SHIM)
+	@bash scripts/test-debian-torch.sh
 
 # Compile-only check of the shim's CUDA code against torch's CUDA wheel headers (no GPU needed).
 cuda-check: setup
