@@ -10,6 +10,8 @@
 #   BUDGET   seconds for the whole run (default 560)      STEPS  timed training steps (default 30)
 #   PYTHON   the CUDA PyTorch's python (default python3)  TORCH_DIR  its torch folder (default: asked)
 #   CXR_BIN  a cxr binary to use instead of the bundle's  WORK  scratch folder (default /tmp/cxr-gpu-check)
+#            (the shim is built beside it, where it is found before the rpath's shim folder: with a
+#            development build, delete that libcxt.so afterwards)
 #   COMPILE  1 (default) also times torch.compile;  0 skips it
 #   DEMO_CONFIG  the study config for the end-to-end run (default configs/demo.yaml of the bundle)
 #   SMOKE=1  the same steps on the CPU with a tiny model (convnext_atto, 64 px, batches 2 and 4, 2
