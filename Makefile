@@ -16,12 +16,16 @@ CXR := $(ROOT)/.build/release/cxr
 # one place for them (the GPU bundle builds its libcxt.so with the same file).
 SHIM_MK := $(ROOT)/scripts/bundle/shim.mk
 
-.PHONY: setup shim build test demo demo-readme install bench clean bundle cuda-check
+.PHONY: setup shim build test demo demo-readme install bench clean bundle cuda-check test-cuda-build test-debian-torch
 setup:
 	@bash scripts/setup.sh
 
 shim: $(SHIM) $(DICOM_SHIM)
-$(SHIM): CShims/src/cxt.cpp CShims/src/dist.cpp CShims/src/internal.h CShims/src/exports.map CShims/include/cxt.h $(SHIM_MK)
+# Which libtorch libcxt.so was built against: a change (TORCH_DIR=/usr make test after the pinned
+# wheel's build) rebuilds it.
+TORCH_STAMP := $(SHIM_DIR)/torch-dir
+$(shell mkdir -p $(SHIM_DIR) && { [ "$$(cat $(TORCH_STAMP) 2>/dev/null)" = "$(TORCH_DIR)" ] || echo "$(TORCH_DIR)" > $(TORCH_STAMP); })
+$(SHIM): CShims/src/cxt.cpp CShims/src/dist.cpp CShims/src/internal.h CShims/src/exports.map CShims/include/cxt.h $(SHIM_MK) $(TORCH_STAMP)
 	@$(MAKE) --no-print-directory -f $(SHIM_MK) SRC_DIR=$(ROOT)/CShims OUT=$@ TORCH_DIR=$(TORCH_DIR)
 
 # Skipped (with a note) where GDCM's headers are missing: JPEG/PNG still work without it.
@@ -68,6 +72,16 @@ clean:
 # GPU machine bundle (dist/cxr-bundle, < 64 MiB): static-stdlib cxr, shim sources, gpu-check.sh.
 bundle: setup shim cuda-check
 	@bash scripts/bundle.sh
+
+# Optional, not in .ci/run (downloads, ~10 min each): cxr built and tested against the other two
+# libtorch builds the README lists, each in its own scratch path (.build-cuda, .build-debian-torch)
+# with its own libcxt.so, the default build untouched. The DICOM shim comes from `make shim`.
+# The CUDA wheel from PyPI (.deps/cuda-venv, ~3.5 GB once), on the CPU: scripts/test-cuda-build.sh.
+test-cuda-build: $(DICOM_SHIM)
+	@bash scripts/test-cuda-build.sh
+# Debian 12's libtorch-dev (1.13.1; apt-get install libtorch-dev): scripts/test-debian-torch.sh.
+test-debian-torch: $(DICOM_SHIM)
+	@bash scripts/test-debian-torch.sh
 
 # Compile-only check of the shim's CUDA code against torch's CUDA wheel headers (no GPU needed).
 cuda-check: setup

@@ -7,9 +7,11 @@
 import PackageDescription
 import Foundation
 
-// libcxt.so is built by `make shim` (g++ against libtorch) into CShims/build.
+// libcxt.so is built by `make shim` (g++ against libtorch) into CShims/build. CXR_SHIM_DIR names
+// another folder holding a libcxt.so built against another libtorch (make test-cuda-build: the
+// CUDA wheel's, with its own --scratch-path), so that the default build is left as it is.
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
-let shimDir = "\(root)/CShims/build"
+let shimDir = ProcessInfo.processInfo.environment["CXR_SHIM_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(root)/CShims/build"
 let shimLink: [LinkerSetting] = [
   .unsafeFlags(["-L\(shimDir)", "-Xlinker", "-rpath", "-Xlinker", shimDir,
                 "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN"]),

@@ -15,7 +15,11 @@
 #   scripts/           gpu-check.sh and bench/gpu_*.py;  configs/ when the project has one.
 #   pylib/             timm and lion-pytorch sources, a fallback for the reference scripts.
 # Checks: the bundle fits in 64 MiB; ldd of cxr shows only libcxt.so and glibc/libstdc++/libgcc;
-# cxr runs here (`cxr info`) with a CPU libcxt.so built by the bundle's own shim.mk beside it.
+# cxr runs here (`cxr info`) with a libcxt.so built by the bundle's own shim.mk beside it.
+# Against the CUDA wheel (after make test-cuda-build), as on the GPU machine:
+#   CXR_SHIM_DIR=$PWD/.build-cuda/shim BUNDLE_TORCH_DIR=$PWD/.deps/cuda-venv/lib/python3.11/site-packages/torch make bundle
+# links cxr against that CUDA libcxt.so and builds the self-check's shim against that libtorch
+# (BUNDLE_TORCH_DIR, default TORCH_DIR, else the pinned CPU wheel), which must then say CUDA.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -70,11 +74,15 @@ readelf -d "$out/cxr" | grep -q 'R.*PATH.*\[\$ORIGIN\]' || fail "cxr's rpath is 
 try=$(mktemp -d)
 trap 'rm -rf "$try"' EXIT
 cp -r "$out/." "$try/"
-make -s -C "$try/CShims" -f shim.mk TORCH_DIR="${TORCH_DIR:-$root/.deps/venv/lib/python3.11/site-packages/torch}" \
-  >/dev/null || fail "the bundle's shim.mk did not build libcxt.so against the CPU libtorch"
+check_torch="${BUNDLE_TORCH_DIR:-${TORCH_DIR:-$root/.deps/venv/lib/python3.11/site-packages/torch}}"
+make -s -C "$try/CShims" -f shim.mk TORCH_DIR="$check_torch" \
+  >/dev/null || fail "the bundle's shim.mk did not build libcxt.so against $check_torch"
 info=$("$try/cxr" info) || fail "cxr info from the bundle"
 echo "$info" | sed 's/^/bundle:   /'
 echo "$info" | grep -q '^cxr with libtorch' || fail "unexpected cxr info output"
+if [ -e "$check_torch/lib/libtorch_cuda.so" ]; then
+  echo "$info" | grep -q '^shim built with CUDA: yes' || fail "the bundle's shim, built against the CUDA libtorch $check_torch, has no CUDA"
+fi
 
 # Carried: the binary compressed (gpu-check.sh unpacks it); must fit in 64 MiB with the sources.
 xz -T0 -6 -f "$out/cxr"

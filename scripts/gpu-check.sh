@@ -10,6 +10,8 @@
 #   BUDGET   seconds for the whole run (default 560)      STEPS  timed training steps (default 30)
 #   PYTHON   the CUDA PyTorch's python (default python3)  TORCH_DIR  its torch folder (default: asked)
 #   CXR_BIN  a cxr binary to use instead of the bundle's  WORK  scratch folder (default /tmp/cxr-gpu-check)
+#            (the shim is built beside it, where it is found before the rpath's shim folder: with a
+#            development build, delete that libcxt.so afterwards)
 #   COMPILE  1 (default) also times torch.compile;  0 skips it
 #   DEMO_CONFIG  the study config for the end-to-end run (default configs/demo.yaml of the bundle)
 #   SMOKE=1  the same steps on the CPU with a tiny model (convnext_atto, 64 px, batches 2 and 4, 2
@@ -98,21 +100,26 @@ reason() {  # why a step failed, in one line
   esac
 }
 # Whether `cxr SUB...` exists. ArgumentParser answers `cxr bench nosuch --help` with bench's own
-# help (exit 0), so look for the subcommand's usage line.
-has_cmd() { "$cxr" "$@" --help 2>&1 | grep -q "USAGE: cxr $*\( \|\$\)"; }
+# help (exit 0), so look for the subcommand's usage line. The help is read whole first: `| grep -q`
+# would stop reading at the match, and under pipefail cxr's SIGPIPE then made the check fail at
+# random (SMOKE saw "no 'bench train' subcommand" for one batch size and not the other).
+has_cmd() { local h; h=$("$cxr" "$@" --help 2>&1); grep -q "USAGE: cxr $*\( \|\$\)" <<< "$h"; }
 ratio() { "$PYTHON" -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}')" "$1" "$2" 2>/dev/null; }
 
 echo "cxr GPU check: $(date -u '+%Y-%m-%d %H:%M UTC'), budget ${BUDGET}s, scratch $WORK"
 
 # ---- 1. the machine --------------------------------------------------------------------------
 gpu=$(timeout 20 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
-[ -n "$gpu" ] && record machine PASS "$gpu; $(nproc) CPU cores" || record machine FAIL "nvidia-smi shows no GPU"
+if [ -n "$gpu" ]; then record machine PASS "$gpu; $(nproc) CPU cores"
+elif [ "$SMOKE" = 1 ]; then record machine SKIP "no GPU (nvidia-smi); SMOKE runs on the CPU, $(nproc) cores"
+else record machine FAIL "nvidia-smi shows no GPU"; fi
 run torch 60 "$PYTHON" -c 'import torch, os; print(torch.__version__, torch.version.cuda, torch.cuda.is_available(), os.path.dirname(torch.__file__))'
 if [ $rc -eq 0 ]; then
   read -r tver tcuda tavail tdir < <(tail -1 "$log")
   TORCH_DIR=${TORCH_DIR:-$tdir}
-  [ "$tavail" = True ] && record pytorch PASS "torch $tver, CUDA $tcuda, $TORCH_DIR" \
-    || record pytorch FAIL "torch $tver sees no CUDA device (CUDA $tcuda)"
+  if [ "$tavail" = True ]; then record pytorch PASS "torch $tver, CUDA $tcuda, $TORCH_DIR"
+  elif [ "$SMOKE" = 1 ]; then record pytorch PASS "torch $tver (CUDA $tcuda), no CUDA device: SMOKE runs on the CPU; $TORCH_DIR"
+  else record pytorch FAIL "torch $tver sees no CUDA device (CUDA $tcuda)"; fi
 else
   record pytorch FAIL "$(reason)"
 fi
@@ -159,7 +166,12 @@ if [ -x "$cxr" ]; then
   elif grep -q 'shim built with CUDA: yes' "$log" && grep -q 'CUDA available: yes' "$log"; then
     record "cxr info" PASS "$(grep 'CUDA available' "$log")"; cxr_ok=1
   elif [ "$SMOKE" = 1 ]; then
-    record "cxr info" PASS "runs (SMOKE: CPU)"; cxr_ok=1
+    # A shim built against a CUDA libtorch must say so (linked with torch_cuda), GPU or not.
+    if [ -e "${TORCH_DIR:-/nonexistent}/lib/libtorch_cuda.so" ] && ! grep -q 'shim built with CUDA: yes' "$log"; then
+      record "cxr info" FAIL "the shim was built against a CUDA libtorch, yet cxr says: $(grep -E '^cxr with libtorch|^shim built' "$log" | tr '\n' ';')"
+    else
+      record "cxr info" PASS "$(grep '^cxr with libtorch' "$log") (SMOKE: CPU)"; cxr_ok=1
+    fi
   else
     record "cxr info" FAIL "cxr does not see CUDA: $(grep -E 'CUDA' "$log" | tr '\n' ';')"
   fi

@@ -30,6 +30,12 @@
 
 #include "internal.h"
 
+// One source for every libtorch the project is tested with (README, "libtorch builds"): the
+// pinned 2.x wheels (CPU and CUDA) and Debian 12's libtorch-dev (1.13). Where an API is newer
+// than 1.13, the older libtorch takes a fallback of the same meaning, chosen at compile time.
+#define CXT_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
 namespace {
 using namespace cxt_internal;
 
@@ -644,13 +650,41 @@ int cxt_grad_mode_set(int enabled, int *previous) {
 }
 int cxt_grad_mode_get(int *out) { CXT_TRY(*out = c10::GradMode::is_enabled() ? 1 : 0) }
 
+// Autocast per device type: the device-generic calls since libtorch 2.4; before that, one call
+// per device (CUDA's named "gpu"), and only CPU and CUDA.
+namespace {
+#if CXT_TORCH_AT_LEAST(2, 4)
+bool autocast_enabled(at::DeviceType dt) { return at::autocast::is_autocast_enabled(dt); }
+at::ScalarType autocast_dtype(at::DeviceType dt) { return at::autocast::get_autocast_dtype(dt); }
+void set_autocast(at::DeviceType dt, bool on, at::ScalarType dtype) {
+  at::autocast::set_autocast_enabled(dt, on);
+  at::autocast::set_autocast_dtype(dt, dtype);
+}
+#else
+bool autocast_enabled(at::DeviceType dt) {
+  return dt == at::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+at::ScalarType autocast_dtype(at::DeviceType dt) {
+  return dt == at::kCUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+void set_autocast(at::DeviceType dt, bool on, at::ScalarType dtype) {
+  if (dt == at::kCUDA) {
+    at::autocast::set_enabled(on);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  } else {
+    at::autocast::set_cpu_enabled(on);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  }
+}
+#endif
+}  // namespace
+
 int cxt_autocast_enter(int device_type, int enabled, int dtype, int *prev_enabled, int *prev_dtype) {
   CXT_TRY({
     auto dt = to_device_type(device_type);
-    *prev_enabled = at::autocast::is_autocast_enabled(dt) ? 1 : 0;
-    *prev_dtype = from_scalar(at::autocast::get_autocast_dtype(dt));
-    at::autocast::set_autocast_enabled(dt, enabled != 0);
-    at::autocast::set_autocast_dtype(dt, to_scalar(dtype));
+    *prev_enabled = autocast_enabled(dt) ? 1 : 0;
+    *prev_dtype = from_scalar(autocast_dtype(dt));
+    set_autocast(dt, enabled != 0, to_scalar(dtype));
     at::autocast::increment_nesting();
   })
 }
@@ -659,8 +693,7 @@ int cxt_autocast_exit(int device_type, int prev_enabled, int prev_dtype) {
     auto dt = to_device_type(device_type);
     // Cast weights are cached while any autocast region is open; drop them on the way out.
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(dt, prev_enabled != 0);
-    at::autocast::set_autocast_dtype(dt, to_scalar(prev_dtype));
+    set_autocast(dt, prev_enabled != 0, to_scalar(prev_dtype));
   })
 }
 
@@ -673,6 +706,9 @@ int cxt_foreach_add_list_(const cxt_tensor *ts, const cxt_tensor *others, int n,
 int cxt_foreach_mul_list_(const cxt_tensor *ts, const cxt_tensor *others, int n) {
   CXT_TRY(at::_foreach_mul_(list(ts, n), list(others, n)))
 }
+// _foreach_lerp_, _foreach_sign_ and _foreach_copy_ are newer than libtorch 1.13 (2.0 to 2.1):
+// below 2.2 they run tensor by tensor, with the same results (one kernel per tensor, not fused).
+#if CXT_TORCH_AT_LEAST(2, 2)
 int cxt_foreach_lerp_scalar_(const cxt_tensor *ts, const cxt_tensor *ends, int n, double weight) {
   CXT_TRY(at::_foreach_lerp_(list(ts, n), list(ends, n), weight))
 }
@@ -680,6 +716,23 @@ int cxt_foreach_sign_(const cxt_tensor *ts, int n) { CXT_TRY(at::_foreach_sign_(
 int cxt_foreach_copy_(const cxt_tensor *dst, const cxt_tensor *src, int n) {
   CXT_TRY(at::_foreach_copy_(list(dst, n), list(src, n), false))
 }
+#else
+int cxt_foreach_lerp_scalar_(const cxt_tensor *ts, const cxt_tensor *ends, int n, double weight) {
+  CXT_TRY({
+    auto v = list(ts, n), e = list(ends, n);
+    for (int i = 0; i < n; ++i) v[i].lerp_(e[i], weight);
+  })
+}
+int cxt_foreach_sign_(const cxt_tensor *ts, int n) {
+  CXT_TRY(for (auto &t : list(ts, n)) t.sign_())
+}
+int cxt_foreach_copy_(const cxt_tensor *dst, const cxt_tensor *src, int n) {
+  CXT_TRY({
+    auto d = list(dst, n), s = list(src, n);
+    for (int i = 0; i < n; ++i) d[i].copy_(s[i], false);
+  })
+}
+#endif
 int cxt_foreach_zero_(const cxt_tensor *ts, int n) { CXT_TRY(at::_foreach_zero_(list(ts, n))) }
 int cxt_foreach_clone(const cxt_tensor *ts, int n, cxt_tensor *outs) {
   CXT_TRY({

@@ -27,13 +27,47 @@ struct CXR: ParsableCommand {
 }
 
 struct Info: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Print the libtorch version and the devices it sees.")
+  static let configuration = CommandConfiguration(abstract: "Print the libtorch cxr runs on, its kind (CPU-only or CUDA) and the devices it sees.")
   func run() throws {
-    print("cxr with libtorch \(Runtime.version)")
-    print("shim built with CUDA: \(Runtime.shimHasCUDA ? "yes" : "no")")
-    print("CUDA available: \(Runtime.cudaAvailable ? "yes (\(Runtime.cudaDeviceCount) device(s))" : "no")")
+    let cuda = Runtime.shimHasCUDA, available = Runtime.cudaAvailable, count = Runtime.cudaDeviceCount
+    let kind = !cuda ? "CPU-only build" : (available && count > 0 ? "CUDA build, \(count) device(s)" : "CUDA build, no device")
+    print("cxr with libtorch \(Runtime.version), \(kind)")
+    print("libtorch: \(libtorchFile() ?? "(not found in /proc/self/maps)")")
+    print("shim built with CUDA: \(cuda ? "yes" : "no")")
+    print("CUDA available: \(available ? "yes (\(count) device(s))" : "no")")
     print("CPU threads: \(Runtime.threads)")
     let backends = [ProcessGroup.Backend.gloo, .nccl].filter(ProcessGroup.isAvailable).map(\.rawValue)
-    print("data-parallel training: \(backends.isEmpty ? "off (libcxt.so built without Gloo's headers: apt-get install libgloo-dev, make shim)" : backends.joined(separator: ", "))")
+    let off = Runtime.version.hasPrefix("1.")
+      ? "off (libtorch \(Runtime.version): the shim's c10d code needs libtorch 2; use the pinned wheel for data-parallel training)"
+      : "off (libcxt.so built without Gloo's headers: apt-get install libgloo-dev, make shim)"
+    print("data-parallel training: \(backends.isEmpty ? off : backends.joined(separator: ", "))")
   }
+}
+
+/// The file of the libtorch this process runs on (its libtorch_cpu shared object, as the dynamic
+/// loader mapped it), from /proc/self/maps: which of several installed libtorches (pinned wheel,
+/// CUDA wheel, a distribution's package) the shim's rpath found. Read with getline: /proc files
+/// report size 0, which Foundation's whole-file readers take at its word.
+func libtorchFile() -> String? {
+  guard let f = fopen("/proc/self/maps", "r") else { return nil }
+  defer { fclose(f) }
+  var line: UnsafeMutablePointer<CChar>? = nil
+  var cap = 0
+  defer { free(line) }
+  while getline(&line, &cap, f) > 0, let line {
+    let text = String(cString: line).trimmingCharacters(in: .whitespacesAndNewlines)
+    guard let slash = text.firstIndex(of: "/") else { continue }
+    let path = String(text[slash...])
+    if (path as NSString).lastPathComponent.hasPrefix("libtorch_cpu.so") { return path }
+  }
+  return nil
+}
+
+/// A `--device` value that this process can use, or one error naming the option and what to do
+/// (a CUDA device on a CPU-only libtorch, or on a CUDA build that sees no GPU).
+func usableDevice(_ text: String, option: String = "--device") throws -> Device {
+  let d: Device
+  do { d = try Device(parsing: text) } catch let e as TorchError { throw ValidationError("\(option): \(e.message)") }
+  if let problem = d.problem { throw ValidationError("\(option) \(text) cannot be used: \(problem). Use \(option) cpu") }
+  return d
 }

@@ -44,7 +44,7 @@ struct InspectModel: ParsableCommand {
     print(try ModelSummary(config, inputSize: size).text)
     guard timeSteps > 0 || stepOnStdin else { return }
     if let threads { try Runtime.setThreads(threads) }
-    let dev = try Device(parsing: device)
+    let dev = try usableDevice(device)
     let timer = try StepTimer(config: config, batch: batch, size: size, device: dev, channelsLast: channelsLast)
     if stepOnStdin {
       for _ in 0..<warmup { try timer.step() }

@@ -170,7 +170,7 @@ struct PredictCommand: ParsableCommand {
     for line in loaded.adaptations { print("[model] \(line)") }
     var p = Prediction()
     p.preprocess = try Self.preprocess(contract: loaded.input, size: size, equalize: equalize, checkpoint: checkpoint)
-    p.device = try Device(parsing: device)
+    p.device = try usableDevice(device)
     p.batchSize = batch
     p.workers = LoaderOptions.workers(workers)
     p.ttaHorizontalFlip = ttaHflip

@@ -26,12 +26,18 @@ final class DeviceFeedTests: XCTestCase {
 
   // MARK: the CUDA path's errors when CUDA is absent
 
-  func testCUDAFeedOnThisCPUOnlyShimSaysHowToGetCUDA() throws {
-    XCTAssertFalse(Runtime.shimHasCUDA, "this test runs against the CPU-only shim of the development machines")
+  /// On the CPU-only shim, and on a CUDA build of the shim without a GPU (make test-cuda-build).
+  func testCUDAFeedWithoutAGPUSaysWhy() throws {
+    if Runtime.shimHasCUDA && Runtime.cudaAvailable { throw XCTSkip("this machine has a GPU") }
     XCTAssertThrowsError(try DeviceFeed(device: .cuda(0))) { e in
-      XCTAssertEqual("\(e)", "DeviceFeed: device cuda:0 needs libcxt.so built against a CUDA libtorch, and this one is "
-        + "CPU-only: rebuild it with TORCH_DIR set to a CUDA PyTorch's torch folder (scripts/gpu-check.sh does), "
-        + "or use device cpu")
+      if Runtime.shimHasCUDA {
+        XCTAssertEqual("\(e)", "DeviceFeed: device cuda:0 requested but CUDA is not available (no GPU visible, or no driver): "
+          + "check nvidia-smi and CUDA_VISIBLE_DEVICES, or use device cpu")
+      } else {
+        XCTAssertEqual("\(e)", "DeviceFeed: device cuda:0 needs libcxt.so built against a CUDA libtorch, and this one is "
+          + "CPU-only: rebuild it with TORCH_DIR set to a CUDA PyTorch's torch folder (scripts/gpu-check.sh does), "
+          + "or use device cpu")
+      }
     }
   }
 
@@ -116,9 +122,12 @@ final class DeviceFeedTests: XCTestCase {
 }
 
 final class CUDAGraphTests: XCTestCase {
-  func testCUDAGraphOnACPUOnlyShimSaysWhatItNeeds() {
+  /// On the CPU-only shim, and on a CUDA build of the shim without a GPU (make test-cuda-build).
+  func testCUDAGraphWithoutAGPUSaysWhatItNeeds() throws {
+    if Runtime.shimHasCUDA && Runtime.cudaAvailable { throw XCTSkip("this machine has a GPU") }
     XCTAssertThrowsError(try CUDAGraph()) { e in
-      XCTAssertEqual("\(e)", "CUDA graphs need a shim built against a CUDA libtorch")
+      XCTAssertEqual("\(e)", Runtime.shimHasCUDA ? "CUDA graphs need a CUDA device, and none is available"
+                                                 : "CUDA graphs need a shim built against a CUDA libtorch")
     }
   }
 }

@@ -29,14 +29,33 @@ public struct Study {
   }
 
   static func device(_ text: String, at origin: String) throws -> Device {
-    if text == "auto" { return Runtime.cudaAvailable ? .cuda(0) : .cpu }
-    do {
-      let d = try Device(parsing: text)
-      if d.isCUDA && !Runtime.cudaAvailable {
-        throw ConfigError("\(origin): device \(text) asked for, but this libtorch sees no CUDA GPU (`cxr info`); use device: cpu or auto")
-      }
-      return d
-    } catch let e as TorchError { throw ConfigError("\(origin): \(e.message)") }
+    let (device, note) = try resolveDevice(text, at: origin, shimHasCUDA: Runtime.shimHasCUDA,
+                                           cudaAvailable: Runtime.cudaAvailable, deviceCount: Runtime.cudaDeviceCount)
+    if let note { noteOnce(note) }
+    return device
+  }
+
+  /// The config's `device` on a libtorch that has (`shimHasCUDA`) and sees (`cudaAvailable`,
+  /// `deviceCount`) what it has: the device and, for `auto` falling back to the CPU on a CUDA
+  /// build, the line that says so. A device that cannot be used is an error naming the key.
+  static func resolveDevice(_ text: String, at origin: String, shimHasCUDA: Bool, cudaAvailable: Bool,
+                            deviceCount: Int) throws -> (device: Device, note: String?) {
+    if text == "auto" { return Device.auto(shimHasCUDA: shimHasCUDA, cudaAvailable: cudaAvailable, deviceCount: deviceCount) }
+    let d: Device
+    do { d = try Device(parsing: text) } catch let e as TorchError { throw ConfigError("\(origin): \(e.message)") }
+    if let problem = d.problem(shimHasCUDA: shimHasCUDA, cudaAvailable: cudaAvailable, deviceCount: deviceCount) {
+      throw ConfigError("\(origin): device: \(text) cannot be used: \(problem). Set device: cpu, or auto (a GPU when there is one, else the CPU)")
+    }
+    return (d, nil)
+  }
+
+  /// The fallback note goes to stderr once per process, however many times a study is read.
+  private static let noteLock = NSLock()
+  nonisolated(unsafe) private static var noted: Set<String> = []
+  private static func noteOnce(_ note: String) {
+    noteLock.lock(); defer { noteLock.unlock() }
+    guard noted.insert(note).inserted else { return }
+    FileHandle.standardError.write(Data("cxr: \(note)\n".utf8))
   }
 
   // MARK: schemas
