@@ -78,8 +78,14 @@ public struct LabelComparison: Sendable, Codable {
     let refs = try labellers.map { try ReferenceLabels(name: $0.name, table: $0.table, findings: findings, policy: policy) }
     var result = LabelComparison(labellers: labellers.map(\.name), findings: findings, policy: policy.rawValue, rounds: rounds,
                                  seed: seed, human: human?.source)
-    var seen = Set<String>()
-    for r in refs { for id in r.ids where seen.insert(id).inserted { result.ids.append(id) } }
+    // The union of the reports in first-seen order; the common case (every file lists the same
+    // reports in the same order) needs no hashing.
+    if refs.allSatisfy({ $0.ids == refs[0].ids }) {
+      result.ids = refs[0].ids
+    } else {
+      var seen = Set<String>()
+      for r in refs { for id in r.ids where seen.insert(id).inserted { result.ids.append(id) } }
+    }
     for r in refs where r.ids.count < result.ids.count {
       result.notes.append("'\(r.name)' (\(r.source)) has no row for \(result.ids.count - r.ids.count) of the \(result.ids.count) reports; its labels count as missing there")
     }
@@ -97,8 +103,13 @@ public struct LabelComparison: Sendable, Codable {
         if !values.isEmpty { humanPrevalence[f] = (Double(values.filter { $0 }.count) / Double(values.count), values.count) }
       }
     }
+    // Each labeller's row of every report, looked up once for all findings.
+    let rowOf: [[Int?]] = refs.map { r in r.ids == result.ids ? Array(r.ids.indices) : result.ids.map { r.row[$0] } }
     for f in findings {
-      let columns: [[Bool?]] = refs.map { r in result.ids.map { r.label(f, id: $0) } }
+      let columns: [[Bool?]] = refs.indices.map { j in
+        let column = refs[j].columns[f]!
+        return rowOf[j].map { $0.flatMap { column[$0] } }
+      }
       for a in 0..<refs.count {
         for b in (a + 1)..<refs.count { result.pairs.append(pair(f, refs[a].name, refs[b].name, columns[a], columns[b])) }
       }
