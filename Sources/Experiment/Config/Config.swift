@@ -111,9 +111,9 @@ public struct Config: Sendable {
   static let documentationOfItem: [String: String] = [
     "name": "required: names the run folder and the reference",
     "file": "required for a schema: its labels (CheXpert layout, or mapped)",
-    "format": "chexpert | mapped",
+    "format": "chexpert | mapped | probability (P(positive) per finding: soft targets)",
     "uncertain": "ones (the study) | zeros | ignore",
-    "id_column": "mapped files: the id column (default: index)",
+    "id_column": "mapped and probability files: the id column (default: index for mapped, id for probability)",
     "columns": "mapped files: finding -> column",
     "values": "mapped files: text -> 1 / 0 / -1",
     "test_file": "the same labeller applied to the test-set reports: becomes a reference",

@@ -180,7 +180,7 @@ public struct StudyConfig: Codable, Equatable, Sendable {
       "test_data.root": "CANDID-PTX root (DICOM folder and the CSVs)",
       "test_data.manifest": "kind manifest: CSV with id and path columns",
       "test_data.equalize": "CANDID-PTX DICOMs were not equalized",
-      "schemas": "one classifier per schema: items with name, file, format, uncertain, id_column, columns, values, test_file",
+      "schemas": "one classifier per schema: items with name, file, format, uncertain, id_column, columns, values, test_file, derive, sweep",
       "references": "extra test-set references (the masks are always one): items as schemas, without test_file",
       "schemas.derive": "labels computed from other schemas at load time, instead of file: exactly one of from, vote, dawid_skene",
       "schemas.derive.from": "label noise: the schema whose labels are flipped",
