@@ -14,6 +14,15 @@ enum LabelCell: Equatable {
   /// `true`; negative `0`, `0.0`, `absent`, `negative`, `no`, `false`; uncertain `-1`, `-1.0`,
   /// `uncertain`, `equivocal`; blank. Nil for anything else.
   init?(_ raw: String) {
+    // Fast path for the spellings label files use (trimming and lowercasing through Foundation
+    // dominated reading 7 label files of 227,827 rows).
+    switch raw {
+    case "": self = .blank; return
+    case "1.0", "1": self = .positive; return
+    case "0.0", "0": self = .negative; return
+    case "-1.0", "-1": self = .uncertain; return
+    default: break
+    }
     let s = raw.trimmingCharacters(in: .whitespaces).lowercased()
     switch s {
     case "": self = .blank
@@ -119,7 +128,9 @@ public struct ReferenceLabels: Sendable {
     let cols = try findings.map { try table.require($0) }
     var columns: [[Bool?]] = findings.map { _ in [] }
     var ids: [String] = []
-    var row: [String: Int] = [:]
+    ids.reserveCapacity(table.count)
+    var row = [String: Int](minimumCapacity: table.count)
+    for k in columns.indices { columns[k].reserveCapacity(table.count) }
     for (r, fields) in table.rows.enumerated() {
       let id = fields[idCol]
       guard row.updateValue(ids.count, forKey: id) == nil else {

@@ -36,6 +36,9 @@ enum SynthReadme {
                   run (the first from pixel 0), pixels numbered column-major; -1 = no mask.
       labels/mimic/synthetic-<schema>.csv   labels of the training studies
       labels/candid/synthetic-<schema>.csv  the same labellers applied to the test reports
+      labels/mimic/labeller-rates.csv       each labeller's sensitivity and specificity on the
+                                            training reports (U-ones, blank = negative): what
+                                            cxr labels compare estimates without the truth
 
     IMAGES
       Frontal images show lungs with markings, mediastinum, heart, spine and ribs, plus noise.

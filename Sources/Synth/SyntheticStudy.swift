@@ -56,6 +56,7 @@ public enum SyntheticStudy {
 
     var trainLabels: [String: URL] = [:], testLabels: [String: URL] = [:]
     var measured: [String: [String: MeasuredRates]] = [:]
+    var trainRates: [String: [String: MeasuredRates]] = [:]
     for schema in schemas {
       let name = "synthetic-\(schema.name).csv"
       let mimicRows = plan.mimic.enumerated().map { i, study -> (ids: [String], truth: ReportTruth, rng: SplitMix64) in
@@ -70,11 +71,15 @@ public enum SyntheticStudy {
       let test = labelsRoot.appendingPathComponent("candid").appendingPathComponent(name)
       var rates = MeasuredRates.Tally()
       try writeLabels(schema, rows: mimicRows, to: train, seed: seed, tally: &rates)
+      trainRates[schema.name] = rates.rates
       try writeLabels(schema, rows: candidRows, to: test, seed: seed, tally: &rates)
       trainLabels[schema.name] = train
       testLabels[schema.name] = test
       measured[schema.name] = rates.rates
     }
+    // The labellers' known error rates on the training reports, as Dawid-Skene estimates them.
+    let ratesFile = labelsRoot.appendingPathComponent("mimic").appendingPathComponent(SyntheticStudy.labellerRatesName)
+    try AtomicFile.write(MeasuredRates.csv(trainRates, labellers: schemas.map(\.name)), to: ratesFile)
     let readme = root.appendingPathComponent("README.txt")
     try AtomicFile.write(SynthReadme.text(plan: plan, measured: measured, mimicImages: mimicImages.count), to: readme)
     return SyntheticStudyPaths(
@@ -244,10 +249,36 @@ final class Slots<T>: @unchecked Sendable {
   func setIfEmpty(_ i: Int, _ v: T) { lock.lock(); if values[i] == nil { values[i] = v }; lock.unlock() }
 }
 
+extension SyntheticStudy {
+  /// `labels/mimic/labeller-rates.csv`: each labeller's sensitivity and specificity per finding on
+  /// the training reports, measured against what was drawn, under U-ones with blank = negative
+  /// (what `cxr labels compare` and a `dawid_skene` schema estimate without the truth).
+  public static let labellerRatesName = "labeller-rates.csv"
+}
+
 /// A schema's error rates as measured on the labels it wrote (U-ones not applied: uncertain
 /// is counted on its own).
 struct MeasuredRates {
   var positives = 0, negatives = 0, missed = 0, falsePositives = 0, uncertain = 0
+  /// Uncertain labels of true negatives (positive under U-ones).
+  var uncertainNegatives = 0
+
+  /// Under U-ones: a true positive called positive or uncertain; a true negative called negative or blank.
+  var sensitivityOnes: Double? { positives == 0 ? nil : Double(positives - missed) / Double(positives) }
+  var specificityOnes: Double? {
+    negatives == 0 ? nil : Double(negatives - falsePositives - uncertainNegatives) / Double(negatives)
+  }
+
+  static func csv(_ rates: [String: [String: MeasuredRates]], labellers: [String]) -> String {
+    var w = CSVWriter(header: ["labeller", "finding", "sensitivity", "specificity", "positives", "negatives"])
+    for l in labellers {
+      for f in ["Pneumothorax", "Fracture"] {
+        let r = rates[l]?[f] ?? MeasuredRates()
+        w.append([l, f, r.sensitivityOnes.map { "\($0)" } ?? "", r.specificityOnes.map { "\($0)" } ?? "", "\(r.positives)", "\(r.negatives)"])
+      }
+    }
+    return w.text
+  }
 
   var missRate: Double { positives == 0 ? 0 : Double(missed) / Double(positives) }
   var falsePositiveRate: Double { negatives == 0 ? 0 : Double(falsePositives) / Double(negatives) }
@@ -260,6 +291,7 @@ struct MeasuredRates {
         var r = byFinding[finding] ?? MeasuredRates()
         let label = labels[finding]!
         if label == .uncertain { r.uncertain += 1 }
+        if label == .uncertain && !truth.isPositive(finding) { r.uncertainNegatives += 1 }
         if truth.isPositive(finding) {
           r.positives += 1
           if label == .negative || label == .blank { r.missed += 1 }

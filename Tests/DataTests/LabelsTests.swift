@@ -149,7 +149,7 @@ final class LabelsConfigTests: XCTestCase {
       XCTAssertEqual("\($0)", "s.yaml: schemas.a.uncertainty: 'U-ones' is not one of ones, zeros, ignore")
     }
     XCTAssertThrowsError(try LabelFormat(config: "negbio", context: "s.yaml: schemas.b.format")) {
-      XCTAssertEqual("\($0)", "s.yaml: schemas.b.format: 'negbio' is not one of chexpert, mapped")
+      XCTAssertEqual("\($0)", "s.yaml: schemas.b.format: 'negbio' is not one of chexpert, mapped, probability")
     }
   }
 }

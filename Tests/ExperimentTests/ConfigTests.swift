@@ -108,8 +108,8 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(error("predict:\n  weights: emma\n"), "x.yaml:2: predict.weights is 'emma'; use best, ema or raw")
     XCTAssertEqual(error("schemas:\n  - name: a\n"), "x.yaml:2: item 0 of 'schemas' needs 'file'")
     XCTAssertEqual(error("schemas:\n  - name: a\n    file: f\n    colour: red\n"),
-                   "x.yaml:4: unknown key 'schemas[0].colour'; known keys under 'schemas[0]': name, file, format, uncertain, id_column, columns, values, test_file")
-    XCTAssertEqual(error("schemas:\n  - name: a\n    file: f\n    format: csv\n"), "x.yaml:4: schemas[0].format is 'csv'; use chexpert or mapped")
+                   "x.yaml:4: unknown key 'schemas[0].colour'; known keys under 'schemas[0]': name, file, format, uncertain, id_column, columns, values, test_file, derive, sweep")
+    XCTAssertEqual(error("schemas:\n  - name: a\n    file: f\n    format: csv\n"), "x.yaml:4: schemas[0].format is 'csv'; use chexpert, mapped or probability")
     // --set is named as the origin of what it gave.
     XCTAssertTrue(error("seed: 1\n", ["model.nope=3"]).hasPrefix("--set model.nope=3: unknown key 'model.nope'; known keys under 'model'"))
     XCTAssertEqual(error("seed: 1\n", ["train.lr=fast"]), "--set train.lr=fast: 'train.lr' must be a number, not text ('fast')")

@@ -18,6 +18,9 @@ public enum LabelFormat: String, Sendable, CaseIterable {
   /// Any CSV with one text column per finding, turned into labels by a value map
   /// (covers RadPrompter: `index`, `<variable>_response`, `#Key: value` comment lines).
   case mapped
+  /// Soft labels: one column per finding holding P(positive) in [0, 1] (e.g. the `consensus.csv`
+  /// of `cxr labels compare`); training targets are the probabilities. Default id column `id`.
+  case probability
 }
 
 /// What the id column(s) of a label file name: a study (one report) or a single image.
@@ -55,7 +58,7 @@ public struct LabelSchema: Sendable {
     self.name = name
     self.file = file
     self.format = format
-    self.idColumns = idColumns ?? (format == .chexpert ? ["subject_id", "study_id"] : ["index"])
+    self.idColumns = idColumns ?? (format == .chexpert ? ["subject_id", "study_id"] : format == .probability ? ["id"] : ["index"])
     self.columns = columns
     self.values = values ?? LabelSchema.defaultValueMap
     self.uncertainty = uncertainty

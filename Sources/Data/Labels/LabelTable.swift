@@ -14,6 +14,10 @@ public struct LabelTable: Sendable {
   /// Row-major values, `findings.count` per row.
   public var values: [LabelValue]
   public var rowOfKey: [LabelKey: Int]
+  /// Soft labels: P(positive) per value, row-major like `values` (a Dawid-Skene consensus, or a
+  /// file of probabilities); nil for hard labels. When set, training targets are these
+  /// probabilities and `values` holds the hard labels (p >= 0.5) for counts and reports.
+  public var probabilities: [Float]?
 
   public var rowCount: Int { rowOfKey.count }
 
@@ -24,7 +28,8 @@ public struct LabelTable: Sendable {
   }
 
   public init(schema: String, source: String, findings: [String], uncertainty: UncertaintyPolicy,
-              join: LabelJoin?, keyedBySubject: Bool, values: [LabelValue], rowOfKey: [LabelKey: Int]) {
+              join: LabelJoin?, keyedBySubject: Bool, values: [LabelValue], rowOfKey: [LabelKey: Int],
+              probabilities: [Float]? = nil) {
     self.schema = schema
     self.source = source
     self.findings = findings
@@ -33,6 +38,14 @@ public struct LabelTable: Sendable {
     self.keyedBySubject = keyedBySubject
     self.values = values
     self.rowOfKey = rowOfKey
+    self.probabilities = probabilities
+  }
+
+  /// The keys in row order.
+  public var keysInRowOrder: [LabelKey] {
+    var keys = [LabelKey?](repeating: nil, count: rowCount)
+    for (k, r) in rowOfKey { keys[r] = k }
+    return keys.map { $0! }
   }
 }
 
@@ -49,12 +62,17 @@ extension LabelTable {
     let nf = findings.count
     var picked = [LabelValue]()
     picked.reserveCapacity(rowCount * wanted.count)
+    var soft: [Float]? = probabilities.map { _ in [] }
     for r in 0..<(values.count / max(nf, 1)) {
-      for c in columns { picked.append(values[r * nf + c]) }
+      for c in columns {
+        picked.append(values[r * nf + c])
+        if let p = probabilities { soft!.append(p[r * nf + c]) }
+      }
     }
     var t = self
     t.findings = wanted
     t.values = picked
+    t.probabilities = soft
     return t
   }
 }
@@ -120,6 +138,7 @@ extension LabelSchema {
       }
       findingIdx.append(i)
     }
+    if format == .probability { return try readProbabilities(table: table, idIdx: idIdx, findingIdx: findingIdx, findings: findings) }
     let parse = try valueParser()
     let nf = findings.count
     var values = [LabelValue]()
@@ -155,11 +174,49 @@ extension LabelSchema {
                       join: join, keyedBySubject: idIdx.count == 2, values: values, rowOfKey: rowOfKey)
   }
 
+  /// A file of probabilities: each cell a number in [0, 1] (blank: 0, not mentioned).
+  private func readProbabilities(table: CSVTable, idIdx: [Int], findingIdx: [Int], findings: [String]) throws -> LabelTable {
+    let nf = findings.count
+    var values = [LabelValue](), soft = [Float]()
+    values.reserveCapacity(table.count * nf)
+    soft.reserveCapacity(table.count * nf)
+    var rowOfKey = [LabelKey: Int](minimumCapacity: table.count)
+    var lineOfRow = [Int]()
+    var row = [Float](repeating: 0, count: nf)
+    for (r, fields) in table.rows.enumerated() {
+      let line = table.lines[r]
+      for (k, ci) in idIdx.enumerated() where fields[ci].allSatisfy({ $0 == " " }) {
+        throw FileError("\(table.source):\(line): column '\(idColumns[k])' is blank; every label row needs its id")
+      }
+      let key = LabelKey(subject: idIdx.count == 2 ? fields[idIdx[0]] : nil, id: fields[idIdx.last!])
+      for (k, ci) in findingIdx.enumerated() {
+        let cell = fields[ci].trimmingCharacters(in: .whitespaces)
+        if cell.isEmpty { row[k] = 0; continue }
+        guard let p = Double(cell), p >= 0, p <= 1 else {
+          throw FileError("\(table.source):\(line): column '\(table.header[ci])' has value '\(fields[ci])'; schema '\(name)' (format probability) needs a probability in [0, 1]")
+        }
+        row[k] = Float(p)
+      }
+      if let previous = rowOfKey[key] {
+        if Array(soft[(previous * nf)..<(previous * nf + nf)]) != row {
+          throw FileError("\(table.source):\(line): id \(key) already has a row at line \(lineOfRow[previous]) with different labels; keep one row per id")
+        }
+        continue
+      }
+      rowOfKey[key] = lineOfRow.count
+      lineOfRow.append(line)
+      soft.append(contentsOf: row)
+      values.append(contentsOf: row.map { $0 >= 0.5 ? .positive : .negative })
+    }
+    return LabelTable(schema: name, source: table.source, findings: findings, uncertainty: uncertainty, join: join,
+                      keyedBySubject: idIdx.count == 2, values: values, rowOfKey: rowOfKey, probabilities: soft)
+  }
+
   private func unknownValueMessage(_ source: String, _ line: Int, _ column: String, _ value: String) -> String {
     switch format {
     case .chexpert:
       return "\(source):\(line): column '\(column)' has value '\(value)'; CheXpert-format labels are 1.0, 0.0, -1.0 or blank"
-    case .mapped:
+    case .mapped, .probability:
       return "\(source):\(line): column '\(column)' has value '\(value)', which schema '\(name)' does not map (it maps \(values.keys.sorted().joined(separator: ", "))); add it to the schema's value map"
     }
   }
@@ -167,7 +224,7 @@ extension LabelSchema {
   /// A function from a cell to a label, nil for an unknown value.
   private func valueParser() throws -> (String) -> LabelValue? {
     switch format {
-    case .chexpert:
+    case .chexpert, .probability:
       return { cell in
         switch cell {
         case "": return .blank

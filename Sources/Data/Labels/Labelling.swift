@@ -52,6 +52,7 @@ public struct Labelling: Sendable {
     var unlabelled = 0
     var sources: [Int] = []
     sources.reserveCapacity(index.records.count)
+    var soft: [Float] = []
     for (i, r) in index.records.enumerated() {
       let key = DatasetIndex.labelKey(r, join: join, withSubject: table.keyedBySubject)
       guard let row = table.rowOfKey[key] else {
@@ -63,8 +64,11 @@ public struct Labelling: Sendable {
       records.append(r)
       sources.append(i)
       raw.append(contentsOf: table.values[(row * nf)..<(row * nf + nf)])
+      if let p = table.probabilities { soft.append(contentsOf: p[(row * nf)..<(row * nf + nf)]) }
     }
-    let (targets, mask) = Labelling.apply(table.uncertainty, to: raw)
+    let (hard, mask) = Labelling.apply(table.uncertainty, to: raw)
+    // Soft labels: the probabilities are the targets (BCE takes any target in [0, 1]).
+    let targets = table.probabilities != nil ? soft : hard
     set = LabelledSet(records: records, findings: table.findings, targets: targets, mask: mask)
     self.raw = raw
     unlabelledImages = unlabelled

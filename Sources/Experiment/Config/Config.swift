@@ -38,11 +38,14 @@ public struct Config: Sendable {
     func at(_ key: String) -> String { StrictYAML.origin(key, origins, source: source) }
     for (list, items) in [("schemas", settings.schemas), ("references", settings.references)] {
       for (i, item) in items.enumerated() {
-        for (key, value) in [("name", item.name), ("file", item.file)] where value == nil && (key == "name" || list == "schemas") {
+        let derived = list == "schemas" && (item.derive.isSet || item.sweep.isSet)
+        for (key, value) in [("name", item.name), ("file", item.file)] where value == nil && (key == "name" || (list == "schemas" && !derived)) {
           throw ConfigError("\(at("\(list)[\(i)]")): item \(i) of '\(list)' needs '\(key)'")
         }
       }
     }
+    try settings.expandSweeps(at: at)
+    try settings.checkDerived(at: at)
     if settings.seed < 0 { throw ConfigError("\(at("seed")): 'seed' must be >= 0") }
     if settings.findings.isEmpty { throw ConfigError("\(at("findings")): 'findings' needs at least one finding") }
     // The device decides what bf16 may be; `auto` is checked again when the study knows the device.
@@ -108,12 +111,14 @@ public struct Config: Sendable {
   static let documentationOfItem: [String: String] = [
     "name": "required: names the run folder and the reference",
     "file": "required for a schema: its labels (CheXpert layout, or mapped)",
-    "format": "chexpert | mapped",
+    "format": "chexpert | mapped | probability (P(positive) per finding: soft targets)",
     "uncertain": "ones (the study) | zeros | ignore",
-    "id_column": "mapped files: the id column (default: index)",
+    "id_column": "mapped and probability files: the id column (default: index for mapped, id for probability)",
     "columns": "mapped files: finding -> column",
     "values": "mapped files: text -> 1 / 0 / -1",
     "test_file": "the same labeller applied to the test-set reports: becomes a reference",
+    "derive": "instead of file: labels made from other schemas (see cxr config defaults)",
+    "sweep": "a grid of derive.from schemas",
   ]
 }
 

@@ -74,11 +74,16 @@ public struct StudyConfig: Codable, Equatable, Sendable {
     public var values: [String: Int] = [:]
     /// Schemas only: the same labeller applied to the test-set reports (a reference).
     public var testFile: String?
+    /// Schemas only: labels computed from other schemas instead of read from `file`.
+    public var derive = Derive()
+    /// Schemas only: one derived schema per point of a grid of flip rates.
+    public var sweep = Sweep()
     enum CodingKeys: String, CodingKey {
       case name, file, format, uncertain
       case idColumn = "id_column"
       case columns, values
       case testFile = "test_file"
+      case derive, sweep
     }
     public init() {}
   }
@@ -192,8 +197,22 @@ public struct StudyConfig: Codable, Equatable, Sendable {
       "test_data.root": "CANDID-PTX root (DICOM folder and the CSVs)",
       "test_data.manifest": "kind manifest: CSV with id and path columns",
       "test_data.equalize": "CANDID-PTX DICOMs were not equalized",
-      "schemas": "one classifier per schema: items with name, file, format, uncertain, id_column, columns, values, test_file",
+      "schemas": "one classifier per schema: items with name, file, format, uncertain, id_column, columns, values, test_file, derive, sweep",
       "references": "extra test-set references (the masks are always one): items as schemas, without test_file",
+      "schemas.derive": "labels computed from other schemas at load time, instead of file: exactly one of from, vote, dawid_skene",
+      "schemas.derive.from": "label noise: the schema whose labels are flipped",
+      "schemas.derive.flip_positive": "from: P(a positive label becomes negative): sensitivity 1 - P relative to the source",
+      "schemas.derive.flip_negative": "from: P(a negative label becomes positive): specificity 1 - Q",
+      "schemas.derive.per_finding": "from: finding -> {flip_positive, flip_negative} over the rates above",
+      "schemas.derive.seed": "from: the flips' seed (null: the study's seed)",
+      "schemas.derive.vote": "a vote of these schemas (each under its own uncertain policy)",
+      "schemas.derive.rule": "vote: majority | any | all (null: majority)",
+      "schemas.derive.ties": "vote, majority: positive | negative | uncertain (left out of the loss) (null: positive)",
+      "schemas.derive.dawid_skene": "the Dawid-Skene consensus of these schemas (at least 3)",
+      "schemas.derive.output": "dawid_skene: hard (posterior >= 0.5) | soft (the posterior probability is the target) (null: hard)",
+      "schemas.sweep": "one derived schema per grid point, named <name>-fp<P>-fn<Q>; needs derive.from",
+      "schemas.sweep.flip_positive": "the flip_positive values of the grid",
+      "schemas.sweep.flip_negative": "the flip_negative values of the grid",
       "split": "the patient-level train/tune split",
       "split.tune_fraction": "share of patients in the tuning split",
       "split.stratify": "stratify the split by positive findings",

@@ -147,6 +147,11 @@ public struct Preflight {
     }
     for (i, name) in schemaNames.enumerated() {
       if scope.schemas.contains(name) { labels(.schemas, i, test: false) }
+      // A derived schema: its sources' files read and the derivation made, before any training.
+      let sourceFiles = c.schemas.filter { c.schemas[i].derive.sources.contains($0.name ?? "") }.compactMap(\.file)
+      if scope.schemas.contains(name), c.schemas[i].derive.isSet, sourceFiles.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+        attempt("\(at("schemas[\(i)].derive")): schema '\(name)': ") { _ = try study.labelTable(schema: name) }
+      }
       if scope.test { labels(.schemas, i, test: true) }
     }
     if scope.test { for i in c.references.indices { labels(.references, i, test: false) } }

@@ -131,9 +131,7 @@ public struct Study {
 
   /// The training images labelled by schema `name`, restricted to the study's findings.
   public func labelling(schema name: String, index: DatasetIndex) throws -> Labelling {
-    let i = try schemaIndex(name)
-    guard let schema = try labelSchema(.schemas, i) else { throw ConfigError("\(config.source): schemas[\(i)] needs a file") }
-    return Labelling(index: index, table: try schema.read(findings: findings))
+    Labelling(index: index, table: try labelTable(schema: name))
   }
 
   // MARK: settings for the layers

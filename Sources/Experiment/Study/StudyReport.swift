@@ -78,6 +78,8 @@ struct StudyReport {
       md += "No evaluation yet (see above).\n\n"
     }
 
+    md += (try? noiseCurveSection(metrics: try? CSVTable.read(metrics))) ?? ""
+    md += (try? labellerQualitySection()) ?? ""
     md += "## Training labels\n\n| schema | images | positives per finding | uncertain | unlabelled images | label rows matching no image |\n|---|---|---|---|---|---|\n"
     if let index = try? study.trainIndex() {
       for s in study.schemaNames {
@@ -103,7 +105,7 @@ struct StudyReport {
     try AtomicFile.write(md, to: run.reportURL)
   }
 
-  private func ordered(_ xs: [String]) -> [String] {
+  func ordered(_ xs: [String]) -> [String] {
     var seen = Set<String>()
     return xs.filter { seen.insert($0).inserted }
   }

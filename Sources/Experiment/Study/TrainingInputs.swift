@@ -43,6 +43,10 @@ public struct TrainingInputs: Codable, Equatable, Sendable {
     item.testFile = nil
     try add("schema", item)
     v["schema.test_file"] = nil
+    // A plain file schema leaves its (unset) derive and sweep keys out, so adding them to the
+    // config did not change the inputs of trainings made before; a derived one adds its sources.
+    for k in v.keys where k.hasPrefix("schema.sweep") || (!item.derive.isSet && k.hasPrefix("schema.derive")) { v[k] = nil }
+    if item.derive.isSet { for (k, x) in try study.derivationInputs(name) { v[k] = x } }
     // Files whose content the weights depend on.
     func file(_ key: String, _ path: String?) {
       guard let path else { return }
