@@ -145,6 +145,13 @@ public enum Runtime {
     get { var v: Int32 = 0; _ = cxt_get_num_threads(&v); return Int(v) }
   }
   public static func setThreads(_ n: Int) throws { try check(cxt_set_num_threads(Int32(n))) }
+  /// `threads: 0` means all cores. PyPI's wheels start with one thread per physical core, which
+  /// is kept; a libtorch that starts with one thread on a machine of several (Debian's package)
+  /// gets one per core.
+  public static func useAllCoresIfSingleThreaded() throws {
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    if threads == 1 && cores > 1 { try setThreads(cores) }
+  }
   public static func manualSeed(_ seed: UInt64) throws { try check(cxt_manual_seed(seed)) }
   /// (current, peak) bytes held by tensors on a CUDA device; zeros on CPU-only builds.
   public static func cudaMemory(_ device: Int = 0) throws -> (allocated: Int64, peak: Int64) {

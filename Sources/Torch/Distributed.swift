@@ -23,6 +23,15 @@ public final class ProcessGroup: @unchecked Sendable {
     return out != 0
   }
 
+  /// Why this libcxt cannot make a Gloo group (nil when it can): what `cxr info` and a
+  /// data-parallel launch say.
+  public static var glooUnavailableReason: String? {
+    guard !isAvailable(.gloo) else { return nil }
+    return Runtime.version.hasPrefix("1.")
+      ? "libtorch \(Runtime.version): the shim's c10d code needs libtorch 2; use the pinned wheel for data-parallel training"
+      : "libcxt.so was built without Gloo's headers: apt-get install libgloo-dev, then make shim"
+  }
+
   /// Joins (or, with `isServer`, hosts and waits for) the rendezvous at `host:port`, then builds
   /// the group. `glooInterface` picks Gloo's network interface (as GLOO_SOCKET_IFNAME does).
   public init(host: String, port: Int, isServer: Bool, worldSize: Int, rank: Int, backend: Backend = .gloo,

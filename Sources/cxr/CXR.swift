@@ -37,9 +37,7 @@ struct Info: ParsableCommand {
     print("CUDA available: \(available ? "yes (\(count) device(s))" : "no")")
     print("CPU threads: \(Runtime.threads)")
     let backends = [ProcessGroup.Backend.gloo, .nccl].filter(ProcessGroup.isAvailable).map(\.rawValue)
-    let off = Runtime.version.hasPrefix("1.")
-      ? "off (libtorch \(Runtime.version): the shim's c10d code needs libtorch 2; use the pinned wheel for data-parallel training)"
-      : "off (libcxt.so built without Gloo's headers: apt-get install libgloo-dev, make shim)"
+    let off = "off (\(ProcessGroup.glooUnavailableReason ?? "no backend"))"
     print("data-parallel training: \(backends.isEmpty ? off : backends.joined(separator: ", "))")
   }
 }

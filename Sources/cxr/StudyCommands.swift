@@ -17,7 +17,7 @@ struct ConfigOptions: ParsableArguments {
     let c = try Config.load(URL(fileURLWithPath: config), overrides: overrides)
     let study = try Study(c)
     let threads = c.settings.threads
-    if threads > 0 { try Runtime.setThreads(threads) }
+    if threads > 0 { try Runtime.setThreads(threads) } else { try Runtime.useAllCoresIfSingleThreaded() }
     return study
   }
 }
@@ -79,7 +79,7 @@ struct TrainCommand: ParsableCommand {
     let backend: ProcessGroup.Backend = study.device.isCUDA ? .nccl : .gloo
     guard ProcessGroup.isAvailable(backend) else {
       throw ValidationError(backend == .gloo
-        ? "data-parallel training is off in this build: libcxt.so was built without Gloo's headers (apt-get install libgloo-dev, then make shim)"
+        ? "data-parallel training is off in this build: \(ProcessGroup.glooUnavailableReason ?? "no Gloo")"
         : "data-parallel training on CUDA needs NCCL: this libcxt.so was built without CUDA or libtorch without NCCL")
     }
     // Rank 0 checks the study before anything starts; the other ranks hear its verdict.
@@ -156,7 +156,7 @@ struct PredictCommand: ParsableCommand {
     if let config {
       guard let schema else { throw ValidationError("--config needs --schema NAME") }
       let study = try Study(try Config.load(URL(fileURLWithPath: config), overrides: overrides))
-      if study.settings.threads > 0 { try Runtime.setThreads(study.settings.threads) }
+      if study.settings.threads > 0 { try Runtime.setThreads(study.settings.threads) } else { try Runtime.useAllCoresIfSingleThreaded() }
       _ = try study.schemaIndex(schema)
       try Preflight(study: study).check(Preflight.Scope(schemas: [], test: true))
       try exitOnInterrupt { try StudyRun(study: study).predict(schema: schema, out: out.map(URL.init(fileURLWithPath:))) }

@@ -57,7 +57,7 @@ public struct PatientSplit: Equatable, Sendable {
     var bits: [String: [Bool]] = [:]
     for (i, r) in set.records.enumerated() {
       var b = bits[r.subjectID] ?? Array(repeating: false, count: nf)
-      for f in 0..<nf where set.target(i, f) == 1 && !set.isMasked(i, f) { b[f] = true }
+      for f in 0..<nf where set.target(i, f) >= 0.5 && !set.isMasked(i, f) { b[f] = true }
       bits[r.subjectID] = b
     }
     return bits.mapValues { String($0.map { $0 ? "1" : "0" }) }
