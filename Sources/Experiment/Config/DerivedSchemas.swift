@@ -129,13 +129,16 @@ extension StudyConfig {
   /// rates in [0, 1], findings of the study.
   func checkDerived(at origin: (String) -> String) throws {
     let names = schemas.compactMap(\.name)
-    var seen = Set<String>()
+    // Duplicate names are the preflight's to list with every other problem; here they matter
+    // only where a derived schema names one as its source.
+    var seen = Set<String>(), duplicated = Set<String>()
+    for n in names where !seen.insert(n).inserted { duplicated.insert(n) }
     for (i, item) in schemas.enumerated() {
       let p = "schemas[\(i)]"
-      if let n = item.name, !seen.insert(n).inserted {
-        throw ConfigError("\(origin("\(p).name")): two schemas are named '\(n)'; every schema needs its own name (it names the run folder)")
-      }
       let d = item.derive
+      if let n = d.sources.first(where: duplicated.contains) {
+        throw ConfigError("\(origin("\(p).derive")): \(p) is derived from '\(n)', but two schemas are named '\(n)'; every schema needs its own name (it names the run folder)")
+      }
       guard d.isSet else {
         for (key, set) in [("flip_positive", d.flipPositive != nil), ("flip_negative", d.flipNegative != nil), ("per_finding", !d.perFinding.isEmpty),
                            ("seed", d.seed != nil), ("rule", d.rule != nil), ("ties", d.ties != nil), ("output", d.output != nil)] where set {
