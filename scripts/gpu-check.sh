@@ -238,9 +238,12 @@ else
   else
     # One short epoch on CUDA; no DICOM test set (GDCM is not on GPU machines).
     # Training only: GDCM (DICOM) is not on the GPU machine, so the test-set DICOMs are left out.
-    run e2e 120 "$cxr" train "$DEMO_CONFIG" --schema truth --set device=$DEV --set out="$WORK/runs" --set train.epochs=2 \
+    # A run folder of its own per call: cxr never trains over a finished folder, so a second try on
+    # the same (warm) machine must not reuse the first one's.
+    runs="$WORK/runs-$(date -u +%Y%m%dT%H%M%S)-$$"
+    run e2e 120 "$cxr" train "$DEMO_CONFIG" --schema truth --set device=$DEV --set out="$runs" --set train.epochs=2 \
       --set train_data.root="$synth/mimic" --set "schemas[0].file=$synth/labels/mimic/synthetic-truth.csv" --set test_data.kind=none
-    [ $rc -eq 0 ] && record "synth + run" PASS "2 epochs on $DEV, outputs in $WORK/runs" || record "synth + run" FAIL "$(reason)"
+    [ $rc -eq 0 ] && record "synth + run" PASS "2 epochs on $DEV, outputs in $runs" || record "synth + run" FAIL "$(reason)"
   fi
 fi
 
