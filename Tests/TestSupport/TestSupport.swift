@@ -108,8 +108,10 @@ public enum CXRBinary {
     throw MissingBinary(description: "cxr binary not found beside the tests (looked in \(dirs.map(\.path))); run swift build first")
   }
 
-  /// Runs `cxr args...`; returns the exit status, stdout and stderr.
-  public static func run(_ args: [String], for testCase: AnyClass) throws -> (status: Int32, out: String, err: String) {
+  /// Runs `cxr args...`; returns the exit status, stdout and stderr. A process still running after
+  /// `timeout` seconds is killed (status 137), so a hang in the code under test fails the test
+  /// instead of stopping the suite.
+  public static func run(_ args: [String], for testCase: AnyClass, timeout: Double = 900) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = try url(for: testCase)
     p.arguments = args
@@ -117,6 +119,10 @@ public enum CXRBinary {
     p.standardOutput = out
     p.standardError = err
     try p.run()
+    let pid = p.processIdentifier
+    let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+    defer { watchdog.cancel() }
     var e = Data()
     let group = DispatchGroup()
     group.enter()
