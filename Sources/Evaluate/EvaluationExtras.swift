@@ -124,7 +124,7 @@ extension Evaluation {
         calibration = nil
       }
       let pass = RoundStatistics(scored: scored, cuts: cuts, targets: options.testSpecificities,
-                                 bins: calibration == nil ? nil : options.calibrationBins)
+                                 bins: calibration == nil ? nil : options.calibrationBins, gridPoints: options.curveBandPoints)
       return ThresholdPlan(model: m, scored: scored, calibration: calibration, rules: rules, cuts: cuts, pass: pass)
     }
   }
@@ -179,6 +179,31 @@ extension Evaluation {
                                                  fractionPositive: b.fractionPositive))
       }
     }
+  }
+
+  /// The ROC and PR bands of `plan`: the grid read off the curve itself (every case once, through
+  /// the same pass as the rounds) and the percentile interval of the rounds' values per point.
+  static func bands(_ plan: ThresholdPlan, ranking: Ranking, samples: [[Double]]) -> (CurveBand?, CurveBand?) {
+    let pass = plan.pass, points = pass.gridPoints
+    guard points > 0 else { return (nil, nil) }
+    let pos = plan.scored.labels.filter { $0 }.count
+    var scratch = pass.makeScratch()
+    var values = [Double](repeating: .nan, count: pass.width)
+    [Int32](repeating: 1, count: ranking.count).withUnsafeBufferPointer { ones in
+      values.withUnsafeMutableBufferPointer { out in
+        _ = pass.areas(ranking, weights: ones, totalPos: pos, totalNeg: ranking.count - pos, scratch: &scratch, into: out)
+      }
+    }
+    let xs = CurveGrid.xs(points)
+    func band(_ offset: Int) -> CurveBand {
+      var low: [Double] = [], high: [Double] = []
+      for g in 0..<points {
+        let ci = samples.isEmpty ? nil : percentileInterval(samples[offset + g])
+        low.append(ci?.low ?? .nan); high.append(ci?.high ?? .nan)
+      }
+      return CurveBand(x: xs, estimate: Array(values[offset..<(offset + points)]), low: low, high: high)
+    }
+    return (band(pass.gridOffset), band(pass.gridOffset + points))
   }
 
   /// Holm's adjustment within each family: the pairwise comparisons of one reference and finding

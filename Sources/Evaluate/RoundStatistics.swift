@@ -29,8 +29,14 @@ struct RoundStatistics: Sendable {
   let quantileAbove: [Int]
   /// Every position read (cuts and bin boundaries), ascending, without repeats.
   let checkpoints: [Int]
+  /// Points of the pointwise curve bands (0: none): the ROC's true positive rate at false
+  /// positive rates 0, 1/(G−1), ..., 1 and the PR curve's precision at recalls on the same grid
+  /// (see `CurveGrid` for the rules).
+  let gridPoints: Int
 
-  init(scored: ScoredCases, cuts: [Int], targets: [Double], bins: Int?) {
+  init(scored: ScoredCases, cuts: [Int], targets: [Double], bins: Int?, gridPoints: Int = 0) {
+    precondition(gridPoints == 0 || gridPoints >= 2, "a curve grid needs both ends")
+    self.gridPoints = gridPoints
     order = scored.order
     scaleBits = min(40, 61 - (Int.bitWidth - scored.count.leadingZeroBitCount))
     let scale = Double(1 << scaleBits)
@@ -50,20 +56,26 @@ struct RoundStatistics: Sendable {
   }
 
   /// How many values `write` fills: five operating-point metrics per cut and per target, then
-  /// Brier, ECE (uniform), ECE (quantile) when calibrating.
-  var width: Int { (cuts.count + targets.count) * OperatingPoints.metricNames.count + (bins == nil ? 0 : 3) }
+  /// Brier, ECE (uniform), ECE (quantile) when calibrating, then the ROC grid and the PR grid.
+  var width: Int { calibrationOffset + (bins == nil ? 0 : 3) + 2 * gridPoints }
+  var calibrationOffset: Int { (cuts.count + targets.count) * OperatingPoints.metricNames.count }
+  var gridOffset: Int { calibrationOffset + (bins == nil ? 0 : 3) }
 
   /// The running sums at each checkpoint, reused across rounds (one per thread).
   struct Scratch {
     var weight: [Int], positives: [Int], residual: [Int]
-    init(count: Int) {
+    /// The curve grid's per-round limits (`CurveGrid`).
+    var rocFinal: [Int], prNeed: [Int]
+    init(count: Int, gridPoints: Int) {
       weight = [Int](repeating: 0, count: count)
       positives = [Int](repeating: 0, count: count)
       residual = [Int](repeating: 0, count: count)
+      rocFinal = [Int](repeating: 0, count: gridPoints)
+      prNeed = [Int](repeating: 0, count: gridPoints)
     }
   }
 
-  func makeScratch() -> Scratch { Scratch(count: checkpoints.count) }
+  func makeScratch() -> Scratch { Scratch(count: checkpoints.count, gridPoints: gridPoints) }
 
   /// AUROC and AUPRC of `ranking` for case counts `weights` (exactly as
   /// `Ranking.areas(weights:totalPos:totalNeg:)`, in the same loop, so the counts are gathered
@@ -88,6 +100,9 @@ struct RoundStatistics: Sendable {
     }
     var best = [(tp: Int, fp: Int)](repeating: (0, 0), count: targets.count)
     var sums = (twiceAUC: 0, precision: 0.0, brier: 0)
+    let grid = CurveGrid(points: gridPoints, totalPos: totalPos, totalNeg: totalNeg)
+    grid.limits(rocFinal: &scratch.rocFinal, prNeed: &scratch.prNeed)
+    let gridOut = UnsafeMutableBufferPointer(rebasing: out[gridOffset..<(gridOffset + 2 * gridPoints)])
     scratch.weight.withUnsafeMutableBufferPointer { cw in
       scratch.positives.withUnsafeMutableBufferPointer { ct in
         scratch.residual.withUnsafeMutableBufferPointer { cs in
@@ -95,9 +110,14 @@ struct RoundStatistics: Sendable {
             residual.withUnsafeBufferPointer { residual in
               squaredResidual.withUnsafeBufferPointer { squared in
                 checkpoints.withUnsafeBufferPointer { checkpoints in
-                  sums = RoundStatistics.pass(packed: packed, residual: residual, squared: squared, weights: weights, totalNeg: totalNeg,
-                                              checkpoints: checkpoints, weightAt: cw, positivesAt: ct, residualAt: cs,
-                                              fpLimit: fpLimit, best: &best)
+                  scratch.rocFinal.withUnsafeBufferPointer { rocFinal in
+                    scratch.prNeed.withUnsafeBufferPointer { prNeed in
+                      sums = RoundStatistics.pass(packed: packed, residual: residual, squared: squared, weights: weights, totalNeg: totalNeg,
+                                                  checkpoints: checkpoints, weightAt: cw, positivesAt: ct, residualAt: cs,
+                                                  fpLimit: fpLimit, best: &best,
+                                                  grid: grid, rocFinal: rocFinal, prNeed: prNeed, gridOut: gridOut)
+                    }
+                  }
                 }
               }
             }
@@ -151,13 +171,19 @@ extension RoundStatistics {
                    weights: UnsafeBufferPointer<Int32>, totalNeg: Int, checkpoints: UnsafeBufferPointer<Int>,
                    weightAt: UnsafeMutableBufferPointer<Int>, positivesAt: UnsafeMutableBufferPointer<Int>,
                    residualAt: UnsafeMutableBufferPointer<Int>, fpLimit: [Int],
-                   best: inout [(tp: Int, fp: Int)]) -> (twiceAUC: Int, precision: Double, brier: Int) {
+                   best: inout [(tp: Int, fp: Int)], grid: CurveGrid, rocFinal: UnsafeBufferPointer<Int>,
+                   prNeed: UnsafeBufferPointer<Int>, gridOut: UnsafeMutableBufferPointer<Double>) -> (twiceAUC: Int, precision: Double, brier: Int) {
     var twiceAUCNumerator = 0  // as in Ranking: sum over tie groups of pos * (2 * negBelow + negTied)
     var precisionSum = 0.0
     var tp = 0, fp = 0  // over finished tie groups
     var p = 0, t = 0    // within the current one
     var s = 0, b = 0
     let widest = fpLimit.max() ?? -1
+    // The curve grid: the next ROC point is settled once fp reaches rocFinal[gi], the next PR
+    // point once tp reaches prNeed[gj] (Int.max: none left), so a tie group costs two compares.
+    let points = grid.points
+    var gi = 0, gj = 0
+    var nextROC = points > 0 ? rocFinal[0] : Int.max, nextPR = points > 0 ? prNeed[0] : Int.max
     var k = 0
     for next in 0..<checkpoints.count {  // the last checkpoint is packed.count
       let stop = checkpoints[next]
@@ -175,6 +201,18 @@ extension RoundStatistics {
             twiceAUCNumerator += p * (2 * (totalNeg - fp) + n)
             precisionSum += Double(p) * Double(tp) / Double(tp + fp)
           }
+          if fp >= nextROC {
+            while gi < points && fp >= rocFinal[gi] {
+              gridOut[gi] = grid.rocValue(gi, from: (tp - p, fp - n), to: (tp, fp))
+              gi += 1
+            }
+            nextROC = gi < points ? rocFinal[gi] : Int.max
+          }
+          if tp >= nextPR {
+            let precision = Double(tp) / Double(tp + fp)
+            while gj < points && tp >= prNeed[gj] { gridOut[points + gj] = precision; gj += 1 }
+            nextPR = gj < points ? prNeed[gj] : Int.max
+          }
           p = 0; t = 0
           if fp <= widest {
             for j in fpLimit.indices where fp <= fpLimit[j] { best[j] = (tp, fp) }
@@ -184,6 +222,9 @@ extension RoundStatistics {
       }
       weightAt[next] = tp + fp + t; positivesAt[next] = tp + p; residualAt[next] = s
     }
+    // FPR 1 (fp never passes totalNeg): every case called positive.
+    while gi < points { gridOut[gi] = grid.totalPos > 0 ? Double(tp) / Double(grid.totalPos) : .nan; gi += 1 }
+    while gj < points { gridOut[points + gj] = .nan; gj += 1 }
     return (twiceAUCNumerator, precisionSum, b)
   }
 }
@@ -197,5 +238,44 @@ extension ScoredCases {
       if sorted[mid] > v { lo = mid + 1 } else { hi = mid }
     }
     return lo
+  }
+}
+
+/// The fixed grid on which ROC and PR curves are read in every bootstrap round, for pointwise
+/// bands (the 2.5th and 97.5th percentile of the rounds' values at each grid point).
+///
+/// - ROC: the true positive rate at false positive rate x = g/(G−1), on the curve as plotted and
+///   as the AUROC integrates it (straight segments between tie-group ends, so ties are diagonal);
+///   on a vertical stretch (positives only) at x, the top of it.
+/// - PR: the precision at the first threshold (tie-group end) whose recall reaches r = g/(G−1)
+///   (at r = 0, the first that finds a positive): the step curve whose area is the average
+///   precision (scikit-learn's `average_precision_score`).
+///
+/// Counts are the round's weights (case multiplicities), so comparisons stay exact in integers:
+/// a ROC point x is settled by the first tie-group end with fp > x·neg, i.e. fp >= ⌊x·neg⌋ + 1
+/// (computed as ⌊g·neg/(G−1)⌋ + 1), and a PR point needs tp >= ⌈g·pos/(G−1)⌉ (at least 1).
+struct CurveGrid: Sendable {
+  let points: Int
+  let totalPos: Int
+  let totalNeg: Int
+
+  func limits(rocFinal: inout [Int], prNeed: inout [Int]) {
+    guard points > 0 else { return }
+    let last = points - 1
+    for g in 0..<points {
+      rocFinal[g] = g * totalNeg / last + 1
+      prNeed[g] = max(1, (g * totalPos + last - 1) / last)
+    }
+  }
+
+  /// The grid's x values (false positive rates, recalls).
+  static func xs(_ points: Int) -> [Double] { (0..<points).map { Double($0) / Double(points - 1) } }
+
+  /// TPR at grid point `g`, on the segment from the previous tie-group end to this one.
+  @inline(__always)
+  func rocValue(_ g: Int, from a: (tp: Int, fp: Int), to b: (tp: Int, fp: Int)) -> Double {
+    let x = Double(g) * Double(totalNeg) / Double(points - 1)
+    let tp = b.fp == a.fp ? Double(b.tp) : Double(a.tp) + Double(b.tp - a.tp) * (x - Double(a.fp)) / Double(b.fp - a.fp)
+    return tp / Double(totalPos)
   }
 }
