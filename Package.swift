@@ -66,12 +66,14 @@ let package = Package(
     .systemLibrary(name: "CTorch", path: "Sources/CTorch"),
     .target(name: "CCodecs", path: "Sources/CCodecs",
             linkerSettings: codecLink),
+    // SVG figures as PDF pages (librsvg + cairo, loaded with dlopen: see cfigures.h).
+    .target(name: "CFigures", path: "Sources/CFigures", linkerSettings: [.linkedLibrary("dl")]),
     .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
     .target(name: "Common", dependencies: ["Yams"], swiftSettings: swiftSettings, plugins: ["BuildInfo"]),
     .target(name: "Torch", dependencies: ["CTorch", "Common"], swiftSettings: swiftSettings, linkerSettings: torchLink),
     .target(name: "Models", dependencies: ["Torch", "Common"], swiftSettings: swiftSettings),
     .target(name: "Data", dependencies: ["Torch", "CCodecs", "Common"], swiftSettings: pixelLoopSettings),
-    .target(name: "Evaluate", dependencies: ["Common"], swiftSettings: swiftSettings),
+    .target(name: "Evaluate", dependencies: ["Common", "CFigures"], swiftSettings: swiftSettings),
     .target(name: "Label", dependencies: [
       "Common", "Yams",
       .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -114,7 +116,7 @@ let package = Package(
     .testTarget(name: "AnnotateTests", dependencies: ["Annotate", "Evaluate", "Common", "TestSupport",
                                                       .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "LabelTests", dependencies: ["Label", "TestSupport"], exclude: ["fake_openai_server.py"]),
-    .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Synth", "Data", "TestSupport"]),
+    .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Synth", "Data", "Evaluate", "TestSupport"]),
     .testTarget(name: "SynthTests", dependencies: ["Synth", "Data", "TestSupport"]),
     // The cxr command line as a user runs it (the built binary), for commands of no one layer.
     .testTarget(name: "CXRTests", dependencies: ["TestSupport"]),

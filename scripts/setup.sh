@@ -4,6 +4,7 @@
 #   .deps/venv: the pinned CPU libtorch (torch==2.13.0+cpu wheel) and, test-only,
 #               the reference implementations (timm, lion-pytorch, scikit-learn,
 #               scikit-image, MONAI, pydicom, safetensors, statsmodels, tensorboard).
+#   evaluation figures: apt librsvg2-2, fonts-dejavu-core (PDF files), poppler-utils (tests).
 #   cxr annotate: apt libsqlite3-dev, chromium, chromium-driver; pip selenium, irrCAC (tests).
 # TORCH_DIR=/path/to/torch uses another libtorch for the build (the venv is still
 # made, for the parity tests).
@@ -18,6 +19,9 @@ apt_pkgs=(libjpeg62-turbo-dev libpng-dev zlib1g-dev libgdcm-dev python3-venv g++
 apt_pkgs+=(libsqlite3-dev chromium chromium-driver)
 # data-parallel training: Gloo's headers for c10d's ProcessGroupGloo (the wheel lacks them)
 apt_pkgs+=(libgloo-dev)
+# evaluation figures as PDF (librsvg + cairo, loaded by dlopen; DejaVu Sans is the figures' font);
+# poppler-utils: the tests' pdfinfo/pdffonts
+apt_pkgs+=(librsvg2-2 fonts-dejavu-core poppler-utils)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

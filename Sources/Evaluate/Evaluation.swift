@@ -47,6 +47,36 @@ public struct CurveSet: Sendable {
   public var reference: String
   public var finding: String
   public var curves: Curves
+  /// Pointwise 95 % bootstrap bands (the evaluation's rounds) on a fixed grid; nil when not computed.
+  public var rocBand: CurveBand?
+  public var prBand: CurveBand?
+}
+
+/// What made one model's predictions, from the predictions file's header (nil: not stated there).
+public struct PredictionSource: Sendable, Equatable {
+  public var file: String
+  public var weights: String?
+  public var weightsKind: String?
+  public var weightsSHA256: String?
+  public var madeBy: String?
+
+  /// "best (ema weights by ema.auroc.mean = 0.91 at epoch 4): /run/truth/best.safetensors
+  /// (SHA-256 1a2b3c4d5e6f…)", or that the file does not say.
+  var weightsText: String {
+    guard let weights else { return "weights not stated in the file" }
+    var t = weightsKind.map { "\($0): \(weights)" } ?? weights
+    if let sha = weightsSHA256 { t += " (SHA-256 \(sha.prefix(12))…)" }
+    return t
+  }
+}
+
+/// A curve read on a fixed grid (`CurveGrid`): the point estimate at each x and its pointwise
+/// percentile interval over the bootstrap rounds (NaN where no round defines it).
+public struct CurveBand: Sendable {
+  public var x: [Double]
+  public var estimate: [Double]
+  public var low: [Double]
+  public var high: [Double]
 }
 
 public struct EvaluationResult: Sendable {
@@ -73,6 +103,12 @@ public struct EvaluationResult: Sendable {
   public var calibration: [CalibrationRow] = []
   public var reliability: [ReliabilityBin] = []
   public var calibrationBins: Int = 10
+  /// The models' training histories, for the training curves (empty: none given).
+  public var training: [TrainingCurves] = []
+  /// What made each model's predictions (file, weights, SHA-256), by model name.
+  public var predictionSources: [String: PredictionSource] = [:]
+  /// Where each reference's labels came from, by reference name.
+  public var referenceSources: [String: String] = [:]
 
   public func row(model: String, reference: String, finding: String, metric: String) -> MetricRow? {
     rows.first { $0.model == model && $0.reference == reference && $0.finding == finding && $0.metric == metric }
@@ -94,6 +130,10 @@ public struct EvaluationOptions: Sendable {
   public var calibrationBins: Int
   /// Specificities at which sensitivity is read off each test ROC (test-chosen, optimistic).
   public var testSpecificities: [Double]
+  /// Grid points of the ROC and PR curves' pointwise bootstrap bands (0: no bands).
+  public var curveBandPoints: Int = 101
+  /// Training histories to draw (cxr run passes each classifier's metrics.jsonl).
+  public var trainingCurves: [TrainingCurves] = []
 
   public init(tunePredictions: [Predictions] = [], tuneReference: ReferenceLabels? = nil, thresholds: [Double] = [],
               calibrationBins: Int = 10, testSpecificities: [Double] = [0.90, 0.95]) {
@@ -116,6 +156,12 @@ public enum Evaluation {
     result.fixedThresholds = options.thresholds
     result.testSpecificities = options.testSpecificities
     result.calibrationBins = options.calibrationBins
+    result.training = options.trainingCurves
+    for p in predictions {
+      result.predictionSources[p.name] = PredictionSource(file: p.source, weights: p.header("weights"), weightsKind: p.header("weights_kind"),
+                                                          weightsSHA256: p.header("weights_sha256"), madeBy: p.header("provenance"))
+    }
+    for r in references { result.referenceSources[r.name] = r.source }
     result.tuneSource = options.tuneReference?.source
       ?? (options.tuneReferences.isEmpty ? nil : "each model's own tuning split and labels (" + options.tuneReferences.keys.sorted().map { "\($0): \(options.tuneReferences[$0]!.source)" }.joined(separator: "; ") + ")")
     let tuned = try tuneThresholds(options, models: predictions, findings: findings, into: &result)
@@ -212,7 +258,9 @@ public enum Evaluation {
         result.rows.append(MetricRow(model: predictions[m].name, reference: ref.name, finding: f, metric: metric,
                                      value: value, ciLow: ci?.low, ciHigh: ci?.high, n: n, nPos: nPos))
       }
-      result.curves.append(CurveSet(model: predictions[m].name, reference: ref.name, finding: f, curves: rankings[m].curves()))
+      var set = CurveSet(model: predictions[m].name, reference: ref.name, finding: f, curves: rankings[m].curves())
+      if let plan = plans[m] { (set.rocBand, set.prBand) = bands(plan, ranking: rankings[m], samples: samples[m]) }
+      result.curves.append(set)
     }
     for case let plan? in plans {
       recordThresholds(plan, samples: samples[plan.model], finding: f, reference: ref.name, models: predictions.map(\.name),

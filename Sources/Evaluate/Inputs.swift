@@ -157,10 +157,15 @@ public struct Predictions: Sendable {
   public let ids: [String]
   /// finding -> score per row (aligned with `ids`).
   public let scores: [String: [Double]]
+  /// The file's `# key: value` header lines (cxr predict writes which weights, their SHA-256 and
+  /// what made the rows), in order; empty for a file without them.
+  public var header: [(key: String, value: String)] = []
 
   public init(name: String, source: String, ids: [String], scores: [String: [Double]]) {
     self.name = name; self.source = source; self.ids = ids; self.scores = scores
   }
+
+  public func header(_ key: String) -> String? { header.first { $0.key == key }?.value }
 
   public static func read(name: String, url: URL, findings: [String]) throws -> Predictions {
     try Predictions(name: name, table: try CSVTable.read(url), findings: findings)
@@ -168,6 +173,11 @@ public struct Predictions: Sendable {
 
   public init(name: String, table: CSVTable, findings: [String]) throws {
     self.name = name; self.source = table.source
+    header = table.comments.compactMap { c in
+      let t = c.trimmingCharacters(in: .whitespaces)
+      guard let colon = t.range(of: ": ") else { return nil }
+      return (String(t[..<colon.lowerBound]), String(t[colon.upperBound...]))
+    }
     let idCol = try table.require("id")
     let cols = try findings.map { try table.require($0) }
     var scores: [String: [Double]] = [:]

@@ -3,6 +3,6 @@
 public enum NoiseCurve {
   public static func svg(title: String, series: [(name: String, points: [(Double, Double)])]) -> String {
     SVG.curves(title: title, xLabel: "sensitivity of the training labels", yLabel: "AUROC",
-               series: series.map { ($0.name, $0.points.sorted { $0.0 < $1.0 }) }, diagonal: false, markers: true)
+               series: series.map { SVG.Series(name: $0.name, points: $0.points.sorted { $0.0 < $1.0 }, markers: true) }, diagonal: false)
   }
 }

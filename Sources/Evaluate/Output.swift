@@ -80,6 +80,15 @@ extension EvaluationResult {
   public var markdown: String {
     var md = "# Evaluation\n\n\(models.count) model(s) x \(references.count) reference(s), findings: \(findings.joined(separator: ", ")). "
     md += "95 % percentile bootstrap CIs from \(rounds) rounds (seed \(seed)); rounds missing a class are redrawn.\n\n"
+    md += "## What made these numbers\n\nEach number is one model's test-set predictions scored against one reference's labels of the same images. "
+    md += "Thresholds marked 'tune' were chosen on \(Markdown.escape(tuneSource ?? "no tuning split (none was given)")).\n\n"
+    md += "| model | test predictions | weights | made by |\n|---|---|---|---|\n"
+    for m in models {
+      let p = predictionSources[m]
+      md += "| \(Markdown.escape(m)) | \(Markdown.escape(p?.file ?? "?")) | \(Markdown.escape(p?.weightsText ?? "?")) | \(Markdown.escape(p?.madeBy ?? "not stated")) |\n"
+    }
+    md += "\n| reference | labels from |\n|---|---|\n" + references.map { "| \(Markdown.escape($0)) | \(Markdown.escape(referenceSources[$0] ?? "?")) |\n" }.joined() + "\n"
+    md += "Figures (SVG and PDF): `figures/`; curve bands: `curve_bands.csv`.\n\n"
     if !notes.isEmpty {
       md += "## Notes\n\n" + notes.map { "- \(Markdown.escape($0))\n" }.joined() + "\n"
     }
@@ -112,8 +121,17 @@ extension EvaluationResult {
   }
 
   /// Writes metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv,
-  /// metrics.json, report.md and report.html into `dir`.
+  /// curve_bands.csv, metrics.json, report.md, report.html and every figure as SVG and PDF
+  /// (figures/) into `dir`.
   public func write(to dir: URL) throws {
+    let figures = keyedFigures()
+    var result = self
+    if let note = try FigureFiles.write(figures.map(\.figure), to: dir.appendingPathComponent("figures")) { result.notes.append(note) }
+    try result.writeTables(to: dir, figures: figures)
+  }
+
+  private func writeTables(to dir: URL, figures: [(key: FigureKey, figure: Figure)]) throws {
+    try AtomicFile.write(curveBandsCSV, to: dir.appendingPathComponent("curve_bands.csv"))
     try AtomicFile.write(metricsCSV, to: dir.appendingPathComponent("metrics.csv"))
     try AtomicFile.write(comparisonsCSV, to: dir.appendingPathComponent("comparisons.csv"))
     try AtomicFile.write(operatingPointsCSV, to: dir.appendingPathComponent("operating_points.csv"))
@@ -121,7 +139,7 @@ extension EvaluationResult {
     try AtomicFile.write(reliabilityCSV, to: dir.appendingPathComponent("reliability.csv"))
     try AtomicFile.write(json, to: dir.appendingPathComponent("metrics.json"))
     try AtomicFile.write(markdown, to: dir.appendingPathComponent("report.md"))
-    try AtomicFile.write(html, to: dir.appendingPathComponent("report.html"))
+    try AtomicFile.write(html(figures: figures), to: dir.appendingPathComponent("report.html"))
   }
 }
 
