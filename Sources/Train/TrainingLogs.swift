@@ -1,4 +1,5 @@
 import Common
+import Evaluate
 import Foundation
 
 /// TensorBoard's event files, written without TensorFlow: a TFRecord stream (length, masked
@@ -141,5 +142,26 @@ enum SummaryCSV {
                    n(r.ema?.loss), n(r.ema?.aurocMean), n(r.ema?.auprcMean), n(r.seconds), n(r.imagesPerSecond)])
     }
     try AtomicFile.write(rows.map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n", to: url)
+  }
+}
+
+/// A run folder's training history as the evaluation report draws it: one point per epoch
+/// record of `metrics.jsonl` (the last record of an epoch wins, as after a resume).
+public enum TrainingHistory {
+  /// Nil when the file is missing or holds no epoch yet.
+  public static func curves(model: String, metrics url: URL) -> TrainingCurves? {
+    guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+    var byEpoch: [Int: EpochRecord] = [:]
+    let dec = JSONDecoder()
+    for line in text.split(separator: "\n") {
+      guard let r = try? dec.decode(EpochRecord.self, from: Data(line.utf8)), r.type == "epoch" else { continue }
+      byEpoch[r.epoch] = r
+    }
+    guard !byEpoch.isEmpty else { return nil }
+    let records = byEpoch.keys.sorted().map { byEpoch[$0]! }
+    return TrainingCurves(model: model, source: url.path, epochs: records.map(\.epoch), trainLoss: records.map(\.trainLoss),
+                          tuneLossRaw: records.map { $0.raw?.loss }, tuneLossEMA: records.map { $0.ema?.loss },
+                          tuneAUROCRaw: records.map { $0.raw?.aurocMean }, tuneAUROCEMA: records.map { $0.ema?.aurocMean },
+                          learningRate: records.map(\.lr))
   }
 }

@@ -1,4 +1,5 @@
 import Common
+import Evaluate
 import Foundation
 import TestSupport
 import XCTest
@@ -83,6 +84,17 @@ final class StudyRunTests: XCTestCase {
       for ref in ["masks", "truth", "rule"] {
         XCTAssertTrue(metrics.contains("\n\(model),\(ref),Pneumothorax,auroc,"), "\(model) vs \(ref)")
       }
+    }
+    // The evaluation's own report says which weights, split and reference made its numbers, and
+    // draws each classifier's training curves from its metrics.jsonl, every figure also a file.
+    let evaluationHTML = try String(contentsOf: root.appendingPathComponent("evaluation/report.html"), encoding: .utf8)
+    XCTAssertTrue(evaluationHTML.contains("<td>\(HTMLText.escape(header["weights_kind"]!)): \(root.appendingPathComponent("truth/best.safetensors").path) (SHA-256 \(header["weights_sha256"]!.prefix(12))…)</td>"),
+                  String(evaluationHTML.prefix(3000)))
+    XCTAssertTrue(evaluationHTML.contains("Training curves: truth from \(root.appendingPathComponent("truth/metrics.jsonl").path); rule from "))
+    let figures = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("evaluation/figures").path)
+    for stem in ["training-loss", "training-auroc", "training-lr", "pneumothorax-vs-masks-roc", "pneumothorax-auroc-heatmap"] {
+      XCTAssertTrue(figures.contains("\(stem).svg"), "\(stem) in \(figures.sorted())")
+      if FigureFiles.pdfUnavailableReason == nil { XCTAssertTrue(figures.contains("\(stem).pdf"), stem) }
     }
     let split = try String(contentsOf: root.appendingPathComponent("truth/split.csv"), encoding: .utf8)
     XCTAssertTrue(split.hasPrefix("id,subject_id,study_id,split\n"))

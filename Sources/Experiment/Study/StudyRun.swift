@@ -232,6 +232,9 @@ public struct StudyRun {
     var options = EvaluationOptions()
     for p in preds {
       let t = SchemaTraining(study: study, schema: p.name)
+      if let curves = TrainingHistory.curves(model: p.name, metrics: t.folder.appendingPathComponent("metrics.jsonl")) {
+        options.trainingCurves.append(curves)
+      }
       let fm = FileManager.default
       guard fm.fileExists(atPath: t.tunePredictionsURL.path), fm.fileExists(atPath: t.tuneLabelsURL.path) else {
         log("[evaluate] \(p.name) has no tune_predictions.csv (trained by an older cxr, or no tuning split): no thresholds chosen on tuning for it")
