@@ -253,6 +253,10 @@ public final class ChatClient: @unchecked Sendable {
   public let settings: ClientSettings
   let pool: ServerPool
   let http: HTTPClient
+  /// One event loop for the HTTP connections and, through `executor`, for the tasks that wait
+  /// on them (see EventLoopTaskExecutor for why one thread).
+  let eventLoopGroup: MultiThreadedEventLoopGroup
+  let executor: EventLoopTaskExecutor
   /// Called with one line per retry, ejection or failure; never with report text or the key.
   let log: @Sendable (String) -> Void
   private let stateLock = NSLock()
@@ -281,7 +285,9 @@ public final class ChatClient: @unchecked Sendable {
     config.httpVersion = .http1Only
     config.decompression = .disabled
     config.redirectConfiguration = .disallow
-    http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
+    eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    executor = EventLoopTaskExecutor(eventLoopGroup.next())
+    http = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: config)
   }
 
   /// Closes the connections. Call once when done; a client that was never shut down closes them
@@ -291,11 +297,22 @@ public final class ChatClient: @unchecked Sendable {
       defer { isShutDown = true }
       return isShutDown
     }
-    if !was { try? await http.shutdown() }
+    if !was {
+      try? await http.shutdown()
+      try? await eventLoopGroup.shutdownGracefully()
+    }
   }
 
   deinit {
-    if !isShutDown { http.shutdown { _ in } }
+    if !isShutDown {
+      let group = eventLoopGroup
+      http.shutdown { _ in group.shutdownGracefully { _ in } }
+    }
+  }
+
+  /// Runs `body` with its tasks (and their child tasks) on the client's event loop.
+  public func onEventLoop<T>(_ body: () async throws -> T) async rethrows -> T {
+    try await withTaskExecutorPreference(executor, operation: body)
   }
 
   private func headers(json: Bool) -> HTTPHeaders {

@@ -187,7 +187,14 @@ public final class LabelRunner {
           }
         }
         log("\(template.name): \(work.count) requests to send, \(summary.skippedDone) already answered")
-        fleetDown = try await send(work, template: template, store: store, summary: &summary)
+        let before = summary
+        let (down, after) = try await client.onEventLoop { [self] in
+          var s = before
+          let down = try await send(work, template: template, store: store, summary: &s)
+          return (down, s)
+        }
+        fleetDown = down
+        summary = after
         done = store.doneKeys()
       }
       summary.wallSeconds = Date().timeIntervalSince(t0)
