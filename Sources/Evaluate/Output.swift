@@ -2,11 +2,11 @@ import Common
 import Foundation
 
 /// Number formatting shared by the files we write: full precision in CSV/JSON, 3 decimals for people.
-enum Format {
+public enum Format {
   static func full(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
   /// 3 decimals with a true minus sign (U+2212), as typeset text has it; a value that rounds to
   /// zero prints unsigned ("0.000", never "−0.000").
-  static func short(_ v: Double?, decimals: Int = 3) -> String {
+  public static func short(_ v: Double?, decimals: Int = 3) -> String {
     guard let v else { return "—" }
     let text = String(format: "%.\(decimals)f", abs(v))
     return v < 0 && text.contains(where: { $0 != "0" && $0 != "." }) ? "−" + text : text
@@ -20,11 +20,11 @@ enum Format {
   /// en dash between them. Ends of opposite signs: "[−0.050, 0.120]", since an en dash next to a
   /// minus sign is easily read as one long dash.
   /// "0.712 (0.650–0.770)", or the value alone without a CI.
-  static func estimate(_ v: Double?, _ lo: Double?, _ hi: Double?) -> String {
+  public static func estimate(_ v: Double?, _ lo: Double?, _ hi: Double?) -> String {
     let ci = interval(lo, hi)
     return ci.isEmpty ? short(v) : "\(short(v)) \(ci)"
   }
-  static func interval(_ lo: Double?, _ hi: Double?) -> String {
+  public static func interval(_ lo: Double?, _ hi: Double?) -> String {
     guard let lo, let hi else { return "" }
     let a = short(lo), b = short(hi)
     return a.hasPrefix("−") == b.hasPrefix("−") ? "(\(a)–\(b))" : "[\(a), \(b)]"

@@ -1,5 +1,6 @@
 import Common
 import Data
+import Evaluate
 import Foundation
 
 /// The study's one-page summary (`<run>/report.md`): per finding, the training-schema x
@@ -63,8 +64,7 @@ struct StudyReport {
             for r in refs {
               if let row = table.rows.first(where: { $0[cm] == m && $0[cr] == r && $0[cf] == finding && $0[cmet] == metric }),
                  let v = Double(row[cv]) {
-                let ci = (Double(row[lo]), Double(row[hi]))
-                md += String(format: " %.3f", v) + (ci.0 != nil && ci.1 != nil ? String(format: " (%.3f-%.3f)", ci.0!, ci.1!) : "") + " |"
+                md += " \(Format.estimate(v, Double(row[lo]), Double(row[hi]))) |"
               } else {
                 md += " - |"
               }

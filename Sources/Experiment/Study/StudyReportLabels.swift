@@ -37,7 +37,7 @@ extension StudyReport {
         for ref in refs {
           guard let point = auroc(name, ref, finding) else { md += " - |"; continue }
           let (v, lo, hi) = point
-          md += String(format: " %.3f", v) + (lo != nil && hi != nil ? String(format: " (%.3f-%.3f)", lo!, hi!) : "") + " |"
+          md += " \(Format.estimate(v, lo, hi)) |"
           series["\(from), specificity \(String(format: "%.2f", spec)), vs \(ref)", default: []].append((sens, v))
         }
         md += "\n"
