@@ -111,7 +111,7 @@ public enum Saliency {
           guard !row.isEmpty else { continue }
           b += "<h4>\(HTML.escape(kind.title))</h4>\n<div class=\"plots\">"
           for f in row {
-            b += "<figure class=\"saliency\"><img width=\"256\" alt=\"\(HTML.escape("Grad-CAM \(f.finding) \(f.pick.id)"))\" "
+            b += "<figure class=\"saliency\"><img width=\"256\" style=\"image-rendering: pixelated\" alt=\"\(HTML.escape("Grad-CAM \(f.finding) \(f.pick.id)"))\" "
             b += "src=\"data:image/png;base64,\(f.png!.base64EncodedString())\"><figcaption>\(HTML.escape(f.caption))</figcaption></figure>"
           }
           b += "</div>\n"

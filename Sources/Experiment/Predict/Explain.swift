@@ -42,8 +42,8 @@ public struct Explain {
     public var camHeight: Int
     public var camWidth: Int
     public var cam: [Float]
-    /// Largest value of the upsampled map (the 16-bit PNG holds the map divided by it after
-    /// subtracting its minimum `camMin`).
+    /// Smallest and largest values of the upsampled map: the 16-bit PNG holds
+    /// (map - cam_min) / (cam_max - cam_min) * 65535 (all 0 when they are equal).
     public var camMin: Float
     public var camMax: Float
     /// Where the upsampled map peaks, in the model input's pixels ([x, y]); nil when flat.
