@@ -104,5 +104,11 @@ final class ExplainCommandLineTests: XCTestCase {
     XCTAssertNotEqual(unknown.status, 0)
     XCTAssertTrue(unknown.err.contains("unknown finding 'Effusion': \(URL(fileURLWithPath: String(weightsPath)).lastPathComponent) predicts Pneumothorax, Fracture; give one of them with --finding"), unknown.err)
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("other").path), "nothing written on an error")
+    let file = dir.appendingPathComponent("a-file")
+    try Data("mine".utf8).write(to: file)
+    let onFile = try cxr(["explain", "--checkpoint", String(weightsPath), "--image", image, "--out", file.path])
+    XCTAssertNotEqual(onFile.status, 0)
+    XCTAssertTrue(onFile.err.contains("\(file.path) is a file; give a folder for the Grad-CAM files (nothing was written)"), onFile.err)
+    XCTAssertEqual(try String(contentsOf: file, encoding: .utf8), "mine")
   }
 }

@@ -88,6 +88,10 @@ public struct Explain {
                   out: URL, stem: (String) -> String) throws -> [Record] {
     let names = findings.map { stem(loaded.findings[$0]) }
     let fm = FileManager.default
+    var isDir: ObjCBool = false
+    if fm.fileExists(atPath: out.path, isDirectory: &isDir), !isDir.boolValue {
+      throw FileError("\(out.path) is a file; give a folder for the Grad-CAM files (nothing was written)")
+    }
     for n in names {
       for suffix in [".overlay.png", ".cam.png", ".json"] {
         let u = out.appendingPathComponent(n + suffix)
