@@ -224,7 +224,16 @@ int ccx_png_decode_gray(const uint8_t *data, size_t len, void **out, int *width,
 
 int ccx_png_write_gray8(const char *path, const uint8_t *pixels, int width, int height,
                         char *err, size_t errlen) {
+  return ccx_png_write(path, pixels, width, height, 1, 8, err, errlen);
+}
+
+int ccx_png_write(const char *path, const void *pixels, int width, int height, int channels, int bits,
+                  char *err, size_t errlen) {
   char message[256] = "cannot write PNG";
+  if ((channels != 1 && channels != 3) || (bits != 8 && bits != 16) || width <= 0 || height <= 0) {
+    set_err(err, errlen, "unsupported PNG layout (1 or 3 channels of 8 or 16 bits, positive size)");
+    return -1;
+  }
   FILE *volatile fp = fopen(path, "wb");
   if (!fp) {
     char msg[512];
@@ -247,10 +256,17 @@ int ccx_png_write_gray8(const char *path, const uint8_t *pixels, int width, int 
     return -1;
   }
   png_init_io(png, fp);
-  png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_GRAY,
+  png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, bits,
+               channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
-  for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(pixels + (size_t)y * width));
+  /* PNG stores 16-bit samples big-endian; the caller's are in native order. */
+  if (bits == 16) {
+    const uint16_t probe = 1;
+    if (*(const uint8_t *)&probe == 1) png_set_swap(png);
+  }
+  size_t row = (size_t)width * (size_t)channels * (size_t)(bits / 8);
+  for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)pixels + (size_t)y * row);
   png_write_end(png, NULL);
   png_destroy_write_struct(&png, &info);
   if (fclose(fp) != 0) {

@@ -109,6 +109,8 @@ public struct EvaluationResult: Sendable {
   public var predictionSources: [String: PredictionSource] = [:]
   /// Where each reference's labels came from, by reference name.
   public var referenceSources: [String: String] = [:]
+  /// Grad-CAM overlays for report.html (set by whoever computed them; Saliency.swift renders them).
+  public var saliency: [Saliency.Figure] = []
 
   public func row(model: String, reference: String, finding: String, metric: String) -> MetricRow? {
     rows.first { $0.model == model && $0.reference == reference && $0.finding == finding && $0.metric == metric }

@@ -18,7 +18,7 @@ struct CXR: ParsableCommand {
   }
 
   static var subcommands: [ParsableCommand.Type] {
-    var list: [ParsableCommand.Type] = [Info.self, RunCommand.self, TrainCommand.self, PredictCommand.self, EvaluateCommand.self,
+    var list: [ParsableCommand.Type] = [Info.self, RunCommand.self, TrainCommand.self, PredictCommand.self, ExplainCommand.self, EvaluateCommand.self,
                                         AgreeCommand.self, LabelsCommand.self, ExportCommand.self, ConfigCommand.self, Bench.self, Inspect.self, CacheCommand.self, SynthCommand.self]
     list.append(AnnotateCommand.self)
     list.append(LabelCommand.self)

@@ -39,6 +39,11 @@ int ccx_png_decode_gray(const uint8_t *data, size_t len, void **out, int *width,
 int ccx_png_write_gray8(const char *path, const uint8_t *pixels, int width, int height,
                         char *err, size_t errlen);
 
+/* Writes a PNG of `channels` (1: gray, 3: RGB, interleaved) samples of `bits` (8, or 16 in
+ * native byte order), rows top to bottom. */
+int ccx_png_write(const char *path, const void *pixels, int width, int height, int channels, int bits,
+                  char *err, size_t errlen);
+
 void ccx_free(void *p);
 
 #ifdef __cplusplus

@@ -152,6 +152,13 @@ public struct StudyConfig: Codable, Equatable, Sendable {
   public struct Evaluate: Codable, Equatable, Sendable {
     public var bootstrap = 1000
     public var seed = 0
+    public var saliency = SaliencySettings()
+  }
+
+  /// Grad-CAM overlays in the evaluation report (the `explain:<schema>` stages).
+  public struct SaliencySettings: Codable, Equatable, Sendable {
+    /// Images of each kind (true positive, false positive, false negative) per model and finding; 0: off.
+    public var top = 3
   }
 
   /// How `cxr run` uses several devices.
@@ -243,6 +250,8 @@ public struct StudyConfig: Codable, Equatable, Sendable {
       "evaluate": "the evaluation against every reference",
       "evaluate.bootstrap": "bootstrap rounds for the 95 % CIs",
       "evaluate.seed": "the bootstrap's seed",
+      "evaluate.saliency": "Grad-CAM overlays (last ConvNeXt stage) in evaluation/report.html, from the explain:<schema> stages",
+      "evaluate.saliency.top": "per model and finding, this many top true positives, false positives and false negatives against the test set's own labels (CANDID-PTX masks); 0 = off",
       "run": "how cxr run uses several devices",
       "run.parallel": "auto (schemas when there are at least as many schemas as devices, else ddp) | schemas (one schema per device at once) | ddp (each schema data-parallel over all devices; N processes train a global batch N times one process's)",
       "run.devices": "devices to use: 0 = every CUDA GPU (1 on the CPU); on the CPU, N > 1 runs N processes that share the cores",

@@ -31,7 +31,7 @@ public struct StudyRun {
 
   /// The stage names `stages()` gives, for checking `--force` before anything runs.
   public var stageNames: [String] {
-    study.schemaNames.flatMap { ["train:\($0)", "predict:\($0)"] } + ["evaluate"]
+    study.schemaNames.flatMap { ["train:\($0)", "predict:\($0)"] + (saliencyTop > 0 ? ["explain:\($0)"] : []) } + ["evaluate"]
   }
 
   /// How a run spreads its stages over devices (`run.parallel`, `run.devices`).
@@ -122,6 +122,15 @@ public struct StudyRun {
         try ChildCommand(arguments: ["predict", "--config", self.childConfigURL.path, "--schema", schema] + self.laneSettings(plan, lane: lane),
                          label: "predict:\(schema)", log: log).run()
       })
+      if saliencyTop > 0 {
+        // Few images (3 kinds x top x findings): in this process, on the study's device.
+        stages.append(Stage(name: "explain:\(schema)", dependencies: ["predict:\(schema)"],
+                            inputs: [settings([("evaluate.saliency", s.evaluate.saliency), ("predict.weights", s.predict.weights),
+                                               ("findings", s.findings)]), Fingerprint.file(self.predictionsURL(schema))] + testFiles,
+                            outputs: [saliencyManifestURL(schema)]) {
+          try self.explain(schema: schema)
+        })
+      }
     }
     let referenceFiles = c.schemas.map(\.testFile) + c.references.map(\.file)
     stages.append(Stage(name: "evaluate",
@@ -132,11 +141,17 @@ public struct StudyRun {
                           + self.study.schemaNames.flatMap { s -> [String] in
                             let t = SchemaTraining(study: self.study, schema: s)
                             return [Fingerprint.file(t.tunePredictionsURL), Fingerprint.file(t.tuneLabelsURL)]
-                          },
+                          }
+                          + self.saliencyFingerprints(),
                         outputs: [evaluationFolder.appendingPathComponent("metrics.csv")], exclusive: true) {
       try self.evaluate()
     })
     return stages
+  }
+
+  /// The explain stages' manifests, which the evaluation's report shows.
+  func saliencyFingerprints() -> [String] {
+    saliencyTop > 0 ? study.schemaNames.map { Fingerprint.file(saliencyManifestURL($0)) } : []
   }
 
   func testFingerprints() -> [String] {
@@ -244,9 +259,10 @@ public struct StudyRun {
       options.tuneReferences[p.name] = try ReferenceLabels.read(name: "\(p.name) tuning labels", url: t.tuneLabelsURL,
                                                                 findings: study.findings, policy: .ones)
     }
-    let result = try Evaluation.run(predictions: preds, references: refs, findings: study.findings.filter { f in refs.contains { $0.findings.contains(f) } },
+    var result = try Evaluation.run(predictions: preds, references: refs, findings: study.findings.filter { f in refs.contains { $0.findings.contains(f) } },
                                     rounds: study.settings.evaluate.bootstrap,
                                     seed: UInt64(max(0, study.settings.evaluate.seed)), options: options)
+    result.saliency = try saliencyFigures()
     try result.write(to: out ?? evaluationFolder)
     for n in result.notes { log("[evaluate] \(n)") }
   }
