@@ -144,14 +144,14 @@ final class FigureFilesTests: XCTestCase {
     p.standardOutput = pipe; p.standardError = pipe
     try p.run()
     let deadline = Date().addingTimeInterval(timeout)
-    var data = Data()
-    let reader = DispatchQueue(label: "read")
+    final class Output: @unchecked Sendable { var data = Data() }
+    let output = Output()
     let done = DispatchSemaphore(value: 0)
-    reader.async { data = pipe.fileHandleForReading.readDataToEndOfFile(); done.signal() }
+    DispatchQueue(label: "read").async { output.data = pipe.fileHandleForReading.readDataToEndOfFile(); done.signal() }
     while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
     if p.isRunning { p.terminate(); XCTFail("\(tool) ran past \(timeout) s") }
     p.waitUntilExit()
     _ = done.wait(timeout: .now() + 5)
-    return String(decoding: data, as: UTF8.self)
+    return String(decoding: output.data, as: UTF8.self)
   }
 }
