@@ -24,15 +24,18 @@ typedef struct cxt_tensor_s *cxt_tensor;
 typedef struct cxt_generator_s *cxt_generator;
 typedef struct cxt_stream_s *cxt_stream;
 
-/* dtypes */
-enum {
+/* Enumerations. Each is a named type used in every signature that takes or returns one; the
+ * values are fixed (they cross the ABI as a C enum, i.e. an int). */
+/* dtypes; CXT_DTYPE_KEEP only where a call says so (cxt_tensor_to) */
+typedef enum cxt_dtype {
+  CXT_DTYPE_KEEP = -1,
   CXT_F32 = 0, CXT_BF16 = 1, CXT_F16 = 2, CXT_U8 = 3, CXT_I64 = 4, CXT_BOOL = 5,
   CXT_F64 = 6, CXT_I32 = 7
-};
-/* device types */
-enum { CXT_CPU = 0, CXT_CUDA = 1 };
+} cxt_dtype;
+/* device types; CXT_DEVICE_KEEP only where a call says so (cxt_tensor_to) */
+typedef enum cxt_device_type { CXT_DEVICE_KEEP = -1, CXT_CPU = 0, CXT_CUDA = 1 } cxt_device_type;
 /* memory formats */
-enum { CXT_CONTIGUOUS = 0, CXT_CHANNELS_LAST = 1 };
+typedef enum cxt_memory_format { CXT_CONTIGUOUS = 0, CXT_CHANNELS_LAST = 1 } cxt_memory_format;
 
 /* ---- errors and runtime ------------------------------------------------- */
 const char *cxt_last_error(void);
@@ -53,31 +56,31 @@ int cxt_cuda_memory_stats(int device, int64_t *allocated, int64_t *peak);
 int cxt_tensor_free(cxt_tensor t);
 /* copy `nbytes` from `data` into a new CPU tensor of shape/dtype */
 int cxt_tensor_from_data(const void *data, size_t nbytes, const int64_t *shape, int ndim,
-                         int dtype, cxt_tensor *out);
-int cxt_tensor_empty(const int64_t *shape, int ndim, int dtype, int device_type,
+                         cxt_dtype dtype, cxt_tensor *out);
+int cxt_tensor_empty(const int64_t *shape, int ndim, cxt_dtype dtype, cxt_device_type device_type,
                      int device_index, int pinned, cxt_tensor *out);
-int cxt_tensor_full(const int64_t *shape, int ndim, double value, int dtype, int device_type,
-                    int device_index, cxt_tensor *out);
-int cxt_tensor_arange(double start, double end, double step, int dtype, int device_type,
-                      int device_index, cxt_tensor *out);
+int cxt_tensor_full(const int64_t *shape, int ndim, double value, cxt_dtype dtype,
+                    cxt_device_type device_type, int device_index, cxt_tensor *out);
+int cxt_tensor_arange(double start, double end, double step, cxt_dtype dtype,
+                      cxt_device_type device_type, int device_index, cxt_tensor *out);
 /* copy the (contiguous, CPU) values into dst; nbytes must equal numel*itemsize */
 int cxt_tensor_copy_to_buffer(cxt_tensor t, void *dst, size_t nbytes);
 int cxt_tensor_ndim(cxt_tensor t, int *out);
 int cxt_tensor_shape(cxt_tensor t, int64_t *out, int cap); /* cap >= ndim */
 int cxt_tensor_strides(cxt_tensor t, int64_t *out, int cap);
-int cxt_tensor_dtype(cxt_tensor t, int *out);
-int cxt_tensor_device(cxt_tensor t, int *type, int *index);
+int cxt_tensor_dtype(cxt_tensor t, cxt_dtype *out);
+int cxt_tensor_device(cxt_tensor t, cxt_device_type *type, int *index);
 int cxt_tensor_numel(cxt_tensor t, int64_t *out);
 int cxt_tensor_item(cxt_tensor t, double *out);
-int cxt_tensor_is_contiguous(cxt_tensor t, int memory_format, int *out);
+int cxt_tensor_is_contiguous(cxt_tensor t, cxt_memory_format memory_format, int *out);
 int cxt_tensor_is_pinned(cxt_tensor t, int *out);
 int cxt_tensor_same_storage(cxt_tensor a, cxt_tensor b, int *out);
 
 /* ---- conversion and layout --------------------------------------------- */
-/* dtype -1 keeps the dtype; device_type -1 keeps the device */
-int cxt_tensor_to(cxt_tensor t, int device_type, int device_index, int dtype, int non_blocking,
-                  cxt_tensor *out);
-int cxt_tensor_contiguous(cxt_tensor t, int memory_format, cxt_tensor *out);
+/* CXT_DTYPE_KEEP keeps the dtype; CXT_DEVICE_KEEP keeps the device (device_index is then unused) */
+int cxt_tensor_to(cxt_tensor t, cxt_device_type device_type, int device_index, cxt_dtype dtype,
+                  int non_blocking, cxt_tensor *out);
+int cxt_tensor_contiguous(cxt_tensor t, cxt_memory_format memory_format, cxt_tensor *out);
 int cxt_tensor_clone(cxt_tensor t, cxt_tensor *out);
 int cxt_tensor_detach(cxt_tensor t, cxt_tensor *out);
 int cxt_tensor_pin_memory(cxt_tensor t, cxt_tensor *out);
@@ -103,21 +106,23 @@ int cxt_tensor_where(cxt_tensor cond, cxt_tensor a, cxt_tensor b, cxt_tensor *ou
 int cxt_tensor_masked_fill(cxt_tensor t, cxt_tensor mask, double value, cxt_tensor *out);
 
 /* ---- elementwise -------------------------------------------------------- */
-enum {
+typedef enum cxt_unary_op {
   CXT_NEG = 0, CXT_ABS, CXT_EXP, CXT_LOG, CXT_SQRT, CXT_RSQRT, CXT_SIGMOID, CXT_TANH,
   CXT_SIGN, CXT_RELU, CXT_GELU, CXT_GELU_TANH, CXT_FLOOR, CXT_CEIL, CXT_ROUND, CXT_SIN,
   CXT_COS, CXT_LOGICAL_NOT, CXT_ISNAN, CXT_ISFINITE, CXT_ERF, CXT_RECIPROCAL, CXT_SQUARE,
   CXT_LOG1P, CXT_LOGSIGMOID
-};
-enum {
+} cxt_unary_op;
+/* maximum, minimum, logical_and, logical_or, atan2: tensor-tensor only (maximum/minimum with a
+ * scalar clamp) */
+typedef enum cxt_binary_op {
   CXT_ADD = 0, CXT_SUB, CXT_MUL, CXT_DIV, CXT_POW, CXT_MAXIMUM, CXT_MINIMUM, CXT_EQ, CXT_NE,
   CXT_LT, CXT_LE, CXT_GT, CXT_GE, CXT_LOGICAL_AND, CXT_LOGICAL_OR, CXT_REMAINDER, CXT_ATAN2
-};
-int cxt_tensor_unary(cxt_tensor t, int op, cxt_tensor *out);
-int cxt_tensor_binary(cxt_tensor a, cxt_tensor b, int op, cxt_tensor *out);
-int cxt_tensor_binary_scalar(cxt_tensor a, double s, int op, cxt_tensor *out);
+} cxt_binary_op;
+int cxt_tensor_unary(cxt_tensor t, cxt_unary_op op, cxt_tensor *out);
+int cxt_tensor_binary(cxt_tensor a, cxt_tensor b, cxt_binary_op op, cxt_tensor *out);
+int cxt_tensor_binary_scalar(cxt_tensor a, double s, cxt_binary_op op, cxt_tensor *out);
 /* s op a, for the ops where order matters (sub, div, pow) */
-int cxt_scalar_binary_tensor(double s, cxt_tensor a, int op, cxt_tensor *out);
+int cxt_scalar_binary_tensor(double s, cxt_tensor a, cxt_binary_op op, cxt_tensor *out);
 int cxt_tensor_clamp(cxt_tensor t, double lo, double hi, cxt_tensor *out); /* NaN bound = none */
 int cxt_tensor_lerp(cxt_tensor a, cxt_tensor b, double weight, cxt_tensor *out);
 int cxt_tensor_addcmul(cxt_tensor t, cxt_tensor a, cxt_tensor b, double value, cxt_tensor *out);
@@ -135,9 +140,11 @@ int cxt_tensor_normal_(cxt_tensor t, double mean, double std, cxt_generator g);
 int cxt_tensor_trunc_normal_(cxt_tensor t, double std, double a, double b, cxt_generator g);
 
 /* ---- reductions --------------------------------------------------------- */
-enum { CXT_SUM = 0, CXT_MEAN, CXT_AMAX, CXT_AMIN, CXT_PROD, CXT_VAR, CXT_STD };
+typedef enum cxt_reduce_op {
+  CXT_SUM = 0, CXT_MEAN, CXT_AMAX, CXT_AMIN, CXT_PROD, CXT_VAR, CXT_STD
+} cxt_reduce_op;
 /* dims NULL/ndims 0 = all dims */
-int cxt_tensor_reduce(cxt_tensor t, int op, const int64_t *dims, int ndims, int keepdim,
+int cxt_tensor_reduce(cxt_tensor t, cxt_reduce_op op, const int64_t *dims, int ndims, int keepdim,
                       cxt_tensor *out);
 int cxt_tensor_argmax(cxt_tensor t, int64_t dim, int keepdim, cxt_tensor *out);
 int cxt_tensor_cumsum(cxt_tensor t, int64_t dim, cxt_tensor *out);
@@ -159,39 +166,54 @@ int cxt_adaptive_avg_pool2d(cxt_tensor x, int64_t h, int64_t w, cxt_tensor *out)
 int cxt_avg_pool2d(cxt_tensor x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, cxt_tensor *out);
 int cxt_dropout(cxt_tensor x, double p, int train, cxt_tensor *out);
 int cxt_softmax(cxt_tensor x, int64_t dim, cxt_tensor *out);
-/* reduction: 0 none, 1 mean, 2 sum; weight and pos_weight nullable */
+/* a loss's reduction, as torch.nn.functional's `reduction=` */
+typedef enum cxt_loss_reduction {
+  CXT_REDUCTION_NONE = 0, CXT_REDUCTION_MEAN = 1, CXT_REDUCTION_SUM = 2
+} cxt_loss_reduction;
+/* weight and pos_weight nullable */
 int cxt_bce_with_logits(cxt_tensor logits, cxt_tensor target, cxt_tensor weight,
-                        cxt_tensor pos_weight, int reduction, cxt_tensor *out);
+                        cxt_tensor pos_weight, cxt_loss_reduction reduction, cxt_tensor *out);
 int cxt_affine_grid(cxt_tensor theta, const int64_t *size, int ndim, int align_corners,
                     cxt_tensor *out);
-/* mode: 0 bilinear, 1 nearest, 2 bicubic; padding: 0 zeros, 1 border, 2 reflection */
-int cxt_grid_sample(cxt_tensor x, cxt_tensor grid, int mode, int padding, int align_corners,
-                    cxt_tensor *out);
+/* grid_sample's mode and padding_mode */
+typedef enum cxt_grid_mode {
+  CXT_GRID_BILINEAR = 0, CXT_GRID_NEAREST = 1, CXT_GRID_BICUBIC = 2
+} cxt_grid_mode;
+typedef enum cxt_grid_padding {
+  CXT_GRID_PAD_ZEROS = 0, CXT_GRID_PAD_BORDER = 1, CXT_GRID_PAD_REFLECTION = 2
+} cxt_grid_padding;
+int cxt_grid_sample(cxt_tensor x, cxt_tensor grid, cxt_grid_mode mode, cxt_grid_padding padding,
+                    int align_corners, cxt_tensor *out);
 /* constant padding: pads lists (last dim first), like torch.nn.functional.pad */
 int cxt_pad(cxt_tensor x, const int64_t *pads, int npads, double value, cxt_tensor *out);
-/* mode: 0 bilinear, 1 nearest, 2 area, 3 bicubic; antialias for bilinear/bicubic */
-int cxt_interpolate(cxt_tensor x, int64_t h, int64_t w, int mode, int align_corners, int antialias,
-                    cxt_tensor *out);
+/* interpolate's mode (area is adaptive average pooling); antialias for bilinear/bicubic */
+typedef enum cxt_interp_mode {
+  CXT_INTERP_BILINEAR = 0, CXT_INTERP_NEAREST = 1, CXT_INTERP_AREA = 2, CXT_INTERP_BICUBIC = 3
+} cxt_interp_mode;
+int cxt_interpolate(cxt_tensor x, int64_t h, int64_t w, cxt_interp_mode mode, int align_corners,
+                    int antialias, cxt_tensor *out);
 
 /* ---- random numbers from seeded generators ----------------------------- */
-int cxt_generator_new(uint64_t seed, int device_type, int device_index, cxt_generator *out);
+int cxt_generator_new(uint64_t seed, cxt_device_type device_type, int device_index,
+                      cxt_generator *out);
 int cxt_generator_free(cxt_generator g);
 int cxt_generator_get_state(cxt_generator g, cxt_tensor *out);   /* u8 tensor */
 int cxt_generator_set_state(cxt_generator g, cxt_tensor state);
 /* g may be NULL: the default generator of the device */
-int cxt_rand(const int64_t *shape, int ndim, int dtype, int device_type, int device_index,
-             cxt_generator g, cxt_tensor *out);
-int cxt_randn(const int64_t *shape, int ndim, int dtype, int device_type, int device_index,
-              cxt_generator g, cxt_tensor *out);
-int cxt_randint(int64_t lo, int64_t hi, const int64_t *shape, int ndim, int device_type,
+int cxt_rand(const int64_t *shape, int ndim, cxt_dtype dtype, cxt_device_type device_type,
+             int device_index, cxt_generator g, cxt_tensor *out);
+int cxt_randn(const int64_t *shape, int ndim, cxt_dtype dtype, cxt_device_type device_type,
+              int device_index, cxt_generator g, cxt_tensor *out);
+int cxt_randint(int64_t lo, int64_t hi, const int64_t *shape, int ndim, cxt_device_type device_type,
                 int device_index, cxt_generator g, cxt_tensor *out);
-int cxt_randperm(int64_t n, int device_type, int device_index, cxt_generator g, cxt_tensor *out);
+int cxt_randperm(int64_t n, cxt_device_type device_type, int device_index, cxt_generator g,
+                 cxt_tensor *out);
 int cxt_bernoulli(cxt_tensor p, cxt_generator g, cxt_tensor *out);
 /* Gamma(alpha, 1) samples, elementwise; Beta(a,b) = X/(X+Y) with X~G(a), Y~G(b) */
 int cxt_standard_gamma(cxt_tensor alpha, cxt_generator g, cxt_tensor *out);
 /* a handle that shares the device's default generator (what ops use when given NULL), so
  * its state can be saved and restored; free it with cxt_generator_free (the default stays) */
-int cxt_generator_default(int device_type, int device_index, cxt_generator *out);
+int cxt_generator_default(cxt_device_type device_type, int device_index, cxt_generator *out);
 
 /* ---- autograd ----------------------------------------------------------- */
 int cxt_tensor_set_requires_grad(cxt_tensor t, int requires_grad);
@@ -206,9 +228,9 @@ int cxt_grad_mode_set(int enabled, int *previous);
 int cxt_grad_mode_get(int *out);
 /* autocast: enter pushes a nesting level with (enabled, dtype) for a device type and
  * returns the previous (enabled, dtype) to pass back to exit */
-int cxt_autocast_enter(int device_type, int enabled, int dtype, int *prev_enabled,
-                       int *prev_dtype);
-int cxt_autocast_exit(int device_type, int prev_enabled, int prev_dtype);
+int cxt_autocast_enter(cxt_device_type device_type, int enabled, cxt_dtype dtype, int *prev_enabled,
+                       cxt_dtype *prev_dtype);
+int cxt_autocast_exit(cxt_device_type device_type, int prev_enabled, cxt_dtype prev_dtype);
 
 /* ---- multi-tensor (_foreach_) ops for optimizers ------------------------ */
 int cxt_foreach_mul_scalar_(const cxt_tensor *ts, int n, double s);

@@ -40,7 +40,7 @@ namespace {
 using namespace cxt_internal;
 
 
-at::ScalarType to_scalar(int d) {
+at::ScalarType to_scalar(cxt_dtype d) {
   switch (d) {
     case CXT_F32: return at::kFloat;
     case CXT_BF16: return at::kBFloat16;
@@ -50,11 +50,12 @@ at::ScalarType to_scalar(int d) {
     case CXT_BOOL: return at::kBool;
     case CXT_F64: return at::kDouble;
     case CXT_I32: return at::kInt;
+    default: break;
   }
-  throw Fail("unknown dtype code " + std::to_string(d));
+  throw Fail("unknown dtype code " + std::to_string(static_cast<int>(d)));
 }
 
-int from_scalar(at::ScalarType s) {
+cxt_dtype from_scalar(at::ScalarType s) {
   switch (s) {
     case at::kFloat: return CXT_F32;
     case at::kBFloat16: return CXT_BF16;
@@ -68,18 +69,18 @@ int from_scalar(at::ScalarType s) {
   }
 }
 
-at::Device to_device(int type, int index) {
+at::Device to_device(cxt_device_type type, int index) {
   if (type == CXT_CPU) return at::Device(at::kCPU);
   if (type == CXT_CUDA) return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
-  throw Fail("unknown device type " + std::to_string(type));
+  throw Fail("unknown device type " + std::to_string(static_cast<int>(type)));
 }
 
-at::DeviceType to_device_type(int type) { return to_device(type, 0).type(); }
+at::DeviceType to_device_type(cxt_device_type type) { return to_device(type, 0).type(); }
 
-at::MemoryFormat to_format(int f) {
+at::MemoryFormat to_format(cxt_memory_format f) {
   if (f == CXT_CONTIGUOUS) return at::MemoryFormat::Contiguous;
   if (f == CXT_CHANNELS_LAST) return at::MemoryFormat::ChannelsLast;
-  throw Fail("unknown memory format " + std::to_string(f));
+  throw Fail("unknown memory format " + std::to_string(static_cast<int>(f)));
 }
 
 
@@ -100,7 +101,7 @@ at::IntArrayRef ints(const int64_t *p, int n) {
 }
 
 
-at::Tensor unary(const at::Tensor &x, int op) {
+at::Tensor unary(const at::Tensor &x, cxt_unary_op op) {
   switch (op) {
     case CXT_NEG: return x.neg();
     case CXT_ABS: return x.abs();
@@ -127,12 +128,13 @@ at::Tensor unary(const at::Tensor &x, int op) {
     case CXT_SQUARE: return x.square();
     case CXT_LOG1P: return x.log1p();
     case CXT_LOGSIGMOID: return at::log_sigmoid(x);
+    default: break;
   }
-  throw Fail("unknown unary op " + std::to_string(op));
+  throw Fail("unknown unary op " + std::to_string(static_cast<int>(op)));
 }
 
 template <typename B>
-at::Tensor binary(const at::Tensor &a, const B &b, int op) {
+at::Tensor binary(const at::Tensor &a, const B &b, cxt_binary_op op) {
   switch (op) {
     case CXT_ADD: return at::add(a, b);
     case CXT_SUB: return at::sub(a, b);
@@ -146,25 +148,28 @@ at::Tensor binary(const at::Tensor &a, const B &b, int op) {
     case CXT_GT: return at::gt(a, b);
     case CXT_GE: return at::ge(a, b);
     case CXT_REMAINDER: return at::remainder(a, b);
+    default: break;
   }
-  throw Fail("binary op " + std::to_string(op) + " is not defined for this operand kind");
+  throw Fail("binary op " + std::to_string(static_cast<int>(op)) + " is not defined for this operand kind");
 }
 
-at::Tensor binary_tt(const at::Tensor &a, const at::Tensor &b, int op) {
+at::Tensor binary_tt(const at::Tensor &a, const at::Tensor &b, cxt_binary_op op) {
   switch (op) {
     case CXT_MAXIMUM: return at::maximum(a, b);
     case CXT_MINIMUM: return at::minimum(a, b);
     case CXT_LOGICAL_AND: return at::logical_and(a, b);
     case CXT_LOGICAL_OR: return at::logical_or(a, b);
     case CXT_ATAN2: return at::atan2(a, b);
+    default: break;
   }
   return binary(a, b, op);
 }
 
-at::Tensor binary_ts(const at::Tensor &a, double s, int op) {
+at::Tensor binary_ts(const at::Tensor &a, double s, cxt_binary_op op) {
   switch (op) {
     case CXT_MAXIMUM: return at::clamp_min(a, s);
     case CXT_MINIMUM: return at::clamp_max(a, s);
+    default: break;
   }
   return binary(a, at::Scalar(s), op);
 }
@@ -236,7 +241,7 @@ int cxt_cuda_memory_stats(int device, int64_t *allocated, int64_t *peak) {
 int cxt_tensor_free(cxt_tensor t) { CXT_TRY(delete t) }
 
 int cxt_tensor_from_data(const void *data, size_t nbytes, const int64_t *shape, int ndim,
-                         int dtype, cxt_tensor *out) {
+                         cxt_dtype dtype, cxt_tensor *out) {
   CXT_TRY({
     auto t = at::empty(ints(shape, ndim), at::TensorOptions().dtype(to_scalar(dtype)));
     size_t need = static_cast<size_t>(t.numel()) * t.element_size();
@@ -251,7 +256,7 @@ int cxt_tensor_from_data(const void *data, size_t nbytes, const int64_t *shape, 
   })
 }
 
-int cxt_tensor_empty(const int64_t *shape, int ndim, int dtype, int device_type, int device_index,
+int cxt_tensor_empty(const int64_t *shape, int ndim, cxt_dtype dtype, cxt_device_type device_type, int device_index,
                      int pinned, cxt_tensor *out) {
   CXT_TRY({
     auto o = at::TensorOptions().dtype(to_scalar(dtype)).device(to_device(device_type, device_index));
@@ -260,13 +265,13 @@ int cxt_tensor_empty(const int64_t *shape, int ndim, int dtype, int device_type,
   })
 }
 
-int cxt_tensor_full(const int64_t *shape, int ndim, double value, int dtype, int device_type,
+int cxt_tensor_full(const int64_t *shape, int ndim, double value, cxt_dtype dtype, cxt_device_type device_type,
                     int device_index, cxt_tensor *out) {
   CXT_TRY(put(out, at::full(ints(shape, ndim), value,
                             at::TensorOptions().dtype(to_scalar(dtype)).device(to_device(device_type, device_index)))))
 }
 
-int cxt_tensor_arange(double start, double end, double step, int dtype, int device_type,
+int cxt_tensor_arange(double start, double end, double step, cxt_dtype dtype, cxt_device_type device_type,
                       int device_index, cxt_tensor *out) {
   CXT_TRY(put(out, at::arange(start, end, step,
                               at::TensorOptions().dtype(to_scalar(dtype)).device(to_device(device_type, device_index)))))
@@ -297,8 +302,8 @@ int cxt_tensor_strides(cxt_tensor t, int64_t *out, int cap) {
     for (size_t i = 0; i < s.size(); ++i) out[i] = s[i];
   })
 }
-int cxt_tensor_dtype(cxt_tensor t, int *out) { CXT_TRY(*out = from_scalar(T(t).scalar_type())) }
-int cxt_tensor_device(cxt_tensor t, int *type, int *index) {
+int cxt_tensor_dtype(cxt_tensor t, cxt_dtype *out) { CXT_TRY(*out = from_scalar(T(t).scalar_type())) }
+int cxt_tensor_device(cxt_tensor t, cxt_device_type *type, int *index) {
   CXT_TRY({
     auto d = T(t).device();
     *type = d.is_cuda() ? CXT_CUDA : CXT_CPU;
@@ -307,7 +312,7 @@ int cxt_tensor_device(cxt_tensor t, int *type, int *index) {
 }
 int cxt_tensor_numel(cxt_tensor t, int64_t *out) { CXT_TRY(*out = T(t).numel()) }
 int cxt_tensor_item(cxt_tensor t, double *out) { CXT_TRY(*out = T(t).item().toDouble()) }
-int cxt_tensor_is_contiguous(cxt_tensor t, int memory_format, int *out) {
+int cxt_tensor_is_contiguous(cxt_tensor t, cxt_memory_format memory_format, int *out) {
   CXT_TRY(*out = T(t).is_contiguous(to_format(memory_format)) ? 1 : 0)
 }
 int cxt_tensor_is_pinned(cxt_tensor t, int *out) { CXT_TRY(*out = T(t).is_pinned() ? 1 : 0) }
@@ -316,16 +321,16 @@ int cxt_tensor_same_storage(cxt_tensor a, cxt_tensor b, int *out) {
 }
 
 // ---- conversion and layout ----------------------------------------------------
-int cxt_tensor_to(cxt_tensor t, int device_type, int device_index, int dtype, int non_blocking,
+int cxt_tensor_to(cxt_tensor t, cxt_device_type device_type, int device_index, cxt_dtype dtype, int non_blocking,
                   cxt_tensor *out) {
   CXT_TRY({
     const auto &x = T(t);
-    auto dev = device_type < 0 ? x.device() : to_device(device_type, device_index);
-    auto st = dtype < 0 ? x.scalar_type() : to_scalar(dtype);
+    auto dev = device_type == CXT_DEVICE_KEEP ? x.device() : to_device(device_type, device_index);
+    auto st = dtype == CXT_DTYPE_KEEP ? x.scalar_type() : to_scalar(dtype);
     put(out, x.to(dev, st, non_blocking != 0, false));
   })
 }
-int cxt_tensor_contiguous(cxt_tensor t, int memory_format, cxt_tensor *out) {
+int cxt_tensor_contiguous(cxt_tensor t, cxt_memory_format memory_format, cxt_tensor *out) {
   CXT_TRY(put(out, T(t).contiguous(to_format(memory_format))))
 }
 int cxt_tensor_clone(cxt_tensor t, cxt_tensor *out) { CXT_TRY(put(out, T(t).clone())) }
@@ -383,14 +388,14 @@ int cxt_tensor_masked_fill(cxt_tensor t, cxt_tensor mask, double value, cxt_tens
 }
 
 // ---- elementwise --------------------------------------------------------------
-int cxt_tensor_unary(cxt_tensor t, int op, cxt_tensor *out) { CXT_TRY(put(out, unary(T(t), op))) }
-int cxt_tensor_binary(cxt_tensor a, cxt_tensor b, int op, cxt_tensor *out) {
+int cxt_tensor_unary(cxt_tensor t, cxt_unary_op op, cxt_tensor *out) { CXT_TRY(put(out, unary(T(t), op))) }
+int cxt_tensor_binary(cxt_tensor a, cxt_tensor b, cxt_binary_op op, cxt_tensor *out) {
   CXT_TRY(put(out, binary_tt(T(a), T(b), op)))
 }
-int cxt_tensor_binary_scalar(cxt_tensor a, double s, int op, cxt_tensor *out) {
+int cxt_tensor_binary_scalar(cxt_tensor a, double s, cxt_binary_op op, cxt_tensor *out) {
   CXT_TRY(put(out, binary_ts(T(a), s, op)))
 }
-int cxt_scalar_binary_tensor(double s, cxt_tensor a, int op, cxt_tensor *out) {
+int cxt_scalar_binary_tensor(double s, cxt_tensor a, cxt_binary_op op, cxt_tensor *out) {
   CXT_TRY({
     const auto &x = T(a);
     switch (op) {
@@ -450,7 +455,7 @@ int cxt_tensor_trunc_normal_(cxt_tensor t, double std, double a, double b, cxt_g
 }
 
 // ---- reductions -----------------------------------------------------------------
-int cxt_tensor_reduce(cxt_tensor t, int op, const int64_t *dims, int ndims, int keepdim,
+int cxt_tensor_reduce(cxt_tensor t, cxt_reduce_op op, const int64_t *dims, int ndims, int keepdim,
                       cxt_tensor *out) {
   CXT_TRY({
     const auto &x = T(t);
@@ -469,7 +474,7 @@ int cxt_tensor_reduce(cxt_tensor t, int op, const int64_t *dims, int ndims, int 
         break;
       case CXT_VAR: put(out, at::var(x, d, 1, k)); break;
       case CXT_STD: put(out, at::std(x, d, 1, k)); break;
-      default: throw Fail("unknown reduction " + std::to_string(op));
+      default: throw Fail("unknown reduction " + std::to_string(static_cast<int>(op)));
     }
   })
 }
@@ -521,9 +526,10 @@ int cxt_dropout(cxt_tensor x, double p, int train, cxt_tensor *out) {
 }
 int cxt_softmax(cxt_tensor x, int64_t dim, cxt_tensor *out) { CXT_TRY(put(out, at::softmax(T(x), dim))) }
 int cxt_bce_with_logits(cxt_tensor logits, cxt_tensor target, cxt_tensor weight,
-                        cxt_tensor pos_weight, int reduction, cxt_tensor *out) {
+                        cxt_tensor pos_weight, cxt_loss_reduction reduction, cxt_tensor *out) {
   CXT_TRY({
-    if (reduction < 0 || reduction > 2) throw Fail("reduction must be 0 (none), 1 (mean) or 2 (sum)");
+    if (reduction < CXT_REDUCTION_NONE || reduction > CXT_REDUCTION_SUM)
+      throw Fail("reduction must be 0 (none), 1 (mean) or 2 (sum)");
     put(out, at::binary_cross_entropy_with_logits(T(logits), T(target), opt(weight), opt(pos_weight),
                                                   reduction));
   })
@@ -532,30 +538,30 @@ int cxt_affine_grid(cxt_tensor theta, const int64_t *size, int ndim, int align_c
                     cxt_tensor *out) {
   CXT_TRY(put(out, at::affine_grid_generator(T(theta), ints(size, ndim), align_corners != 0)))
 }
-int cxt_grid_sample(cxt_tensor x, cxt_tensor grid, int mode, int padding, int align_corners,
-                    cxt_tensor *out) {
+int cxt_grid_sample(cxt_tensor x, cxt_tensor grid, cxt_grid_mode mode, cxt_grid_padding padding,
+                    int align_corners, cxt_tensor *out) {
   CXT_TRY({
-    if (mode < 0 || mode > 2) throw Fail("grid_sample mode must be 0 bilinear, 1 nearest, 2 bicubic");
-    if (padding < 0 || padding > 2) throw Fail("grid_sample padding must be 0 zeros, 1 border, 2 reflection");
+    if (mode < CXT_GRID_BILINEAR || mode > CXT_GRID_BICUBIC) throw Fail("grid_sample mode must be 0 bilinear, 1 nearest, 2 bicubic");
+    if (padding < CXT_GRID_PAD_ZEROS || padding > CXT_GRID_PAD_REFLECTION) throw Fail("grid_sample padding must be 0 zeros, 1 border, 2 reflection");
     put(out, at::grid_sampler(T(x), T(grid), mode, padding, align_corners != 0));
   })
 }
 int cxt_pad(cxt_tensor x, const int64_t *pads, int npads, double value, cxt_tensor *out) {
   CXT_TRY(put(out, at::constant_pad_nd(T(x), ints(pads, npads), value)))
 }
-int cxt_interpolate(cxt_tensor x, int64_t h, int64_t w, int mode, int align_corners, int antialias,
-                    cxt_tensor *out) {
+int cxt_interpolate(cxt_tensor x, int64_t h, int64_t w, cxt_interp_mode mode, int align_corners,
+                    int antialias, cxt_tensor *out) {
   CXT_TRY({
     const auto &t = T(x);
     std::vector<int64_t> sz{h, w};
     switch (mode) {
-      case 0:
+      case CXT_INTERP_BILINEAR:
         put(out, antialias ? at::_upsample_bilinear2d_aa(t, sz, align_corners != 0)
                            : at::upsample_bilinear2d(t, sz, align_corners != 0));
         break;
-      case 1: put(out, at::upsample_nearest2d(t, sz)); break;
-      case 2: put(out, at::adaptive_avg_pool2d(t, sz)); break;
-      case 3:
+      case CXT_INTERP_NEAREST: put(out, at::upsample_nearest2d(t, sz)); break;
+      case CXT_INTERP_AREA: put(out, at::adaptive_avg_pool2d(t, sz)); break;
+      case CXT_INTERP_BICUBIC:
         put(out, antialias ? at::_upsample_bicubic2d_aa(t, sz, align_corners != 0)
                            : at::upsample_bicubic2d(t, sz, align_corners != 0));
         break;
@@ -565,7 +571,7 @@ int cxt_interpolate(cxt_tensor x, int64_t h, int64_t w, int mode, int align_corn
 }
 
 // ---- random -----------------------------------------------------------------------
-int cxt_generator_new(uint64_t seed, int device_type, int device_index, cxt_generator *out) {
+int cxt_generator_new(uint64_t seed, cxt_device_type device_type, int device_index, cxt_generator *out) {
   CXT_TRY({
     auto dev = to_device(device_type, device_index);
     auto g = at::globalContext().defaultGenerator(dev).clone();
@@ -577,7 +583,7 @@ int cxt_generator_new(uint64_t seed, int device_type, int device_index, cxt_gene
   })
 }
 int cxt_generator_free(cxt_generator g) { CXT_TRY(delete g) }
-int cxt_generator_default(int device_type, int device_index, cxt_generator *out) {
+int cxt_generator_default(cxt_device_type device_type, int device_index, cxt_generator *out) {
   CXT_TRY(*out = new cxt_generator_s{at::globalContext().defaultGenerator(to_device(device_type, device_index))})
 }
 int cxt_generator_get_state(cxt_generator g, cxt_tensor *out) {
@@ -594,22 +600,22 @@ int cxt_generator_set_state(cxt_generator g, cxt_tensor state) {
     g->g.set_state(T(state));
   })
 }
-int cxt_rand(const int64_t *shape, int ndim, int dtype, int device_type, int device_index,
+int cxt_rand(const int64_t *shape, int ndim, cxt_dtype dtype, cxt_device_type device_type, int device_index,
              cxt_generator g, cxt_tensor *out) {
   CXT_TRY(put(out, at::rand(ints(shape, ndim), gen(g),
                             at::TensorOptions().dtype(to_scalar(dtype)).device(to_device(device_type, device_index)))))
 }
-int cxt_randn(const int64_t *shape, int ndim, int dtype, int device_type, int device_index,
+int cxt_randn(const int64_t *shape, int ndim, cxt_dtype dtype, cxt_device_type device_type, int device_index,
               cxt_generator g, cxt_tensor *out) {
   CXT_TRY(put(out, at::randn(ints(shape, ndim), gen(g),
                              at::TensorOptions().dtype(to_scalar(dtype)).device(to_device(device_type, device_index)))))
 }
-int cxt_randint(int64_t lo, int64_t hi, const int64_t *shape, int ndim, int device_type,
+int cxt_randint(int64_t lo, int64_t hi, const int64_t *shape, int ndim, cxt_device_type device_type,
                 int device_index, cxt_generator g, cxt_tensor *out) {
   CXT_TRY(put(out, at::randint(lo, hi, ints(shape, ndim), gen(g),
                                at::TensorOptions().dtype(at::kLong).device(to_device(device_type, device_index)))))
 }
-int cxt_randperm(int64_t n, int device_type, int device_index, cxt_generator g, cxt_tensor *out) {
+int cxt_randperm(int64_t n, cxt_device_type device_type, int device_index, cxt_generator g, cxt_tensor *out) {
   CXT_TRY(put(out, at::randperm(n, gen(g), at::TensorOptions().dtype(at::kLong).device(to_device(device_type, device_index)))))
 }
 int cxt_bernoulli(cxt_tensor p, cxt_generator g, cxt_tensor *out) { CXT_TRY(put(out, at::bernoulli(T(p), gen(g)))) }
@@ -679,7 +685,8 @@ void set_autocast(at::DeviceType dt, bool on, at::ScalarType dtype) {
 #endif
 }  // namespace
 
-int cxt_autocast_enter(int device_type, int enabled, int dtype, int *prev_enabled, int *prev_dtype) {
+int cxt_autocast_enter(cxt_device_type device_type, int enabled, cxt_dtype dtype, int *prev_enabled,
+                       cxt_dtype *prev_dtype) {
   CXT_TRY({
     auto dt = to_device_type(device_type);
     *prev_enabled = autocast_enabled(dt) ? 1 : 0;
@@ -688,7 +695,7 @@ int cxt_autocast_enter(int device_type, int enabled, int dtype, int *prev_enable
     at::autocast::increment_nesting();
   })
 }
-int cxt_autocast_exit(int device_type, int prev_enabled, int prev_dtype) {
+int cxt_autocast_exit(cxt_device_type device_type, int prev_enabled, cxt_dtype prev_dtype) {
   CXT_TRY({
     auto dt = to_device_type(device_type);
     // Cast weights are cached while any autocast region is open; drop them on the way out.

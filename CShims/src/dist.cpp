@@ -67,13 +67,14 @@ c10d::ProcessGroup &group(cxt_dist_group g) {
   return *g->pg;
 }
 
-c10d::ReduceOp reduce_op(int op) {
+c10d::ReduceOp reduce_op(cxt_dist_op op) {
   switch (op) {
     case CXT_DIST_SUM: return c10d::ReduceOp::SUM;
     case CXT_DIST_MAX: return c10d::ReduceOp::MAX;
     case CXT_DIST_MIN: return c10d::ReduceOp::MIN;
+    default: break;
   }
-  throw Fail("unknown reduction " + std::to_string(op));
+  throw Fail("unknown reduction " + std::to_string(static_cast<int>(op)));
 }
 
 // One contiguous buffer for tensors of one dtype and device (the tensor itself when it is a

@@ -134,17 +134,17 @@ public enum AnnotateServer {
       },
       Route(method: .get, path: "/api/item/:id", access: annotator) { app, _, ctx, user, _ in
         guard let item = try await app.project.item(try App.id(ctx), for: user!.name) else { throw HTTPFailure(status: 404, message: "no such item") }
-        return App.json(["report": item.reportID, "answers": item.answers, "note": item.note])
+        return App.json(App.ItemBody(report: item.reportID, answers: item.answers, note: item.note))
       },
       Route(method: .post, path: "/item/:id/answer", access: annotator) { app, req, ctx, user, form in
         let id = try App.id(ctx)
         let p = try await app.project.saveAnswer(assignment: id, annotator: user!.name, finding: form["finding"] ?? "", value: form["value"] ?? "")
-        return App.wantsJSON(req) ? App.json(["saved": true, "done": p.done, "assigned": p.assigned]) : App.redirect("/item/\(id)")
+        return App.wantsJSON(req) ? App.json(App.SavedBody(done: p.done, assigned: p.assigned)) : App.redirect("/item/\(id)")
       },
       Route(method: .post, path: "/item/:id/note", access: annotator) { app, req, ctx, user, form in
         let id = try App.id(ctx)
         try await app.project.saveNote(assignment: id, annotator: user!.name, note: form["note"] ?? "")
-        return App.wantsJSON(req) ? App.json(["saved": true]) : App.redirect("/item/\(id)")
+        return App.wantsJSON(req) ? App.json(App.SavedBody()) : App.redirect("/item/\(id)")
       },
       Route(method: .get, path: "/adjudicate", access: adjudicator) { app, _, _, user, _ in
         let pairs = try await app.project.pairings()
@@ -161,7 +161,7 @@ public enum AnnotateServer {
       Route(method: .post, path: "/adjudicate/:id", access: adjudicator) { app, req, ctx, user, form in
         let id = try App.id(ctx)
         try await app.project.adjudicate(report: id, finding: form["finding"] ?? "", value: form["value"] ?? "", adjudicator: user!.name)
-        return App.wantsJSON(req) ? App.json(["saved": true]) : App.redirect("/adjudicate/\(id)")
+        return App.wantsJSON(req) ? App.json(App.SavedBody()) : App.redirect("/adjudicate/\(id)")
       },
       Route(method: .get, path: "/admin", access: .signedIn([.admin])) { app, _, _, user, _ in
         App.html(Pages.admin(try await app.project.allProgress(), user: user!))
@@ -221,7 +221,7 @@ final class App: Sendable {
       if f.status == 303 {
         response = App.redirect("/login")
       } else if App.wantsJSON(req) || req.method != .get {
-        response = App.json(["error": f.message], status: .init(code: f.status))
+        response = App.json(App.ErrorBody(error: f.message), status: .init(code: f.status))
       } else {
         response = App.html(Pages.message("\(f.status)", f.message, user: user), status: .init(code: f.status))
       }
@@ -271,10 +271,18 @@ final class App: Sendable {
     return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: s)))
   }
 
-  static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+  static func json<Body: Encodable>(_ body: Body, status: HTTPResponse.Status = .ok) -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let data = (try? encoder.encode(body)) ?? Data("{}".utf8)
     return text(String(decoding: data, as: UTF8.self), type: "application/json", cache: false, status: status)
   }
+
+  /// `GET /api/item/:id`: the annotator's own answers and note for one report.
+  struct ItemBody: Encodable { let report: String; let answers: [String: String]; let note: String }
+  /// What a saving POST answers when JSON is asked for (`done`/`assigned` only for answers).
+  struct SavedBody: Encodable { var saved = true; var done: Int? = nil; var assigned: Int? = nil }
+  struct ErrorBody: Encodable { let error: String }
 
   static func redirect(_ to: String) -> Response {
     Response(status: .seeOther, headers: [.location: to, .cacheControl: "no-store"])

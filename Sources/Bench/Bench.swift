@@ -14,9 +14,12 @@ public struct Bench: ParsableCommand {
 }
 
 /// Prints a benchmark's record as one JSON line (sorted keys): what scripts/gpu-check.sh and
-/// the scripts/bench drivers read.
-public func printJSONLine(_ record: [String: Any]) throws {
-  print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+/// the scripts/bench drivers read. Each record is a Codable struct whose coding keys are the
+/// snake_case names those scripts read.
+public func printJSONLine<Record: Encodable>(_ record: Record) throws {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+  print(String(decoding: try encoder.encode(record), as: UTF8.self))
 }
 
 /// Images per second with two decimals, as the PyTorch side (scripts/bench/gpu_*.py) reports them.

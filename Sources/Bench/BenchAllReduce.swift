@@ -32,6 +32,14 @@ struct BenchAllReduce: ParsableCommand {
       }
       seconds[String(mib)] = times.sorted()[times.count / 2]
     }
-    if rank == 0 { try printJSONLine(["side": "cxr", "world": world, "median_seconds": seconds]) }
+    if rank == 0 { try printJSONLine(AllReduceRecord(side: "cxr", world: world, medianSeconds: seconds)) }
   }
+}
+
+/// `cxr bench allreduce`'s line: the median seconds of one all-reduce per payload size (MiB).
+struct AllReduceRecord: Codable {
+  var side: String
+  var world: Int
+  var medianSeconds: [String: Double]
+  enum CodingKeys: String, CodingKey { case side, world, medianSeconds = "median_seconds" }
 }

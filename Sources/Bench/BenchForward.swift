@@ -36,11 +36,20 @@ struct BenchForward: ParsableCommand {
     try Runtime.synchronize(dev)
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     try SafeTensors.write([("logits", try logits.to(.cpu, dtype: .float32))], to: URL(fileURLWithPath: output))
-    try printJSONLine([
-      "check": "forward", "impl": "cxr", "arch": loaded.model.config.arch, "device": dev.description,
-      "input_shape": x.shape, "bf16": predictor.autocast == .bfloat16, "channels_last": predictor.channelsLast,
-      "adaptations": loaded.adaptations, "output": output, "forward_ms": seconds * 1000,
-      "images_per_s": imagesPerSecond(x.shape.first ?? 0, seconds),
-    ])
+    try printJSONLine(ForwardRecord(arch: loaded.model.config.arch, device: dev.description, inputShape: x.shape,
+                                    bf16: predictor.autocast == .bfloat16, channelsLast: predictor.channelsLast,
+                                    adaptations: loaded.adaptations, output: output, forwardMs: seconds * 1000,
+                                    imagesPerS: imagesPerSecond(x.shape.first ?? 0, seconds)))
+  }
+}
+
+/// `cxr bench forward`'s line (the forward parity check and scripts/gpu-check.sh read it).
+struct ForwardRecord: Codable {
+  var check = "forward", impl = "cxr"
+  var arch: String, device: String, inputShape: [Int], bf16: Bool, channelsLast: Bool, adaptations: [String]
+  var output: String, forwardMs: Double, imagesPerS: Double
+  enum CodingKeys: String, CodingKey {
+    case check, impl, arch, device, inputShape = "input_shape", bf16, channelsLast = "channels_last", adaptations
+    case output, forwardMs = "forward_ms", imagesPerS = "images_per_s"
   }
 }

@@ -63,10 +63,20 @@ struct BenchLoader: ParsableCommand {
       }
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0!) / 1e9
-    try printJSONLine([
-      "bench": "loader", "impl": "cxr", "size": size, "batch": batch, "batches": batches, "workers": options.workers,
-      "prefetch": prefetch, "untimed_batches": untimed, "files": files.count, "epochs": epochs, "images": images,
-      "unreadable": loader.badFiles.all.count, "images_per_s": imagesPerSecond(images, seconds),
-    ])
+    try printJSONLine(LoaderRecord(size: size, batch: batch, batches: batches, workers: options.workers,
+                                   prefetch: prefetch, untimedBatches: untimed, files: files.count, epochs: epochs,
+                                   images: images, unreadable: loader.badFiles.all.count,
+                                   imagesPerS: imagesPerSecond(images, seconds)))
+  }
+}
+
+/// `cxr bench loader`'s line (scripts/bench/gpu_loader.py prints the PyTorch side's alike).
+struct LoaderRecord: Codable {
+  var bench = "loader", impl = "cxr"
+  var size: Int, batch: Int, batches: Int, workers: Int, prefetch: Int, untimedBatches: Int, files: Int
+  var epochs: Int, images: Int, unreadable: Int, imagesPerS: Double
+  enum CodingKeys: String, CodingKey {
+    case bench, impl, size, batch, batches, workers, prefetch, untimedBatches = "untimed_batches", files, epochs, images
+    case unreadable, imagesPerS = "images_per_s"
   }
 }

@@ -30,11 +30,21 @@ struct BenchPredict: ParsableCommand {
     let seconds = try timedSteps(on: dev, steps: steps, warmup: warmup) {
       _ = try predictor.logits(images).to(dtype: .float32).sigmoid()
     }
-    try printJSONLine([
-      "bench": "predict", "impl": "cxr", "arch": predictor.model.config.arch, "size": size, "batch": batch,
-      "steps": steps, "device": dev.description, "bf16": predictor.autocast == .bfloat16,
-      "channels_last": predictor.channelsLast, "images": steps * batch, "batch_ms": seconds / Double(steps) * 1000,
-      "images_per_s": imagesPerSecond(steps * batch, seconds), "peak_mem_gib": try peakMemoryGiB(dev),
-    ])
+    try printJSONLine(PredictRecord(arch: predictor.model.config.arch, size: size, batch: batch, steps: steps,
+                                    device: dev.description, bf16: predictor.autocast == .bfloat16,
+                                    channelsLast: predictor.channelsLast, images: steps * batch,
+                                    batchMs: seconds / Double(steps) * 1000,
+                                    imagesPerS: imagesPerSecond(steps * batch, seconds), peakMemGiB: try peakMemoryGiB(dev)))
+  }
+}
+
+/// `cxr bench predict`'s line (scripts/bench/gpu_predict.py prints the PyTorch side's alike).
+struct PredictRecord: Codable {
+  var bench = "predict", impl = "cxr"
+  var arch: String, size: Int, batch: Int, steps: Int, device: String, bf16: Bool, channelsLast: Bool, images: Int
+  var batchMs: Double, imagesPerS: Double, peakMemGiB: Double
+  enum CodingKeys: String, CodingKey {
+    case bench, impl, arch, size, batch, steps, device, bf16, channelsLast = "channels_last", images
+    case batchMs = "batch_ms", imagesPerS = "images_per_s", peakMemGiB = "peak_mem_gib"
   }
 }

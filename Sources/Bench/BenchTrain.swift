@@ -34,7 +34,6 @@ struct BenchTrain: ParsableCommand {
                                    worldSize: world, rank: rank, storePrefix: "bench/", timeout: 300)
       parallel = DataParallel(group: group)
     }
-    let record = try TrainBenchmark.run(s, runDirectory: dir, parallel: parallel)
-    if parallel?.isLeader ?? true { try printJSONLine(record) }
+    if let record = try TrainBenchmark.run(s, runDirectory: dir, parallel: parallel) { try printJSONLine(record) }
   }
 }

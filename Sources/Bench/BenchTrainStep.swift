@@ -64,10 +64,20 @@ struct BenchTrainStep: ParsableCommand {
     let s = source.stamps
     guard s.count > warmup + steps else { throw ValidationError("the loop stopped early after \(s.count) batches") }
     let seconds = Double(s[warmup + steps] - s[warmup]) / 1e9
-    let record: [String: Any] = ["bench": "train", "impl": "cxr", "arch": model.config.arch, "size": size, "batch": batch,
-                                 "steps": steps, "device": dev.description, "step_ms": seconds / Double(steps) * 1000,
-                                 "images_per_s": imagesPerSecond(steps * batch, seconds),
-                                 "peak_mem_gib": try peakMemoryGiB(dev)]
-    try printJSONLine(record)
+    try printJSONLine(TrainStepRecord(arch: model.config.arch, size: size, batch: batch, steps: steps,
+                                      device: dev.description, stepMs: seconds / Double(steps) * 1000,
+                                      imagesPerS: imagesPerSecond(steps * batch, seconds),
+                                      peakMemGiB: try peakMemoryGiB(dev)))
+  }
+}
+
+/// `cxr bench train-step`'s line (scripts/bench/gpu_train.py prints the PyTorch side's alike).
+struct TrainStepRecord: Codable {
+  var bench = "train", impl = "cxr"
+  var arch: String, size: Int, batch: Int, steps: Int, device: String, stepMs: Double, imagesPerS: Double
+  var peakMemGiB: Double
+  enum CodingKeys: String, CodingKey {
+    case bench, impl, arch, size, batch, steps, device, stepMs = "step_ms", imagesPerS = "images_per_s"
+    case peakMemGiB = "peak_mem_gib"
   }
 }

@@ -27,8 +27,28 @@ public enum TrainBenchmark {
     return try ConvNeXt(ConvNeXtConfig.named(name, numClasses: classes, inChannels: 1), generator: Generator(seed: seed))
   }
 
-  /// Returns one JSON-ready record: per-epoch seconds, images/s and resident memory.
-  public static func run(_ s: Settings, runDirectory: URL, parallel: DataParallel? = nil) throws -> [String: Any] {
+  /// `cxr bench epochs`'s record (scripts/bench/train.sh reads it): per-epoch seconds, CPU
+  /// seconds and resident memory, from the loop's `metrics.jsonl`.
+  public struct Record: Codable {
+    public var side = "cxr"
+    public var world: Int, model: String, size: Int, images: Int, batch: Int, threads: Int
+    public var epochSeconds: [Double], epochCPUSeconds: [Double], rssMiB: [Double], peakRSSMiB: [Double]
+    enum CodingKeys: String, CodingKey {
+      case side, world, model, size, images, batch, threads, epochSeconds = "epoch_seconds"
+      case epochCPUSeconds = "epoch_cpu_seconds", rssMiB = "rss_mib", peakRSSMiB = "peak_rss_mib"
+    }
+  }
+
+  /// The fields of a `metrics.jsonl` epoch line this benchmark reads (the others are ignored).
+  struct EpochLine: Decodable {
+    var seconds: Double, cpuSeconds: Double, rssMiB: Double, peakRSSMiB: Double
+    enum CodingKeys: String, CodingKey {
+      case seconds, cpuSeconds = "cpu_seconds", rssMiB = "rss_mib", peakRSSMiB = "peak_rss_mib"
+    }
+  }
+
+  /// Runs the benchmark; the record on rank 0 (or without data parallelism), nil on other ranks.
+  public static func run(_ s: Settings, runDirectory: URL, parallel: DataParallel? = nil) throws -> Record? {
     let split = try SyntheticSplit(count: s.images, size: s.size, findings: 2, batchSize: s.batch, seed: s.seed)
     let model = try makeModel(s.model, classes: 2, width: s.width, seed: s.seed)
     var o = TrainOptions()
@@ -37,14 +57,12 @@ public enum TrainBenchmark {
     let t = try Trainer(model: model, options: o, runDirectory: runDirectory,
                         progress: ProgressReporter(live: false, interval: 1e9, write: { _ in }), parallel: parallel)
     _ = try t.fit(train: split, tune: nil)
-    guard parallel?.isLeader ?? true else { return [:] }  // rank 0 alone logs the epochs
+    guard parallel?.isLeader ?? true else { return nil }  // rank 0 alone logs the epochs
     let lines = try String(contentsOf: runDirectory.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
-    let recs = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-    return ["side": "cxr", "world": parallel?.worldSize ?? 1, "model": s.model, "size": s.size, "images": s.images, "batch": s.batch,
-            "threads": Runtime.threads,
-            "epoch_seconds": recs.map { $0["seconds"] as! Double },
-            "epoch_cpu_seconds": recs.map { $0["cpu_seconds"] as! Double },
-            "rss_mib": recs.map { $0["rss_mib"] as! Double },
-            "peak_rss_mib": recs.map { $0["peak_rss_mib"] as! Double }]
+    let decoder = JSONDecoder()
+    let recs = try lines.map { try decoder.decode(EpochLine.self, from: Data($0.utf8)) }
+    return Record(world: parallel?.worldSize ?? 1, model: s.model, size: s.size, images: s.images, batch: s.batch,
+                  threads: Runtime.threads, epochSeconds: recs.map(\.seconds), epochCPUSeconds: recs.map(\.cpuSeconds),
+                  rssMiB: recs.map(\.rssMiB), peakRSSMiB: recs.map(\.peakRSSMiB))
   }
 }

@@ -50,14 +50,16 @@ static void ccx_jpeg_emit(j_common_ptr cinfo, int level) {
   if (level < 0) cinfo->err->num_warnings++;
 }
 
-int ccx_jpeg_scale_for(int longest, int target) {
-  if (target <= 0 || longest <= target) return 8;
+int ccx_jpeg_scale_for(int longest, int target, int *scale_num, char *err, size_t errlen) {
+  if (!scale_num) { set_err(err, errlen, "null argument"); return -1; }
+  *scale_num = 8;
+  if (target <= 0 || longest <= target) return 0;
   for (int m = 1; m < 8; m++) {
     /* libjpeg's output size is ceil(size * m / 8) */
     long scaled = ((long)longest * m + 7) / 8;
-    if (scaled >= target) return m;
+    if (scaled >= target) { *scale_num = m; return 0; }
   }
-  return 8;
+  return 0;
 }
 
 int ccx_jpeg_info(const uint8_t *data, size_t len, int *width, int *height, int *components,

@@ -1,4 +1,5 @@
-#include "cgzip.h"
+/* gunzip over zlib (see ccodecs.h). */
+#include "ccodecs.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,9 @@ static int fail(char *err, size_t cap, const char *what, const char *detail) {
   return -1;
 }
 
-int cgz_inflate(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len,
-                char *err, size_t err_cap) {
+int ccx_gzip_inflate(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len,
+                     char *err, size_t err_cap) {
+  if (!out || !out_len || (!in && in_len > 0)) return fail(err, err_cap, "null argument", NULL);
   *out = NULL;
   *out_len = 0;
   z_stream s;
@@ -62,5 +64,3 @@ int cgz_inflate(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len
   *out_len = len;
   return 0;
 }
-
-void cgz_free(void *p) { free(p); }

@@ -27,7 +27,7 @@ public enum AnswerParser {
     let body = insideAnswerTags(reply)
     let trimmed = body.trimmingCharacters(in: .whitespacesAndNewlines)
     // Strict: the text is one JSON object whose key holds one of the options exactly.
-    if let obj = JSONValue.parse(trimmed) as? [String: Any], let s = obj[key] as? String,
+    if let s = JSONValue.parse(trimmed)?[key]?.string,
        let o = options.first(where: { $0.answer == s }) {
       return ParsedAnswer(outcome: .strict, option: o, note: "")
     }
@@ -35,8 +35,8 @@ public enum AnswerParser {
     // before the final answer): like the tag rule, the last answer wins.
     let candidates = jsonObjects(in: body) + (body == reply ? [] : jsonObjects(in: reply))
     for candidate in candidates.reversed() {
-      guard let obj = JSONValue.parse(candidate) as? [String: Any] else { continue }
-      let value = obj[key] ?? obj.first(where: { $0.key.caseInsensitiveCompare(key) == .orderedSame })?.value
+      guard let obj = JSONValue.parse(candidate), let members = obj.members else { continue }
+      let value = obj[key] ?? members.first(where: { $0.0.caseInsensitiveCompare(key) == .orderedSame })?.1
       if let value, let o = match(value, options: options) {
         return ParsedAnswer(outcome: .recovered, option: o, note: "json")
       }
@@ -94,10 +94,16 @@ public enum AnswerParser {
 
   /// An option for a JSON value or word: exact, other case or spacing, a small misspelling,
   /// true/1, yes/positive for the 1.0 option and no/false/negative for the 0.0 option.
-  static func match(_ value: Any, options: [AnswerOption]) -> AnswerOption? {
-    // JSON true/false and the CheXpert numbers 1/0/-1 (Foundation reads all of them as NSNumber).
-    if let n = value as? NSNumber { return options.first { $0.value == n.doubleValue } }
-    guard let raw = value as? String else { return nil }
+  static func match(_ value: JSONValue, options: [AnswerOption]) -> AnswerOption? {
+    // JSON true/false (as 1/0) and the CheXpert numbers 1/0/-1.
+    if case .number(let n) = value { return options.first { $0.value == n } }
+    if case .bool(let b) = value { return options.first { $0.value == (b ? 1 : 0) } }
+    guard case .string(let raw) = value else { return nil }
+    return match(raw, options: options)
+  }
+
+  /// An option for a word (see `match(_:options:)` for JSON values).
+  static func match(_ raw: String, options: [AnswerOption]) -> AnswerOption? {
     let norm = normalize(raw)
     if norm.isEmpty { return nil }
     if let o = options.first(where: { normalize($0.answer) == norm }) { return o }

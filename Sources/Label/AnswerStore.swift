@@ -56,20 +56,32 @@ public struct AnswerRecord {
     self.outcome = outcome; self.error = error; self.latency = latency; self.promptTokens = promptTokens
     self.completionTokens = completionTokens; self.attempts = attempts; self.schema = schema; self.server = server
   }
+}
 
-  init?(json obj: [String: Any]) {
-    guard let id = obj["id"] as? String, let hash = obj["template_hash"] as? String,
-          let model = obj["model"] as? String, let outcome = obj["outcome"] as? String else { return nil }
-    self.init(id: id, template: obj["template"] as? String ?? "", templateHash: hash, model: model,
-              finding: obj["finding"] as? String ?? "", response: obj["response"] as? String,
-              parsed: obj["parsed"] as? String ?? "ERROR", value: obj["value"] as? Double, outcome: outcome,
-              error: obj["error"] as? String, latency: obj["latency_s"] as? Double ?? 0,
-              promptTokens: obj["prompt_tokens"] as? Int ?? 0, completionTokens: obj["completion_tokens"] as? Int ?? 0,
-              attempts: obj["attempts"] as? Int ?? 0, schema: obj["response_format"] as? Bool ?? false,
-              server: obj["server"] as? String ?? "")
-    finishReason = obj["finish_reason"] as? String
-    maxTokens = obj["max_tokens"] as? Int ?? 0
-    answerTokens = obj["answer_tokens"] as? Int ?? 0
+/// Reading a line of the JSONL file: id, template_hash, model and outcome must be there; any other
+/// field that is missing or of another type takes its default, and unknown fields are ignored.
+extension AnswerRecord: Decodable {
+  enum CodingKeys: String, CodingKey {
+    case id, template, templateHash = "template_hash", model, finding, response, parsed, value, outcome, error
+    case latency = "latency_s", promptTokens = "prompt_tokens", completionTokens = "completion_tokens", attempts
+    case schema = "response_format", server, finishReason = "finish_reason", maxTokens = "max_tokens"
+    case answerTokens = "answer_tokens"
+  }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    func opt<T: Decodable>(_ type: T.Type, _ key: CodingKeys) -> T? { (try? c.decodeIfPresent(type, forKey: key)) ?? nil }
+    self.init(id: try c.decode(String.self, forKey: .id), template: opt(String.self, .template) ?? "",
+              templateHash: try c.decode(String.self, forKey: .templateHash), model: try c.decode(String.self, forKey: .model),
+              finding: opt(String.self, .finding) ?? "", response: opt(String.self, .response),
+              parsed: opt(String.self, .parsed) ?? "ERROR", value: opt(Double.self, .value),
+              outcome: try c.decode(String.self, forKey: .outcome), error: opt(String.self, .error),
+              latency: opt(Double.self, .latency) ?? 0, promptTokens: opt(Int.self, .promptTokens) ?? 0,
+              completionTokens: opt(Int.self, .completionTokens) ?? 0, attempts: opt(Int.self, .attempts) ?? 0,
+              schema: opt(Bool.self, .schema) ?? false, server: opt(String.self, .server) ?? "")
+    finishReason = opt(String.self, .finishReason)
+    maxTokens = opt(Int.self, .maxTokens) ?? 0
+    answerTokens = opt(Int.self, .answerTokens) ?? 0
   }
 }
 
@@ -95,11 +107,11 @@ public final class AnswerStore {
       if let lastNewline = data.lastIndex(of: 0x0A) { complete = lastNewline + 1 } else { complete = 0 }
       if complete < data.count { droppedPartialLine = true }
       var lineNo = 0
+      let decoder = JSONDecoder()
       for line in data[..<complete].split(separator: 0x0A, omittingEmptySubsequences: false) {
         lineNo += 1
         if line.isEmpty { continue }
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-              let rec = AnswerRecord(json: obj) else {
+        guard let rec = try? decoder.decode(AnswerRecord.self, from: Data(line)) else {
           throw FileError("\(url.path):\(lineNo): not an answer record; move the file away or fix that line")
         }
         records.append(rec)

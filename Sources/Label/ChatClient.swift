@@ -406,10 +406,10 @@ public final class ChatClient: @unchecked Sendable {
       }
       switch reply.status {
       case 200:
-        guard let obj = JSONValue.parse(reply.text) as? [String: Any], let list = obj["data"] as? [[String: Any]] else {
+        guard let list = try? JSONDecoder().decode(ModelList.self, from: Data(reply.text.utf8)) else {
           return .unusable("server \(root) answered GET /v1/models without a model list; is it an OpenAI-compatible server?")
         }
-        let ids = list.compactMap { $0["id"] as? String }
+        let ids = list.data.compactMap(\.id)
         guard ids.contains(settings.model) else {
           return .unusable("server \(root) does not serve model '\(settings.model)'; it serves: \(ids.isEmpty ? "(none)" : ids.joined(separator: ", ")); pass --model with one of them")
         }
@@ -638,15 +638,12 @@ public final class ChatClient: @unchecked Sendable {
     }
     switch reply.status {
     case 200:
-      guard let obj = JSONValue.parse(reply.text) as? [String: Any],
-            let choices = obj["choices"] as? [[String: Any]], let first = choices.first,
-            let message = first["message"] as? [String: Any] else {
+      guard let completion = try? JSONDecoder().decode(ChatCompletion.self, from: Data(reply.text.utf8)),
+            let first = completion.choices.first, let message = first.message else {
         return .retry("\(root): HTTP 200 without choices[0].message", after: nil)
       }
-      let content = message["content"] as? String ?? ""
-      let usage = obj["usage"] as? [String: Any]
-      return .ok(content, finish: first["finish_reason"] as? String,
-                 prompt: usage?["prompt_tokens"] as? Int ?? 0, completion: usage?["completion_tokens"] as? Int ?? 0)
+      return .ok(message.content ?? "", finish: first.finishReason,
+                 prompt: completion.usage?.promptTokens ?? 0, completion: completion.usage?.completionTokens ?? 0)
     case 400...499 where schema && ![401, 403, 404, 408, 429].contains(reply.status)
                           && ChatClient.refusesResponseFormat(reply.text):
       return .schemaRejected("HTTP \(reply.status): \(ChatClient.serverMessage(reply.text))")
@@ -676,11 +673,90 @@ public final class ChatClient: @unchecked Sendable {
   /// The message of an error body, cut short: `{"error": {"message"}}` (OpenAI, llama.cpp),
   /// `{"message"}` (vLLM), `{"error": "..."}` (TGI), or the text itself.
   static func serverMessage(_ body: String) -> String {
-    if let obj = JSONValue.parse(body) as? [String: Any] {
-      if let e = obj["error"] as? [String: Any], let m = e["message"] as? String { return String(m.prefix(300)) }
-      if let m = obj["error"] as? String { return String(m.prefix(300)) }
-      if let m = obj["message"] as? String { return String(m.prefix(300)) }
+    if let e = try? JSONDecoder().decode(ErrorBody.self, from: Data(body.utf8)),
+       let m = e.error?.message ?? e.error?.text ?? e.message {
+      return String(m.prefix(300))
     }
     return String(body.trimmingCharacters(in: .whitespacesAndNewlines).prefix(300))
   }
+}
+
+// MARK: - response bodies (OpenAI-compatible; fields a server adds beyond these are ignored)
+
+/// `GET /v1/models`: `{"data": [{"id": ...}, ...]}`.
+struct ModelList: Decodable {
+  struct Model: Decodable {
+    let id: String?
+    init(from decoder: Decoder) throws {
+      id = try? decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .id)
+    }
+    enum CodingKeys: String, CodingKey { case id }
+  }
+  let data: [Model]
+}
+
+/// `POST /v1/chat/completions`: the first choice's message and finish reason, and the token usage.
+/// A field of an unexpected type reads as missing, as it did before these types.
+struct ChatCompletion: Decodable {
+  struct Message: Decodable {
+    let content: String?
+    init(from decoder: Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)  // a message that is no object is none
+      content = try? c.decodeIfPresent(String.self, forKey: .content)
+    }
+    enum CodingKeys: String, CodingKey { case content }
+  }
+  struct Choice: Decodable {
+    let message: Message?
+    let finishReason: String?
+    init(from decoder: Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      message = try? c.decodeIfPresent(Message.self, forKey: .message)
+      finishReason = try? c.decodeIfPresent(String.self, forKey: .finishReason)
+    }
+    enum CodingKeys: String, CodingKey { case message, finishReason = "finish_reason" }
+  }
+  struct Usage: Decodable {
+    let promptTokens: Int?
+    let completionTokens: Int?
+    init(from decoder: Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      promptTokens = try? c.decodeIfPresent(Int.self, forKey: .promptTokens)
+      completionTokens = try? c.decodeIfPresent(Int.self, forKey: .completionTokens)
+    }
+    enum CodingKeys: String, CodingKey { case promptTokens = "prompt_tokens", completionTokens = "completion_tokens" }
+  }
+  let choices: [Choice]
+  let usage: Usage?
+  init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    choices = try c.decode([Choice].self, forKey: .choices)
+    usage = try? c.decodeIfPresent(Usage.self, forKey: .usage)
+  }
+  enum CodingKeys: String, CodingKey { case choices, usage }
+}
+
+/// An error body: `{"error": {"message"}}` (OpenAI, llama.cpp), `{"message"}` (vLLM) or
+/// `{"error": "..."}` (TGI).
+struct ErrorBody: Decodable {
+  struct Detail: Decodable {
+    var message: String?
+    var text: String?
+    init(from decoder: Decoder) throws {
+      if let c = try? decoder.container(keyedBy: CodingKeys.self) {
+        message = try? c.decodeIfPresent(String.self, forKey: .message)
+      } else {
+        text = try? decoder.singleValueContainer().decode(String.self)
+      }
+    }
+    enum CodingKeys: String, CodingKey { case message }
+  }
+  let error: Detail?
+  let message: String?
+  init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    error = try? c.decodeIfPresent(Detail.self, forKey: .error)
+    message = try? c.decodeIfPresent(String.self, forKey: .message)
+  }
+  enum CodingKeys: String, CodingKey { case error, message }
 }

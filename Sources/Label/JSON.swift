@@ -95,9 +95,49 @@ public indirect enum JSONValue: Equatable {
     out.append(UInt8(ascii: "\""))
   }
 
-  /// Parses JSON text (objects keep no order here: only used to read answers).
-  public static func parse(_ text: String) -> Any? {
-    guard let data = text.data(using: .utf8) else { return nil }
-    return try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+  /// Parses JSON text; nil when it is not JSON. Objects read this way keep no key order (the
+  /// decoder does not report it): parsing is only for reading answers, where order carries none.
+  public static func parse(_ text: String) -> JSONValue? {
+    try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+  }
+
+  /// The value under `key` of an object (the last one if the key repeats); nil otherwise.
+  public subscript(key: String) -> JSONValue? {
+    guard case .object(let o) = self else { return nil }
+    return o.last(where: { $0.0 == key })?.1
+  }
+  /// The members of an object; nil for anything else.
+  public var members: [(String, JSONValue)]? { if case .object(let o) = self { return o } else { return nil } }
+  public var string: String? { if case .string(let s) = self { return s } else { return nil } }
+  public var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+  public var int: Int? {
+    if case .number(let d) = self, d == d.rounded(), abs(d) < 9e15 { return Int(d) } else { return nil }
+  }
+}
+
+/// Reading any JSON (free-form parts of a message, such as a model's answer object).
+extension JSONValue: Decodable {
+  public init(from decoder: Decoder) throws {
+    if let c = try? decoder.container(keyedBy: AnyKey.self) {
+      self = .object(try c.allKeys.map { ($0.stringValue, try c.decode(JSONValue.self, forKey: $0)) })
+      return
+    }
+    if var c = try? decoder.unkeyedContainer() {
+      var items: [JSONValue] = []
+      while !c.isAtEnd { items.append(try c.decode(JSONValue.self)) }
+      self = .array(items)
+      return
+    }
+    let c = try decoder.singleValueContainer()
+    if c.decodeNil() { self = .null } else if let b = try? c.decode(Bool.self) { self = .bool(b) } else if let d = try? c.decode(Double.self) {
+      self = .number(d)
+    } else { self = .string(try c.decode(String.self)) }
+  }
+
+  private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
   }
 }

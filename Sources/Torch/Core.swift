@@ -22,8 +22,28 @@ func make(_ body: (UnsafeMutablePointer<cxt_tensor?>) -> Int32) throws -> Tensor
   return Tensor(handle: out!)
 }
 
-public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
-  case float32 = 0, bfloat16 = 1, float16 = 2, uint8 = 3, int64 = 4, bool = 5, float64 = 6, int32 = 7
+public enum DType: Sendable, CaseIterable, CustomStringConvertible {
+  case float32, bfloat16, float16, uint8, int64, bool, float64, int32
+
+  /// The C ABI's code: the one place a `DType` becomes a `cxt_dtype`.
+  var c: cxt_dtype {
+    switch self {
+    case .float32: return CXT_F32
+    case .bfloat16: return CXT_BF16
+    case .float16: return CXT_F16
+    case .uint8: return CXT_U8
+    case .int64: return CXT_I64
+    case .bool: return CXT_BOOL
+    case .float64: return CXT_F64
+    case .int32: return CXT_I32
+    }
+  }
+  /// The one place a `cxt_dtype` from the C ABI becomes a `DType`; nil for a code this layer
+  /// does not know (the shim fails before it returns one).
+  init?(c: cxt_dtype) {
+    guard let d = DType.allCases.first(where: { $0.c == c }) else { return nil }
+    self = d
+  }
 
   public var itemSize: Int {
     switch self {
@@ -73,8 +93,11 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
   case cpu
   case cuda(Int)
 
-  var type: Int32 { if case .cuda = self { return Int32(CXT_CUDA) } else { return Int32(CXT_CPU) } }
+  /// The C ABI's device type and index: the one place a `Device` becomes a (`cxt_device_type`, index).
+  var type: cxt_device_type { if case .cuda = self { return CXT_CUDA } else { return CXT_CPU } }
   var index: Int32 { if case .cuda(let i) = self { return Int32(i) } else { return 0 } }
+  /// The one place a (`cxt_device_type`, index) from the C ABI becomes a `Device`.
+  init(c type: cxt_device_type, index: Int32) { self = type == CXT_CUDA ? .cuda(Int(index)) : .cpu }
   public var isCUDA: Bool { if case .cuda = self { return true } else { return false } }
 
   /// Parses `cpu`, `cuda`, `cuda:N`.
@@ -93,7 +116,12 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
   }
 }
 
-public enum MemoryFormat: Int32, Sendable { case contiguous = 0, channelsLast = 1 }
+public enum MemoryFormat: Sendable {
+  case contiguous, channelsLast
+
+  /// The C ABI's code: the one place a `MemoryFormat` becomes a `cxt_memory_format`.
+  var c: cxt_memory_format { self == .contiguous ? CXT_CONTIGUOUS : CXT_CHANNELS_LAST }
+}
 
 /// Process-wide facts and settings of libtorch.
 public enum Runtime {
@@ -182,8 +210,8 @@ public var isGradEnabled: Bool { var v: Int32 = 0; _ = cxt_grad_mode_get(&v); re
 /// Runs `body` under autocast for a device type (e.g. bf16 on CUDA), like `torch.autocast`.
 public func withAutocast<R>(_ device: Device, dtype: DType = .bfloat16, enabled: Bool = true,
                             _ body: () throws -> R) throws -> R {
-  var pe: Int32 = 0, pd: Int32 = 0
-  try check(cxt_autocast_enter(device.type, enabled ? 1 : 0, dtype.rawValue, &pe, &pd))
+  var pe: Int32 = 0, pd = CXT_F32
+  try check(cxt_autocast_enter(device.type, enabled ? 1 : 0, dtype.c, &pe, &pd))
   defer { _ = cxt_autocast_exit(device.type, pe, pd) }
   return try body()
 }

@@ -35,12 +35,21 @@ public enum F {
   public static func gelu(_ x: Tensor) throws -> Tensor { try x.gelu() }
   public static func sigmoid(_ x: Tensor) throws -> Tensor { try x.sigmoid() }
 
-  public enum Reduction: Int32 { case none = 0, mean = 1, sum = 2 }
+  public enum Reduction: Sendable {
+    case none, mean, sum
+    var c: cxt_loss_reduction {
+      switch self {
+      case .none: return CXT_REDUCTION_NONE
+      case .mean: return CXT_REDUCTION_MEAN
+      case .sum: return CXT_REDUCTION_SUM
+      }
+    }
+  }
 
   /// `binary_cross_entropy_with_logits` with optional per-element weight and per-class pos_weight.
   public static func binaryCrossEntropyWithLogits(_ logits: Tensor, _ target: Tensor, weight: Tensor? = nil,
                                                   posWeight: Tensor? = nil, reduction: Reduction = .mean) throws -> Tensor {
-    try make { cxt_bce_with_logits(logits.handle, target.handle, weight?.handle, posWeight?.handle, reduction.rawValue, $0) }
+    try make { cxt_bce_with_logits(logits.handle, target.handle, weight?.handle, posWeight?.handle, reduction.c, $0) }
   }
 
   /// Sampling grid for `theta` [N,2,3] and output size [N,C,H,W].
@@ -49,12 +58,30 @@ public enum F {
     return try make { cxt_affine_grid(theta.handle, s, Int32(s.count), alignCorners ? 1 : 0, $0) }
   }
 
-  public enum SampleMode: Int32 { case bilinear = 0, nearest = 1, bicubic = 2 }
-  public enum PaddingMode: Int32 { case zeros = 0, border = 1, reflection = 2 }
+  public enum SampleMode: Sendable {
+    case bilinear, nearest, bicubic
+    var c: cxt_grid_mode {
+      switch self {
+      case .bilinear: return CXT_GRID_BILINEAR
+      case .nearest: return CXT_GRID_NEAREST
+      case .bicubic: return CXT_GRID_BICUBIC
+      }
+    }
+  }
+  public enum PaddingMode: Sendable {
+    case zeros, border, reflection
+    var c: cxt_grid_padding {
+      switch self {
+      case .zeros: return CXT_GRID_PAD_ZEROS
+      case .border: return CXT_GRID_PAD_BORDER
+      case .reflection: return CXT_GRID_PAD_REFLECTION
+      }
+    }
+  }
 
   public static func gridSample(_ x: Tensor, grid: Tensor, mode: SampleMode = .bilinear,
                                 padding: PaddingMode = .zeros, alignCorners: Bool = false) throws -> Tensor {
-    try make { cxt_grid_sample(x.handle, grid.handle, mode.rawValue, padding.rawValue, alignCorners ? 1 : 0, $0) }
+    try make { cxt_grid_sample(x.handle, grid.handle, mode.c, padding.c, alignCorners ? 1 : 0, $0) }
   }
 
   /// Constant padding; `pads` as in `F.pad`: (left, right, top, bottom, ...) from the last dim.
@@ -63,11 +90,21 @@ public enum F {
     return try make { cxt_pad(x.handle, p, Int32(p.count), value, $0) }
   }
 
-  public enum InterpolationMode: Int32 { case bilinear = 0, nearest = 1, area = 2, bicubic = 3 }
+  public enum InterpolationMode: Sendable {
+    case bilinear, nearest, area, bicubic
+    var c: cxt_interp_mode {
+      switch self {
+      case .bilinear: return CXT_INTERP_BILINEAR
+      case .nearest: return CXT_INTERP_NEAREST
+      case .area: return CXT_INTERP_AREA
+      case .bicubic: return CXT_INTERP_BICUBIC
+      }
+    }
+  }
 
   public static func interpolate(_ x: Tensor, size: (Int, Int), mode: InterpolationMode,
                                  alignCorners: Bool = false, antialias: Bool = false) throws -> Tensor {
-    try make { cxt_interpolate(x.handle, Int64(size.0), Int64(size.1), mode.rawValue, alignCorners ? 1 : 0, antialias ? 1 : 0, $0) }
+    try make { cxt_interpolate(x.handle, Int64(size.0), Int64(size.1), mode.c, alignCorners ? 1 : 0, antialias ? 1 : 0, $0) }
   }
 }
 

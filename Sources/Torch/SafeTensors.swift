@@ -18,19 +18,21 @@ public enum SafeTensors {
 
   /// Writes `tensors` (in order) and `metadata` atomically: temp file, fsync, rename.
   public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to url: URL) throws {
-    var header: [String: Any] = [:]
-    if !metadata.isEmpty { header["__metadata__"] = metadata }
+    var header = Header(metadata: metadata)
     var blobs: [Data] = []
     var offset = 0
     for (name, t) in tensors {
-      if header[name] != nil || name == "__metadata__" { throw TorchError("duplicate or reserved tensor name '\(name)'") }
+      if header.tensors[name] != nil || name == Header.metadataKey {
+        throw TorchError("duplicate or reserved tensor name '\(name)'")
+      }
       let cpu = try t.detach()
       let data = try cpu.bytes()
-      header[name] = ["dtype": t.dtype.safetensorsName, "shape": t.shape, "data_offsets": [offset, offset + data.count]]
+      header.tensors[name] = TensorInfo(dtype: t.dtype.safetensorsName, shape: t.shape,
+                                        dataOffsets: [offset, offset + data.count])
       offset += data.count
       blobs.append(data)
     }
-    var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+    var json = try header.encoded()
     // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
     while (8 + json.count) % 8 != 0 { json.append(0x20) }
     var out = Data(capacity: 8 + json.count + offset)
@@ -52,6 +54,109 @@ public enum SafeTensors {
     var sd = StateDict()
     for e in f.entries { sd[e.name] = try f.tensor(e.name) }
     return (sd, f.metadata)
+  }
+
+  /// One tensor's entry in the JSON header. Fields a writer adds beyond these are ignored.
+  struct TensorInfo: Codable, Equatable {
+    var dtype: String
+    var shape: [Int]
+    var dataOffsets: [Int]
+    enum CodingKeys: String, CodingKey { case dtype, shape, dataOffsets = "data_offsets" }
+  }
+
+  /// The JSON header: `name -> TensorInfo` plus the optional `__metadata__` string map, in one
+  /// object whose key order carries no meaning.
+  struct Header {
+    static let metadataKey = "__metadata__"
+    var metadata: [String: String] = [:]
+    var tensors: [String: TensorInfo] = [:]
+
+    /// A reason the header is unusable, worded for "<path> is not a valid safetensors file: ...".
+    struct Invalid: Error { let why: String }
+
+    init(metadata: [String: String] = [:]) { self.metadata = metadata }
+
+    /// Parses the header's JSON; a malformed one throws `Invalid` naming the key at fault.
+    init(json: Data) throws {
+      let decoded: Decoded
+      do { decoded = try JSONDecoder().decode(Decoded.self, from: json) } catch let e as Invalid { throw e } catch {
+        throw Invalid(why: "the header is not a JSON object")
+      }
+      metadata = decoded.metadata
+      tensors = decoded.tensors
+    }
+
+    /// The header's JSON. Keys follow the order of the writer this replaced (Foundation's
+    /// `JSONSerialization` with `.sortedKeys` on Linux: numeric, case-insensitive), so that a
+    /// checkpoint written again from the same tensors is byte-identical to one written before;
+    /// each entry's own keys sort bytewise (`data_offsets`, `dtype`, `shape`) as they did.
+    func encoded() throws -> Data {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      var members: [(String, Data)] = []
+      if !metadata.isEmpty {
+        var meta = Data("{".utf8)
+        for (i, k) in metadata.keys.sorted(by: Header.precedes).enumerated() {
+          if i > 0 { meta.append(UInt8(ascii: ",")) }
+          meta.append(try encoder.encode(k))
+          meta.append(UInt8(ascii: ":"))
+          meta.append(try encoder.encode(metadata[k]!))
+        }
+        meta.append(UInt8(ascii: "}"))
+        members.append((Header.metadataKey, meta))
+      }
+      for (name, info) in tensors { members.append((name, try encoder.encode(info))) }
+      members.sort { Header.precedes($0.0, $1.0) }
+      var out = Data("{".utf8)
+      for (i, (k, v)) in members.enumerated() {
+        if i > 0 { out.append(UInt8(ascii: ",")) }
+        out.append(try encoder.encode(k))
+        out.append(UInt8(ascii: ":"))
+        out.append(v)
+      }
+      out.append(UInt8(ascii: "}"))
+      return out
+    }
+
+    static func precedes(_ a: String, _ b: String) -> Bool {
+      a.compare(b, options: [.numeric, .caseInsensitive, .forcedOrdering], range: a.startIndex..<a.endIndex,
+                locale: NSLocale.system) == .orderedAscending
+    }
+
+    /// The decoding side: one object whose keys are tensor names, plus `__metadata__`.
+    private struct Decoded: Decodable {
+      var metadata: [String: String] = [:]
+      var tensors: [String: TensorInfo] = [:]
+
+      init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: AnyKey.self)
+        for key in c.allKeys {
+          if key.stringValue == Header.metadataKey {
+            guard let m = try? c.nestedContainer(keyedBy: AnyKey.self, forKey: key) else {
+              throw Invalid(why: "__metadata__ is not an object of strings")
+            }
+            for k in m.allKeys {
+              guard let v = try? m.decode(String.self, forKey: k) else {
+                throw Invalid(why: "__metadata__ value for '\(k.stringValue)' is not a string")
+              }
+              metadata[k.stringValue] = v
+            }
+          } else {
+            guard let info = try? c.decode(TensorInfo.self, forKey: key), info.dataOffsets.count == 2 else {
+              throw Invalid(why: "entry '\(key.stringValue)' lacks dtype, shape or data_offsets")
+            }
+            tensors[key.stringValue] = info
+          }
+        }
+      }
+    }
+
+    private struct AnyKey: CodingKey {
+      var stringValue: String
+      var intValue: Int? { nil }
+      init(stringValue: String) { self.stringValue = stringValue }
+      init?(intValue: Int) { nil }
+    }
   }
 }
 
@@ -90,34 +195,21 @@ public final class SafeTensorsFile {
       throw bad("header length \(n) does not fit in the file (\(fileSize) bytes); the file may be truncated")
     }
     dataStart = 8 + n
-    let headerData = Data(bytes: m + 8, count: n)
-    guard let obj = try? JSONSerialization.jsonObject(with: headerData), let header = obj as? [String: Any] else {
-      throw bad("the header is not a JSON object")
+    let header: SafeTensors.Header
+    do { header = try SafeTensors.Header(json: Data(bytes: m + 8, count: n)) } catch let e as SafeTensors.Header.Invalid {
+      throw bad(e.why)
     }
-    var meta: [String: String] = [:]
-    if let md = header["__metadata__"] {
-      guard let d = md as? [String: Any] else { throw bad("__metadata__ is not an object of strings") }
-      for (k, v) in d {
-        guard let s = v as? String else { throw bad("__metadata__ value for '\(k)' is not a string") }
-        meta[k] = s
-      }
-    }
-    metadata = meta
+    metadata = header.metadata
     var es: [SafeTensors.Entry] = []
     let dataSize = fileSize - 8 - n
-    for (name, v) in header where name != "__metadata__" {
-      guard let d = v as? [String: Any], let dt = d["dtype"] as? String,
-            let shp = d["shape"] as? [Any], let offs = d["data_offsets"] as? [Any], offs.count == 2 else {
-        throw bad("entry '\(name)' lacks dtype, shape or data_offsets")
+    for (name, info) in header.tensors {
+      guard let dtype = DType(safetensorsName: info.dtype) else {
+        throw bad("entry '\(name)' has unsupported dtype \(info.dtype)")
       }
-      guard let dtype = DType(safetensorsName: dt) else { throw bad("entry '\(name)' has unsupported dtype \(dt)") }
-      let shape = try shp.map { x -> Int in
-        guard let i = (x as? NSNumber)?.intValue, i >= 0 else { throw bad("entry '\(name)' has a bad shape") }
-        return i
-      }
-      guard let b = (offs[0] as? NSNumber)?.intValue, let e = (offs[1] as? NSNumber)?.intValue, 0 <= b, b <= e else {
-        throw bad("entry '\(name)' has bad data_offsets")
-      }
+      let shape = info.shape
+      guard shape.allSatisfy({ $0 >= 0 }) else { throw bad("entry '\(name)' has a bad shape") }
+      let b = info.dataOffsets[0], e = info.dataOffsets[1]
+      guard 0 <= b, b <= e else { throw bad("entry '\(name)' has bad data_offsets") }
       // Checked arithmetic (not `*`): under -Ounchecked an overflow would wrap silently and a
       // 2^32 x 2^32 shape would pass as a small tensor.
       var need = dtype.itemSize

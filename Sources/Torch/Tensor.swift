@@ -15,7 +15,7 @@ public final class Tensor: @unchecked Sendable {
     let shp = (shape ?? [values.count]).map(Int64.init)
     let h = try values.withUnsafeBytes { buf -> cxt_tensor in
       var out: cxt_tensor?
-      try check(cxt_tensor_from_data(buf.baseAddress, buf.count, shp, Int32(shp.count), T.dtype.rawValue, &out))
+      try check(cxt_tensor_from_data(buf.baseAddress, buf.count, shp, Int32(shp.count), T.dtype.c, &out))
       return out!
     }
     self.init(handle: h)
@@ -25,18 +25,18 @@ public final class Tensor: @unchecked Sendable {
   public convenience init(bytes: UnsafeRawBufferPointer, shape: [Int], dtype: DType) throws {
     let shp = shape.map(Int64.init)
     var out: cxt_tensor?
-    try check(cxt_tensor_from_data(bytes.baseAddress, bytes.count, shp, Int32(shp.count), dtype.rawValue, &out))
+    try check(cxt_tensor_from_data(bytes.baseAddress, bytes.count, shp, Int32(shp.count), dtype.c, &out))
     self.init(handle: out!)
   }
 
   public static func empty(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu,
                            pinned: Bool = false) throws -> Tensor {
     let s = shape.map(Int64.init)
-    return try make { cxt_tensor_empty(s, Int32(s.count), dtype.rawValue, device.type, device.index, pinned ? 1 : 0, $0) }
+    return try make { cxt_tensor_empty(s, Int32(s.count), dtype.c, device.type, device.index, pinned ? 1 : 0, $0) }
   }
   public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32, device: Device = .cpu) throws -> Tensor {
     let s = shape.map(Int64.init)
-    return try make { cxt_tensor_full(s, Int32(s.count), value, dtype.rawValue, device.type, device.index, $0) }
+    return try make { cxt_tensor_full(s, Int32(s.count), value, dtype.c, device.type, device.index, $0) }
   }
   public static func zeros(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu) throws -> Tensor {
     try full(shape, 0, dtype: dtype, device: device)
@@ -46,17 +46,17 @@ public final class Tensor: @unchecked Sendable {
   }
   public static func arange(_ start: Double, _ end: Double, step: Double = 1, dtype: DType = .float32,
                             device: Device = .cpu) throws -> Tensor {
-    try make { cxt_tensor_arange(start, end, step, dtype.rawValue, device.type, device.index, $0) }
+    try make { cxt_tensor_arange(start, end, step, dtype.c, device.type, device.index, $0) }
   }
   public static func rand(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu,
                           generator: Generator? = nil) throws -> Tensor {
     let s = shape.map(Int64.init)
-    return try make { cxt_rand(s, Int32(s.count), dtype.rawValue, device.type, device.index, generator?.handle, $0) }
+    return try make { cxt_rand(s, Int32(s.count), dtype.c, device.type, device.index, generator?.handle, $0) }
   }
   public static func randn(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu,
                            generator: Generator? = nil) throws -> Tensor {
     let s = shape.map(Int64.init)
-    return try make { cxt_randn(s, Int32(s.count), dtype.rawValue, device.type, device.index, generator?.handle, $0) }
+    return try make { cxt_randn(s, Int32(s.count), dtype.c, device.type, device.index, generator?.handle, $0) }
   }
   /// Integers uniform in [low, high).
   public static func randint(_ low: Int, _ high: Int, _ shape: [Int], device: Device = .cpu,
@@ -111,14 +111,14 @@ public final class Tensor: @unchecked Sendable {
   }
   public var ndim: Int { var n: Int32 = 0; _ = cxt_tensor_ndim(handle, &n); return Int(n) }
   public var count: Int { var n: Int64 = 0; _ = cxt_tensor_numel(handle, &n); return Int(n) }
-  public var dtype: DType { var d: Int32 = 0; _ = cxt_tensor_dtype(handle, &d); return DType(rawValue: d) ?? .float32 }
+  public var dtype: DType { var d = CXT_F32; _ = cxt_tensor_dtype(handle, &d); return DType(c: d) ?? .float32 }
   public var device: Device {
-    var t: Int32 = 0, i: Int32 = 0
+    var t = CXT_CPU, i: Int32 = 0
     _ = cxt_tensor_device(handle, &t, &i)
-    return t == Int32(CXT_CUDA) ? .cuda(Int(i)) : .cpu
+    return Device(c: t, index: i)
   }
   public func isContiguous(_ format: MemoryFormat = .contiguous) -> Bool {
-    var v: Int32 = 0; _ = cxt_tensor_is_contiguous(handle, format.rawValue, &v); return v != 0
+    var v: Int32 = 0; _ = cxt_tensor_is_contiguous(handle, format.c, &v); return v != 0
   }
   public var isPinned: Bool { var v: Int32 = 0; _ = cxt_tensor_is_pinned(handle, &v); return v != 0 }
   public func sharesStorage(with other: Tensor) -> Bool {
@@ -150,11 +150,11 @@ public final class Tensor: @unchecked Sendable {
   // MARK: conversion
 
   public func to(_ device: Device? = nil, dtype: DType? = nil, nonBlocking: Bool = false) throws -> Tensor {
-    try make { cxt_tensor_to(handle, device?.type ?? -1, device?.index ?? 0, dtype?.rawValue ?? -1, nonBlocking ? 1 : 0, $0) }
+    try make { cxt_tensor_to(handle, device?.type ?? CXT_DEVICE_KEEP, device?.index ?? 0, dtype?.c ?? CXT_DTYPE_KEEP, nonBlocking ? 1 : 0, $0) }
   }
   public func to(dtype: DType) throws -> Tensor { try to(nil, dtype: dtype) }
   public func contiguous(_ format: MemoryFormat = .contiguous) throws -> Tensor {
-    try make { cxt_tensor_contiguous(handle, format.rawValue, $0) }
+    try make { cxt_tensor_contiguous(handle, format.c, $0) }
   }
   public func clone() throws -> Tensor { try make { cxt_tensor_clone(handle, $0) } }
   public func detach() throws -> Tensor { try make { cxt_tensor_detach(handle, $0) } }
@@ -210,9 +210,9 @@ public final class Tensor: @unchecked Sendable {
 
   // MARK: elementwise
 
-  func unary(_ op: Int) throws -> Tensor { try make { cxt_tensor_unary(handle, Int32(op), $0) } }
-  func binary(_ other: Tensor, _ op: Int) throws -> Tensor { try make { cxt_tensor_binary(handle, other.handle, Int32(op), $0) } }
-  func binary(_ s: Double, _ op: Int) throws -> Tensor { try make { cxt_tensor_binary_scalar(handle, s, Int32(op), $0) } }
+  func unary(_ op: cxt_unary_op) throws -> Tensor { try make { cxt_tensor_unary(handle, op, $0) } }
+  func binary(_ other: Tensor, _ op: cxt_binary_op) throws -> Tensor { try make { cxt_tensor_binary(handle, other.handle, op, $0) } }
+  func binary(_ s: Double, _ op: cxt_binary_op) throws -> Tensor { try make { cxt_tensor_binary_scalar(handle, s, op, $0) } }
 
   public func neg() throws -> Tensor { try unary(CXT_NEG) }
   public func abs() throws -> Tensor { try unary(CXT_ABS) }
@@ -289,9 +289,9 @@ public final class Tensor: @unchecked Sendable {
 
   // MARK: reductions
 
-  func reduce(_ op: Int, _ dims: [Int], _ keepDim: Bool) throws -> Tensor {
+  func reduce(_ op: cxt_reduce_op, _ dims: [Int], _ keepDim: Bool) throws -> Tensor {
     let d = dims.map(Int64.init)
-    return try make { cxt_tensor_reduce(handle, Int32(op), d, Int32(d.count), keepDim ? 1 : 0, $0) }
+    return try make { cxt_tensor_reduce(handle, op, d, Int32(d.count), keepDim ? 1 : 0, $0) }
   }
   public func sum(dims: [Int] = [], keepDim: Bool = false) throws -> Tensor { try reduce(CXT_SUM, dims, keepDim) }
   public func mean(dims: [Int] = [], keepDim: Bool = false) throws -> Tensor { try reduce(CXT_MEAN, dims, keepDim) }
@@ -362,6 +362,6 @@ public func * (a: Tensor, s: Double) throws -> Tensor { try a.binary(s, CXT_MUL)
 public func / (a: Tensor, s: Double) throws -> Tensor { try a.binary(s, CXT_DIV) }
 public func + (s: Double, a: Tensor) throws -> Tensor { try a.binary(s, CXT_ADD) }
 public func * (s: Double, a: Tensor) throws -> Tensor { try a.binary(s, CXT_MUL) }
-public func - (s: Double, a: Tensor) throws -> Tensor { try make { cxt_scalar_binary_tensor(s, a.handle, Int32(CXT_SUB), $0) } }
-public func / (s: Double, a: Tensor) throws -> Tensor { try make { cxt_scalar_binary_tensor(s, a.handle, Int32(CXT_DIV), $0) } }
+public func - (s: Double, a: Tensor) throws -> Tensor { try make { cxt_scalar_binary_tensor(s, a.handle, CXT_SUB, $0) } }
+public func / (s: Double, a: Tensor) throws -> Tensor { try make { cxt_scalar_binary_tensor(s, a.handle, CXT_DIV, $0) } }
 public prefix func - (a: Tensor) throws -> Tensor { try a.neg() }

@@ -58,13 +58,10 @@ struct InspectModel: ParsableCommand {
     }
     let times = try timer.run(steps: timeSteps, warmup: warmup)
     let sorted = times.sorted()
-    let report: [String: Any] = [
-      "bench": "model_step", "impl": "cxr", "arch": config.arch, "batch": batch, "size": size,
-      "in_chans": inChans, "classes": classes, "threads": Runtime.threads, "device": dev.description,
-      "channels_last": channelsLast, "steps": timeSteps,
-      "ms_median": (sorted[sorted.count / 2] * 1000).rounded3, "ms_min": (sorted[0] * 1000).rounded3,
-    ]
-    try printJSONLine(report)
+    try printJSONLine(ModelStepRecord(arch: config.arch, batch: batch, size: size, inChans: inChans, classes: classes,
+                                      threads: Runtime.threads, device: dev.description, channelsLast: channelsLast,
+                                      steps: timeSteps, msMedian: (sorted[sorted.count / 2] * 1000).rounded3,
+                                      msMin: (sorted[0] * 1000).rounded3))
   }
 }
 
@@ -111,4 +108,15 @@ struct StepTimer {
 
 private extension Double {
   var rounded3: Double { (self * 1000).rounded() / 1000 }
+}
+
+/// `cxr inspect model --time-steps`'s line (scripts/bench/model_timm.py prints the timm side's alike).
+struct ModelStepRecord: Codable {
+  var bench = "model_step", impl = "cxr"
+  var arch: String, batch: Int, size: Int, inChans: Int, classes: Int, threads: Int, device: String
+  var channelsLast: Bool, steps: Int, msMedian: Double, msMin: Double
+  enum CodingKeys: String, CodingKey {
+    case bench, impl, arch, batch, size, inChans = "in_chans", classes, threads, device
+    case channelsLast = "channels_last", steps, msMedian = "ms_median", msMin = "ms_min"
+  }
 }

@@ -94,8 +94,51 @@ final class SafeTensorsTests: XCTestCase {
     try expectError(withHeader(#"{"w":{"dtype":"Q7","shape":[4],"data_offsets":[0,16]}}"#), "unsupported dtype Q7")
     try expectError(withHeader(#"{"w":{"dtype":"F32","shape":[32],"data_offsets":[0,128]}}"#), "past the data section")
     try expectError(withHeader(#"{"w":{"shape":[4]}}"#), "lacks dtype")
+    try expectError(withHeader(#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0]}}"#), "lacks dtype")
+    try expectError(withHeader(#"{"w":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}}"#), "bad shape")
+    try expectError(withHeader(#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[16,0]}}"#), "bad data_offsets")
+    try expectError(withHeader(#"{"w":3}"#), "entry 'w' lacks dtype")
+    try expectError(withHeader(#"{"__metadata__":[1]}"#), "__metadata__ is not an object of strings")
+    try expectError(withHeader(#"{"__metadata__":{"k":1}}"#), "__metadata__ value for 'k' is not a string")
     XCTAssertThrowsError(try SafeTensorsFile(dir.appendingPathComponent("missing.safetensors"))) { e in
       XCTAssertTrue("\(e)".contains("cannot open"), "\(e)")
     }
+  }
+
+  /// Fields a writer adds that this reader does not know are ignored (as before the header
+  /// became a Codable type), and the key order of the header carries no meaning.
+  func testUnknownFieldsAreIgnoredAndKeyOrderDoesNotMatter() throws {
+    let dir = try TestEnv.scratch()
+    let url = dir.appendingPathComponent("extra.safetensors")
+    let json = #"{"b":{"shape":[2],"data_offsets":[8,16],"dtype":"F32","note":"x"},"#
+      + #""__metadata__":{"k":"v"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2],"extra":[1,{"y":null}]}}"#
+    var d = Data()
+    withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { d.append(contentsOf: $0) }
+    d.append(Data(json.utf8))
+    for v in [1, 2, 3, 4] as [Float] { withUnsafeBytes(of: v) { d.append(contentsOf: $0) } }
+    try d.write(to: url)
+    let f = try SafeTensorsFile(url)
+    XCTAssertEqual(f.metadata, ["k": "v"])
+    XCTAssertEqual(f.names, ["a", "b"])
+    XCTAssertEqual(try f.tensor("a").toArray(Float.self), [1, 2])
+    XCTAssertEqual(try f.tensor("b").toArray(Float.self), [3, 4])
+  }
+
+  /// The header is byte for byte what the writer before the Codable header wrote
+  /// (JSONSerialization with sorted keys), so a checkpoint written again is the same file.
+  func testHeaderBytesMatchTheEarlierWriter() throws {
+    let names = ["stages.10.w", "stages.2.w", "Ab", "ab", "a_b", "a.b", "head.fc.weight", "Z", "x1", "x01", "a/b"]
+    var header = SafeTensors.Header(metadata: ["findings": "A,B", "Arch": "c/\"q\"", "n10": "1", "n9": "é"])
+    var old: [String: Any] = ["__metadata__": header.metadata]
+    for (i, name) in names.enumerated() {
+      header.tensors[name] = .init(dtype: "F32", shape: [i, 2], dataOffsets: [8 * i, 8 * i + 8])
+      old[name] = ["dtype": "F32", "shape": [i, 2], "data_offsets": [8 * i, 8 * i + 8]]
+    }
+    let expected = try JSONSerialization.data(withJSONObject: old, options: [.sortedKeys])
+    let ours = try header.encoded()
+    XCTAssertEqual(String(decoding: ours, as: UTF8.self), String(decoding: expected, as: UTF8.self))
+    let back = try SafeTensors.Header(json: ours)
+    XCTAssertEqual(back.metadata, header.metadata)
+    XCTAssertEqual(back.tensors, header.tensors)
   }
 }

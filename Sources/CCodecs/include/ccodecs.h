@@ -1,10 +1,14 @@
 /*
- * ccodecs — small C wrappers over libjpeg-turbo and libpng for the Data layer.
+ * ccodecs — small C wrappers over libjpeg-turbo, libpng and zlib: image decoding for the Data
+ * layer, gunzip for `.csv.gz` tables, and the JPEG encoder of the synthetic study.
  *
- * Every function returns 0 on success and -1 on failure, writing a one-line reason into
- * `err` (at most `errlen` bytes, NUL-terminated). Library errors never longjmp past these
- * functions and never abort the process. Pixel buffers returned through `out` are
- * allocated with malloc and released with ccx_free.
+ * Rules (the same for every function here):
+ *  - one prefix, `ccx_`, names `ccx_<format>_<verb>`;
+ *  - every function returns 0 on success and -1 on failure, writing a one-line reason into
+ *    `err` (at most `errlen` bytes, NUL-terminated; `err` may be NULL);
+ *  - library errors never longjmp past these functions and never abort the process;
+ *  - every buffer returned through an out-parameter is allocated with malloc, owned by the
+ *    caller and released exactly once with ccx_free (the one function that returns nothing).
  */
 #ifndef CCODECS_H
 #define CCODECS_H
@@ -19,10 +23,12 @@ extern "C" {
 int ccx_jpeg_info(const uint8_t *data, size_t len, int *width, int *height, int *components,
                   char *err, size_t errlen);
 
-/* The numerator M of the DCT scale M/8 that libjpeg-turbo will use to decode an image whose
- * longest side is `longest` so that the result's longest side is the smallest not below
- * `target` (8 = full size; never upscales; target <= 0 means full size). */
-int ccx_jpeg_scale_for(int longest, int target);
+/* ---- JPEG and PNG decoding (Data) ---------------------------------------- */
+
+/* *scale_num: the numerator M of the DCT scale M/8 that libjpeg-turbo will use to decode an
+ * image whose longest side is `longest` so that the result's longest side is the smallest not
+ * below `target` (8 = full size; never upscales; target <= 0 means full size). */
+int ccx_jpeg_scale_for(int longest, int target, int *scale_num, char *err, size_t errlen);
 
 /* Decodes to 8-bit grayscale (colour JPEGs give their luma), with DCT-domain downscaling by
  * scale_num/8 (1..8). Truncated or corrupt data is an error, not a grey-filled image. */
@@ -44,6 +50,23 @@ int ccx_png_write_gray8(const char *path, const uint8_t *pixels, int width, int 
 int ccx_png_write(const char *path, const void *pixels, int width, int height, int channels, int bits,
                   char *err, size_t errlen);
 
+/* ---- JPEG encoding (Synth) ------------------------------------------------ */
+
+/* Encodes `width` x `height` 8-bit grayscale pixels (row-major, `width` bytes per row) to a
+ * baseline JPEG at `quality` (1-100) with the exact integer DCT (the same bytes on every
+ * machine). `comment` (NUL-terminated, may be NULL) goes into a COM marker. */
+int ccx_jpeg_encode_gray(const uint8_t *pixels, int width, int height, int quality,
+                         const char *comment, uint8_t **out, size_t *out_len,
+                         char *err, size_t errlen);
+
+/* ---- gzip (Data: label and metadata files as `.csv.gz` or plain) ---------- */
+
+/* Inflates gzip data (one or several concatenated members) held in memory into *out
+ * (*out_len bytes). A zlib or raw deflate stream is not a .gz file and is an error. */
+int ccx_gzip_inflate(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len,
+                     char *err, size_t errlen);
+
+/* Releases a buffer returned by any function here; NULL is allowed. */
 void ccx_free(void *p);
 
 #ifdef __cplusplus

@@ -21,13 +21,13 @@ public enum TableFile {
     var outLen = 0
     var err = [CChar](repeating: 0, count: 256)
     let rc = data.withUnsafeBytes { raw in
-      cgz_inflate(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &out, &outLen, &err, err.count)
+      ccx_gzip_inflate(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &out, &outLen, &err, err.count)
     }
     guard rc == 0, let out else {
       let message = err.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
       throw FileError("\(source): \(message); download the file again or unpack it with gunzip to check it")
     }
-    return Data(bytesNoCopy: out, count: outLen, deallocator: .custom { p, _ in cgz_free(p) })
+    return Data(bytesNoCopy: out, count: outLen, deallocator: .custom { p, _ in ccx_free(p) })
   }
 
   /// The first of `names` that exists in `folder` (e.g. `x.csv.gz` then `x.csv`).

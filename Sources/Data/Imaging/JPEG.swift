@@ -17,7 +17,9 @@ public enum JPEGDecoder {
   /// The DCT scale numerator M (decode at M/8) that gives the smallest longest side not
   /// below `target`; 8 when the image is already no larger than the target.
   public static func scaleNumerator(longestSide: Int, target: Int) -> Int {
-    Int(ccx_jpeg_scale_for(Int32(longestSide), Int32(target)))
+    var m: Int32 = 8
+    _ = ccx_jpeg_scale_for(Int32(longestSide), Int32(target), &m, nil, 0)  // fails only on a null out-pointer
+    return Int(m)
   }
 
   /// Decodes at `scaleNumerator`/8 (8 = full size).
