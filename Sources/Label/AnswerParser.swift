@@ -25,7 +25,7 @@ public struct ParsedAnswer: Equatable {
 public enum AnswerParser {
   public static func parse(_ reply: String, key: String, options: [AnswerOption]) -> ParsedAnswer {
     let body = insideAnswerTags(reply)
-    let trimmed = body.trimmingCharacters(in: .whitespacesAndNewlines)
+    let trimmed = trim(body, CharacterSet.whitespacesAndNewlines)
     // Strict: the text is one JSON object whose key holds one of the options exactly.
     if let s = JSONValue.parse(trimmed)?[key]?.string,
        let o = options.first(where: { $0.answer == s }) {
@@ -42,7 +42,7 @@ public enum AnswerParser {
       }
     }
     // Recovery 2: a bare word ("Present.", "yes") as the whole reply.
-    let bare = trimmed.trimmingCharacters(in: CharacterSet.punctuationCharacters.union(.whitespacesAndNewlines))
+    let bare = trim(trimmed, CharacterSet.punctuationCharacters.union(.whitespacesAndNewlines))
     if !bare.isEmpty, !bare.contains("{"), let o = match(bare, options: options) {
       return ParsedAnswer(outcome: .recovered, option: o, note: "word")
     }
@@ -53,6 +53,8 @@ public enum AnswerParser {
   /// stop sequence. Without tags, the whole reply. The last tagged answer wins (chain of thought
   /// may quote the tag while reasoning).
   static func insideAnswerTags(_ text: String) -> String {
+    // Most replies (a JSON object) hold no tag at all: skip Foundation's case-insensitive search.
+    guard text.utf8.contains(UInt8(ascii: "<")) else { return text }
     // `<json>` is RadPrompter's answer tag.
     for (openTag, closeTag) in [("<answer>", "</answer>"), ("<json>", "</json>")] {
       guard let open = text.range(of: openTag, options: [.caseInsensitive, .backwards]) else { continue }
@@ -138,5 +140,17 @@ public enum AnswerParser {
       swap(&prev, &cur)
     }
     return prev[y.count]
+  }
+}
+
+extension AnswerParser {
+  /// `s` without leading and trailing scalars of `set`: what `trimmingCharacters(in:)` returns,
+  /// without its round trip through NSString on Linux (it showed in the label client's profile).
+  static func trim(_ s: String, _ set: CharacterSet) -> String {
+    let scalars = s.unicodeScalars
+    guard let first = scalars.firstIndex(where: { !set.contains($0) }) else { return "" }
+    let last = scalars.lastIndex(where: { !set.contains($0) })!
+    if first == scalars.startIndex && scalars.index(after: last) == scalars.endIndex { return s }
+    return String(scalars[first...last])
   }
 }

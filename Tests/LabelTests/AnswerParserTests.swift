@@ -2,6 +2,19 @@ import XCTest
 @testable import Label
 
 final class AnswerParserTests: XCTestCase {
+  func testTrimIsFoundationsTrimmingCharacters() {
+    let sets: [CharacterSet] = [.whitespacesAndNewlines, CharacterSet.punctuationCharacters.union(.whitespacesAndNewlines)]
+    let samples = ["", " ", "\n\t ", "Present", "  Present.\n", "\u{00A0}«Absent»\u{2003}", "{\"a\": 1}\r\n",
+                   "...", " é ", "\u{0085}x\u{2028}", "👍 yes 👍", "e\u{0301} ", " a b "]
+    for set in sets {
+      for text in samples {
+        XCTAssertEqual(AnswerParser.trim(text, set), text.trimmingCharacters(in: set), "\(text.debugDescription)")
+      }
+    }
+    XCTAssertEqual(AnswerParser.insideAnswerTags("{\"answer\": \"Present\"}"), "{\"answer\": \"Present\"}")
+    XCTAssertEqual(AnswerParser.insideAnswerTags("think <ANSWER>Absent</Answer> done"), "Absent")
+  }
+
   let options = [AnswerOption(answer: "Present", value: 1.0), AnswerOption(answer: "Absent", value: 0.0),
                  AnswerOption(answer: "Uncertain", value: -1.0)]
 
