@@ -74,6 +74,7 @@ extension EvaluationResult {
       "notes": notes,
     ]
     doc.merge(extraJSON) { a, _ in a }
+    if !subgroups.isEmpty { doc["subgroups"] = subgroupsJSON }
     return (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
   }
 
@@ -108,17 +109,19 @@ extension EvaluationResult {
       }
     }
     md += operatingPointsMarkdown + calibrationMarkdown
+    md += subgroupsMarkdown
     return md
   }
 
   /// Writes metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv,
-  /// metrics.json, report.md and report.html into `dir`.
+  /// subgroups.csv, metrics.json, report.md and report.html into `dir`.
   public func write(to dir: URL) throws {
     try AtomicFile.write(metricsCSV, to: dir.appendingPathComponent("metrics.csv"))
     try AtomicFile.write(comparisonsCSV, to: dir.appendingPathComponent("comparisons.csv"))
     try AtomicFile.write(operatingPointsCSV, to: dir.appendingPathComponent("operating_points.csv"))
     try AtomicFile.write(calibrationCSV, to: dir.appendingPathComponent("calibration.csv"))
     try AtomicFile.write(reliabilityCSV, to: dir.appendingPathComponent("reliability.csv"))
+    try AtomicFile.write(subgroupsCSV, to: dir.appendingPathComponent("subgroups.csv"))
     try AtomicFile.write(json, to: dir.appendingPathComponent("metrics.json"))
     try AtomicFile.write(markdown, to: dir.appendingPathComponent("report.md"))
     try AtomicFile.write(html, to: dir.appendingPathComponent("report.html"))

@@ -214,6 +214,7 @@ extension EvaluationResult {
       }
       b += "</table>\n"
     }
+    b += subgroupsHTML
     return HTML.page(title: "cxr evaluation", body: b)
   }
 }
