@@ -152,6 +152,19 @@ public struct StudyConfig: Codable, Equatable, Sendable {
   public struct Evaluate: Codable, Equatable, Sendable {
     public var bootstrap = 1000
     public var seed = 0
+    public var subgroups = Subgroups()
+  }
+
+  /// Per-image attributes to stratify the evaluation by. The chest tube (CANDID-PTX's
+  /// chest_tube.csv masks) is always one; `file` adds a user CSV's columns.
+  public struct Subgroups: Codable, Equatable, Sendable {
+    public var file: String?
+    public var columns: [String] = []
+    public var minCases = 10
+    enum CodingKeys: String, CodingKey {
+      case file, columns
+      case minCases = "min_cases"
+    }
   }
 
   /// How `cxr run` uses several devices.
@@ -243,6 +256,10 @@ public struct StudyConfig: Codable, Equatable, Sendable {
       "evaluate": "the evaluation against every reference",
       "evaluate.bootstrap": "bootstrap rounds for the 95 % CIs",
       "evaluate.seed": "the bootstrap's seed",
+      "evaluate.subgroups": "per-image attributes to stratify by: each value against the rest (subgroups.csv); CANDID-PTX's chest tube (from chest_tube.csv's masks) always",
+      "evaluate.subgroups.file": "a CSV keyed by image id (id, dicom_id or SOPInstanceUID) with one column per attribute (sex, age_band, site, ...); null = none",
+      "evaluate.subgroups.columns": "the file's columns to stratify by; [] = every column but the id",
+      "evaluate.subgroups.min_cases": "the fewest cases a subgroup and its complement each need to be reported",
       "run": "how cxr run uses several devices",
       "run.parallel": "auto (schemas when there are at least as many schemas as devices, else ddp) | schemas (one schema per device at once) | ddp (each schema data-parallel over all devices; N processes train a global batch N times one process's)",
       "run.devices": "devices to use: 0 = every CUDA GPU (1 on the CPU); on the CPU, N > 1 runs N processes that share the cores",
