@@ -111,6 +111,8 @@ public struct EvaluationResult: Sendable {
   public var referenceSources: [String: String] = [:]
   /// Grad-CAM overlays for report.html (set by whoever computed them; Saliency.swift renders them).
   public var saliency: [Saliency.Figure] = []
+  /// Subgroup rows (attribute = value against its complement), see `Subgroups`.
+  public var subgroups: [SubgroupRow] = []
 
   public func row(model: String, reference: String, finding: String, metric: String) -> MetricRow? {
     rows.first { $0.model == model && $0.reference == reference && $0.finding == finding && $0.metric == metric }
@@ -136,6 +138,10 @@ public struct EvaluationOptions: Sendable {
   public var curveBandPoints: Int = 101
   /// Training histories to draw (cxr run passes each classifier's metrics.jsonl).
   public var trainingCurves: [TrainingCurves] = []
+  /// Per-image attributes to stratify by (chest tube, view position, a user CSV's columns).
+  public var subgroups: [SubgroupAttribute] = []
+  /// The fewest cases a subgroup and its complement each need to be reported.
+  public var minimumSubgroupCases = Subgroups.defaultMinimumCases
 
   public init(tunePredictions: [Predictions] = [], tuneReference: ReferenceLabels? = nil, thresholds: [Double] = [],
               calibrationBins: Int = 10, testSpecificities: [Double] = [0.90, 0.95]) {
@@ -153,6 +159,10 @@ public enum Evaluation {
     try checkUniqueNames(predictions.map(\.name), option: "--predictions")
     try checkUniqueNames(references.map(\.name), option: "--reference")
     try check(options, models: predictions)
+    var subgroupNotes: [String] = []
+    if !options.subgroups.isEmpty {
+      try Subgroups.check(options.subgroups, testIDs: Set(references.flatMap(\.ids)), notes: &subgroupNotes)
+    }
     var result = EvaluationResult(models: predictions.map(\.name), references: references.map(\.name), findings: findings,
                                   rows: [], comparisons: [], curves: [], notes: [], rounds: rounds, seed: seed)
     result.fixedThresholds = options.thresholds
@@ -164,6 +174,7 @@ public enum Evaluation {
                                                           weightsSHA256: p.header("weights_sha256"), madeBy: p.header("provenance"))
     }
     for r in references { result.referenceSources[r.name] = r.source }
+    result.notes += subgroupNotes
     result.tuneSource = options.tuneReference?.source
       ?? (options.tuneReferences.isEmpty ? nil : "each model's own tuning split and labels (" + options.tuneReferences.keys.sorted().map { "\($0): \(options.tuneReferences[$0]!.source)" }.joined(separator: "; ") + ")")
     let tuned = try tuneThresholds(options, models: predictions, findings: findings, into: &result)
@@ -233,6 +244,11 @@ public enum Evaluation {
         result.notes.append("reference '\(ref.name)' has only \(only) cases for '\(f)' among the \(j.labels.count) case(s) it shares with '\(predictions[m].name)': AUROC and AUPRC are undefined there and were not computed")
       }
     }
+    result.subgroups += Subgroups.evaluate(attributes: options.subgroups, minimumCases: options.minimumSubgroupCases, reference: ref.name,
+                                           finding: f, models: predictions.map(\.name),
+                                           caseIDs: joined.map { $0.rows.map { ref.ids[Int($0)] } }, labels: joined.map(\.labels),
+                                           rankings: rankings, valid: valid, sameCases: sameCases, rounds: rounds, seed: seed,
+                                           notes: &result.notes)
     let plans = planThresholds(finding: f, reference: ref.name, models: predictions.map(\.name),
                                cases: joined.map { ($0.scores, $0.labels) }, rankings: rankings, valid: valid, options: options,
                                tuned: tuned, notes: &result.notes)

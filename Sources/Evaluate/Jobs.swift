@@ -10,8 +10,17 @@ public enum Jobs {
   public static func evaluate(predictions: [String], references: [String], findings: [String]?,
                               uncertain: UncertainPolicy = .ones, rounds: Int = 1000, seed: UInt64 = 0,
                               tunePredictions: [String] = [], tuneReference: String? = nil, thresholds: [Double] = [],
-                              calibrationBins: Int = 10, out: URL) throws -> EvaluationResult {
+                              calibrationBins: Int = 10, subgroups: String? = nil, subgroupColumns: [String]? = nil,
+                              minimumSubgroupCases: Int = Subgroups.defaultMinimumCases, out: URL) throws -> EvaluationResult {
     try checkRounds(rounds)
+    if subgroups == nil, let subgroupColumns, !subgroupColumns.isEmpty {
+      throw FileError("--subgroup-columns \(subgroupColumns.joined(separator: ",")) needs --subgroups FILE: the CSV (id and one column per attribute) they are columns of")
+    }
+    guard minimumSubgroupCases >= 1 else {
+      throw FileError("--subgroup-min-cases must be at least 1, got \(minimumSubgroupCases)")
+    }
+    // The attribute file is small and checked before the predictions are read.
+    let attributes = try subgroups.map { try SubgroupAttribute.read(URL(fileURLWithPath: $0), columns: subgroupColumns) } ?? []
     // Cheap checks first, before any file is read.
     try Evaluation.check(EvaluationOptions(thresholds: thresholds, calibrationBins: calibrationBins), models: [])
     let tuneSpecs = try tunePredictions.map { try NamedPath(parsing: $0, option: "--tune-predictions") }
@@ -31,6 +40,8 @@ public enum Jobs {
     let preds = try zip(predSpecs, predTables).map { try Predictions(name: $0.name, table: $1, findings: chosen) }
     let refs = try zip(refSpecs, refTables).map { try ReferenceLabels(name: $0.name, table: $1, findings: chosen, policy: uncertain) }
     var options = EvaluationOptions(thresholds: thresholds, calibrationBins: calibrationBins)
+    options.subgroups = attributes
+    options.minimumSubgroupCases = minimumSubgroupCases
     if let tuneReference {
       options.tuneReference = try ReferenceLabels(name: "tune", table: CSVTable.read(URL(fileURLWithPath: tuneReference)),
                                                   findings: chosen, policy: uncertain)

@@ -74,6 +74,7 @@ extension EvaluationResult {
       "notes": notes,
     ]
     doc.merge(extraJSON) { a, _ in a }
+    if !subgroups.isEmpty { doc["subgroups"] = subgroupsJSON }
     return (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
   }
 
@@ -117,12 +118,13 @@ extension EvaluationResult {
       }
     }
     md += operatingPointsMarkdown + calibrationMarkdown
+    md += subgroupsMarkdown
     return md
   }
 
   /// Writes metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv,
-  /// curve_bands.csv, metrics.json, report.md, report.html and every figure as SVG and PDF
-  /// (figures/) into `dir`.
+  /// curve_bands.csv, subgroups.csv, metrics.json, report.md, report.html and every figure as
+  /// SVG and PDF (figures/) into `dir`.
   public func write(to dir: URL) throws {
     let figures = keyedFigures()
     var result = self
@@ -137,6 +139,7 @@ extension EvaluationResult {
     try AtomicFile.write(operatingPointsCSV, to: dir.appendingPathComponent("operating_points.csv"))
     try AtomicFile.write(calibrationCSV, to: dir.appendingPathComponent("calibration.csv"))
     try AtomicFile.write(reliabilityCSV, to: dir.appendingPathComponent("reliability.csv"))
+    try AtomicFile.write(subgroupsCSV, to: dir.appendingPathComponent("subgroups.csv"))
     try AtomicFile.write(json, to: dir.appendingPathComponent("metrics.json"))
     try AtomicFile.write(markdown, to: dir.appendingPathComponent("report.md"))
     try AtomicFile.write(html(figures: figures), to: dir.appendingPathComponent("report.html"))

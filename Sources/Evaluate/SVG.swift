@@ -346,6 +346,7 @@ extension EvaluationResult {
       }
       b += "</table>\n"
     }
+    b += subgroupsHTML
     b += Saliency.html(saliency)
     return HTML.page(title: "cxr evaluation", body: b)
   }

@@ -41,6 +41,19 @@ struct FractureSign: Equatable {
   var isSubtle: Bool { ribs <= 2 }
 }
 
+/// A chest tube as drawn: a thin radiopaque tube that enters through the lateral chest wall low
+/// on `side` (outside the body it runs down and out) and curves up along the lung's lateral
+/// edge to its tip at the apex, with side holes (short gaps in the stripe) near the tip. Real
+/// tubes are mostly seen with treated pneumothoraces: a classifier can learn the tube instead.
+struct ChestTubeSign: Equatable {
+  /// As `PneumothoraxSign.side`: 0 the image's left, 1 its right.
+  var side: Int
+  /// Height of the entry through the chest wall, in lung half-heights below the lung centre.
+  var entry: Double
+  /// Height of the tip, in lung half-heights above the lung centre.
+  var tip: Double
+}
+
 /// What to draw for one image.
 struct ImageSpec {
   var width: Int
@@ -48,6 +61,7 @@ struct ImageSpec {
   var lateral: Bool
   var pneumothorax: PneumothoraxSign?
   var fracture: FractureSign?
+  var chestTube: ChestTubeSign? = nil
   /// Seeds the anatomy jitter, texture and noise of this image.
   var seed: UInt64
 }
@@ -60,6 +74,7 @@ struct RenderedImage {
   var pixels: [Float]
   var pneumothoraxMask: [UInt8]
   var fractureMask: [UInt8]
+  var chestTubeMask: [UInt8] = []
 }
 
 /// Smooth random texture: random values on a grid, interpolated with a smoothstep.
@@ -128,6 +143,7 @@ enum ChestRenderer {
     var ptxMask = [UInt8](repeating: 0, count: w * h)
     var fxMask = [UInt8](repeating: 0, count: w * h)
     let ptx = spec.pneumothorax, fx = spec.fracture
+    let tube = spec.chestTube.map { tubeStripe($0, width: w, height: h, lungCX: lungCX[$0.side], lungCY: lungCY, lungRX: lungRX, lungRY: lungRY) }
     // The collapsed lung: shrunk, pulled toward the midline and down, so the air is widest at the apex.
     var collapsed = (cx: 0.0, cy: 0.0, rx: 1.0, ry: 1.0)
     if let p = ptx {
@@ -184,11 +200,59 @@ enum ChestRenderer {
             if d < 1 { val += ribContrast * (1 - d * d) * inBody }
           }
         }
+        if let tube, tube[i] > 0 { val += tubeContrast * Double(tube[i]) }
         val = offset + gain * val + 0.022 * rng.normal()
         pixels[i] = Float(min(max(val, 0), 1))
       }
     }
-    return RenderedImage(width: w, height: h, pixels: pixels, pneumothoraxMask: ptxMask, fractureMask: fxMask)
+    return RenderedImage(width: w, height: h, pixels: pixels, pneumothoraxMask: ptxMask, fractureMask: fxMask,
+                         chestTubeMask: tube.map { opacity in opacity.map { $0 > 0 ? UInt8(1) : 0 } } ?? [UInt8](repeating: 0, count: w * h))
+  }
+
+  /// Brightness the tube adds at its centre line (it is denser than bone).
+  static let tubeContrast = 0.42
+  /// Half the tube's width, in image widths (about 3 px wide at the demo's 160 px test images, 1 px at its 64 px input).
+  static let tubeHalfWidth = 0.009
+
+  /// The tube's opacity per pixel (0 outside; under 1 at the side holes): a path stamped with a
+  /// disc every half pixel, from outside the body to the entry, then a quadratic curve up the
+  /// lateral lung edge to the tip.
+  static func tubeStripe(_ t: ChestTubeSign, width w: Int, height h: Int, lungCX: Double, lungCY: Double,
+                         lungRX: Double, lungRY: Double) -> [Float] {
+    let outward = t.side == 0 ? -1.0 : 1.0
+    let entry = (u: lungCX + outward * lungRX * 1.12, v: lungCY + t.entry * lungRY)
+    let outside = (u: entry.u + outward * 0.07, v: entry.v + 0.07)
+    let control = (u: lungCX + outward * lungRX * 1.0, v: lungCY - 0.35 * lungRY)
+    let tip = (u: lungCX + outward * lungRX * 0.35, v: lungCY - t.tip * lungRY)
+    func point(_ s: Double) -> (u: Double, v: Double) {
+      if s < 0.2 {  // the outside part, straight
+        let a = s / 0.2
+        return (outside.u + (entry.u - outside.u) * a, outside.v + (entry.v - outside.v) * a)
+      }
+      let a = (s - 0.2) / 0.8, b = 1 - a
+      return (b * b * entry.u + 2 * a * b * control.u + a * a * tip.u, b * b * entry.v + 2 * a * b * control.v + a * a * tip.v)
+    }
+    var out = [Float](repeating: 0, count: w * h)
+    let radius = max(tubeHalfWidth * Double(w), 0.75)  // in pixels
+    let steps = Int(2 * Double(max(w, h)) * 1.5)
+    let reach = Int(radius.rounded(.up))
+    for k in 0...steps {
+      let s = Double(k) / Double(steps)
+      // Side holes: gaps in the stripe over the last third, every 6 % of the length.
+      let hole = s > 0.66 && s < 0.96 && (s - 0.66).truncatingRemainder(dividingBy: 0.06) < 0.02
+      let p = point(s)
+      let cx = p.u * Double(w) - 0.5, cy = p.v * Double(h) - 0.5
+      let x0 = Int(cx.rounded()), y0 = Int(cy.rounded())
+      for y in (y0 - reach)...(y0 + reach) where y >= 0 && y < h {
+        for x in (x0 - reach)...(x0 + reach) where x >= 0 && x < w {
+          let d2 = (Double(x) - cx) * (Double(x) - cx) + (Double(y) - cy) * (Double(y) - cy)
+          guard d2 <= radius * radius else { continue }
+          let opacity = Float(hole ? 0.35 : 1.0 - 0.3 * d2 / (radius * radius))
+          out[y * w + x] = max(out[y * w + x], opacity)
+        }
+      }
+    }
+    return out
   }
 
   /// A lateral view: one broad lung field between the sternum and the spine. It carries no
@@ -215,6 +279,6 @@ enum ChestRenderer {
       }
     }
     let empty = [UInt8](repeating: 0, count: w * h)
-    return RenderedImage(width: w, height: h, pixels: pixels, pneumothoraxMask: empty, fractureMask: empty)
+    return RenderedImage(width: w, height: h, pixels: pixels, pneumothoraxMask: empty, fractureMask: empty, chestTubeMask: empty)
   }
 }

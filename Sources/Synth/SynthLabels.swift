@@ -23,6 +23,8 @@ enum SynthFindings {
 struct ReportTruth {
   var pneumothorax: PneumothoraxSign?
   var fracture: FractureSign?
+  /// A drawn chest tube (it makes "Support Devices" present).
+  var chestTube: ChestTubeSign? = nil
   /// Label-only findings present, by name.
   var present: Set<String>
   /// Negative findings the report mentions explicitly ("no pneumothorax" -> 0.0; else blank).

@@ -92,6 +92,10 @@ struct SynthPlan {
 
   static let pneumothoraxPrevalence = 0.3
   static let fracturePrevalence = 0.3
+  /// Chest tubes as real data has them: mostly with (treated) pneumothoraces, rarely without,
+  /// in the training and test sets alike, so a classifier can learn the tube as a shortcut.
+  static let chestTubeWithPneumothorax = 0.5
+  static let chestTubeWithoutPneumothorax = 0.03
 
   init(seed: UInt64, size: SynthSize) {
     self.seed = seed
@@ -117,15 +121,21 @@ struct SynthPlan {
                               position: rng.uniform(0.2, 0.32), gap: rng.uniform(0.07, 0.09),
                               displacement: rng.uniform(1.0, 1.15) * halfSpacing)
     }
+    var tube: ChestTubeSign?
+    if rng.chance(ptx == nil ? chestTubeWithoutPneumothorax : chestTubeWithPneumothorax) {
+      var side = 0
+      if let p = ptx { side = p.side } else { side = rng.int(0...1) }
+      tube = ChestTubeSign(side: side, entry: rng.uniform(0.25, 0.5), tip: rng.uniform(0.6, 0.8))
+    }
     var present = Set<String>(), negated = Set<String>()
     for (name, prevalence) in SynthFindings.labelOnly {
-      // Chest tubes follow pneumothoraces.
-      let p = name == "Support Devices" && ptx != nil ? 0.45 : prevalence
-      if rng.chance(p) { present.insert(name) } else if rng.chance(0.15) { negated.insert(name) }
+      // A chest tube is a support device; other devices (lines, pacemakers) are not drawn.
+      if name == "Support Devices", tube != nil { present.insert(name); continue }
+      if rng.chance(prevalence) { present.insert(name) } else if rng.chance(0.15) { negated.insert(name) }
     }
     if ptx == nil, rng.chance(0.7) { negated.insert("Pneumothorax") }
     if fracture == nil, rng.chance(0.25) { negated.insert("Fracture") }
-    return ReportTruth(pneumothorax: ptx, fracture: fracture, present: present, negated: negated)
+    return ReportTruth(pneumothorax: ptx, fracture: fracture, chestTube: tube, present: present, negated: negated)
   }
 
   static func hex(_ rng: inout SplitMix64, digits: Int) -> String {
@@ -160,6 +170,7 @@ struct SynthPlan {
           let height = rng.int(size.trainHeights)
           let spec = ImageSpec(width: size.trainWidth, height: height, lateral: view == "LATERAL",
                                pneumothorax: truth.pneumothorax, fracture: truth.fracture,
+                               chestTube: view == "LATERAL" ? nil : truth.chestTube,
                                seed: SplitMix64.derive(seed, "mimic-image", imageIndex))
           imageIndex += 1
           images.append(MimicImagePlan(dicomID: dicomID, view: view, spec: spec))
@@ -189,7 +200,7 @@ struct SynthPlan {
         }
         let view = rng.chance(0.7) ? "AP" : "PA"
         let spec = ImageSpec(width: size.testSide, height: size.testSide, lateral: false,
-                             pneumothorax: truth.pneumothorax, fracture: truth.fracture,
+                             pneumothorax: truth.pneumothorax, fracture: truth.fracture, chestTube: truth.chestTube,
                              seed: SplitMix64.derive(seed, "candid-image", images.count))
         images.append(CandidImagePlan(
           patient: patient, studyUID: SynthEncoding.uid(&rng), seriesUID: SynthEncoding.uid(&rng),
@@ -234,6 +245,10 @@ enum SynthReport {
     }
     for (name, _) in SynthFindings.labelOnly {
       if truth.present.contains(name) {
+        if name == "Support Devices", let tube = truth.chestTube {
+          findings.append("A \(sideName(tube.side)) chest tube is in place, its tip at the apex.")
+          continue
+        }
         findings.append(name == "Support Devices" ? "Support devices in place." : name == "Pleural Other" ? "Pleural thickening is present." : "\(sentenceCase(name)) is present.")
       } else if truth.negated.contains(name) {
         findings.append(name == "Pleural Other" ? "No other pleural abnormality." : "No \(name.lowercased()).")

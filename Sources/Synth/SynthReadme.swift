@@ -12,6 +12,8 @@ enum SynthReadme {
     let fxTrain = plan.mimic.filter { $0.truth.fracture != nil }.count
     let ptxTest = plan.candid.filter { $0.truth.pneumothorax != nil }.count
     let fxTest = plan.candid.filter { $0.truth.fracture != nil }.count
+    let tubeTrain = plan.mimic.filter { $0.truth.chestTube != nil }.count
+    let tubeTest = plan.candid.filter { $0.truth.chestTube != nil }.count
     var s = SyntheticStudy.marker + "\n\n"
     s += """
     Seed \(plan.seed), size \(plan.size.rawValue). Made by `cxr synth`; the same seed and size give
@@ -24,14 +26,16 @@ enum SynthReadme {
                   MIMIC-CXR-JPG, quality 95, COM marker "SYNTHETIC ...") and
                   mimic-cxr-2.0.0-metadata.csv.gz (the real columns; ViewPosition PA, AP,
                   LATERAL or blank). \(subjects) patients, \(plan.mimic.count) studies, \(mimicImages) images
-                  (\(frontal) frontal). Studies with pneumothorax: \(ptxTrain); with fracture: \(fxTrain).
+                  (\(frontal) frontal). Studies with pneumothorax: \(ptxTrain); with fracture: \(fxTrain);
+                  with a chest tube: \(tubeTrain).
       candid/     CANDID-PTX-like test set: dataset/<SOPInstanceUID>.dcm (DICOM Part 10, CR,
                   Explicit VR Little Endian, not equalized; MONOCHROME2 and MONOCHROME1,
                   8- and 16-bit, some with RescaleSlope/Intercept other than 1/0; ImageComments
                   "SYNTHETIC ..."), Pneumothorax_reports.csv (SOPInstanceUID, StudyInstanceUID,
                   filename P<patient>_..., EncodedPixels, Report), acute_rib_fracture.csv
-                  (anon_SOPUID, annotation_id, mask_rle; positive images only). \(plan.candid.count) images,
-                  \(ptxTest) with pneumothorax, \(fxTest) with fracture.
+                  and chest_tube.csv (anon_SOPUID, annotation_id, mask_rle; positive images
+                  only). \(plan.candid.count) images, \(ptxTest) with pneumothorax, \(fxTest) with fracture,
+                  \(tubeTest) with a chest tube.
                   Masks: SIIM RLE, pairs (gap, length), gaps counted from the end of the previous
                   run (the first from pixel 0), pixels numbered column-major; -1 = no mask.
       labels/mimic/synthetic-<schema>.csv   labels of the training studies
@@ -45,9 +49,14 @@ enum SynthReadme {
       Pneumothorax: one lung collapsed toward the hilum, leaving a crescent of air with no lung
       markings under the chest wall, widest at the apex, edged by a thin bright pleural line.
       Fracture: 2 to 4 consecutive rib bands broken at about the same place, with a gap and the
-      lateral fragments dropped by about half a rib spacing. Image left = the patient's right. The masks cover the
-      air crescent and boxes around the breaks. Lateral images carry no sign. Only these two
-      findings are drawn; the other 12 CheXpert findings exist in the labels only.
+      lateral fragments dropped by about half a rib spacing. Chest tube: a thin bright tube that
+      enters through the lateral chest wall low on one side and curves up to the apex, with
+      side holes near its tip; drawn with \(pct(SynthPlan.chestTubeWithPneumothorax)) of pneumothoraces (on their side: treated
+      ones) and \(pct(SynthPlan.chestTubeWithoutPneumothorax)) of other images, in both sets, so a classifier can learn the tube
+      as a shortcut (the evaluation's chest tube subgroups show it); reports mention it and
+      label it Support Devices. Image left = the patient's right. The masks cover the
+      air crescent, boxes around the breaks and the tube. Lateral images carry no sign. Only
+      these findings are drawn; the other CheXpert findings exist in the labels only.
       Prevalence per report: pneumothorax \(pct(SynthPlan.pneumothoraxPrevalence)), fracture \(pct(SynthPlan.fracturePrevalence)).
 
     LABEL FILES

@@ -15,6 +15,8 @@ public struct SyntheticStudyPaths: Sendable {
   public let candidImages: [URL]
   public let candidReports: URL
   public let candidFractures: URL
+  /// `chest_tube.csv`: the drawn tubes' masks (SIIM RLE, as CANDID-PTX's).
+  public let candidChestTubes: URL
   /// Schema name -> label file, for the training studies and for the test images' reports.
   public let trainLabels: [String: URL]
   public let testLabels: [String: URL]
@@ -52,7 +54,8 @@ public enum SyntheticStudy {
     // since its masks come from drawing the images.
     let reports = candidRoot.appendingPathComponent("Pneumothorax_reports.csv")
     let fractures = candidRoot.appendingPathComponent("acute_rib_fracture.csv")
-    let candidImages = writeImages ? try writeCandid(plan, root: candidRoot, reports: reports, fractures: fractures) : []
+    let tubes = candidRoot.appendingPathComponent("chest_tube.csv")
+    let candidImages = writeImages ? try writeCandid(plan, root: candidRoot, reports: reports, fractures: fractures, tubes: tubes) : []
 
     var trainLabels: [String: URL] = [:], testLabels: [String: URL] = [:]
     var measured: [String: [String: MeasuredRates]] = [:]
@@ -85,7 +88,7 @@ public enum SyntheticStudy {
     return SyntheticStudyPaths(
       root: root, readme: readme, mimicRoot: mimicRoot,
       mimicMetadata: mimicRoot.appendingPathComponent("mimic-cxr-2.0.0-metadata.csv.gz"), mimicImages: mimicImages,
-      candidRoot: candidRoot, candidImages: candidImages, candidReports: reports, candidFractures: fractures,
+      candidRoot: candidRoot, candidImages: candidImages, candidReports: reports, candidFractures: fractures, candidChestTubes: tubes,
       trainLabels: trainLabels, testLabels: testLabels)
   }
 
@@ -156,16 +159,17 @@ public enum SyntheticStudy {
 
   // MARK: CANDID-PTX-like
 
-  static func writeCandid(_ plan: SynthPlan, root: URL, reports reportsURL: URL, fractures fracturesURL: URL) throws -> [URL] {
+  static func writeCandid(_ plan: SynthPlan, root: URL, reports reportsURL: URL, fractures fracturesURL: URL, tubes tubesURL: URL) throws -> [URL] {
     let dataset = root.appendingPathComponent("dataset")
     try FileManager.default.createDirectory(at: dataset, withIntermediateDirectories: true)
     let urls = plan.candid.map { dataset.appendingPathComponent("\($0.sopUID).dcm") }
-    let masks = Slots<(ptx: String, fracture: String)>(count: plan.candid.count)
+    let masks = Slots<(ptx: String, fracture: String, tube: String)>(count: plan.candid.count)
     try parallel(plan.candid.count) { i in
       let image = plan.candid[i]
       let rendered = ChestRenderer.render(image.spec)
       masks[i] = (SynthEncoding.rle(rendered.pneumothoraxMask, width: rendered.width, height: rendered.height),
-                  SynthEncoding.rle(rendered.fractureMask, width: rendered.width, height: rendered.height))
+                  SynthEncoding.rle(rendered.fractureMask, width: rendered.width, height: rendered.height),
+                  SynthEncoding.rle(rendered.chestTubeMask, width: rendered.width, height: rendered.height))
       let v = image.variant
       let dicom = DicomImage(
         rows: rendered.height, columns: rendered.width, bitsAllocated: v.bitsAllocated, bitsStored: v.bitsStored,
@@ -177,13 +181,16 @@ public enum SyntheticStudy {
     }
     var reports = CSVWriter(header: ["SOPInstanceUID", "StudyInstanceUID", "filename", "EncodedPixels", "Report"])
     var fractures = CSVWriter(header: ["anon_SOPUID", "annotation_id", "mask_rle"])
+    var tubes = CSVWriter(header: ["anon_SOPUID", "annotation_id", "mask_rle"])
     for (i, image) in plan.candid.enumerated() {
       let m = masks[i]!
       reports.append([image.sopUID, image.studyUID, image.filename, m.ptx, image.report])
       if m.fracture != "-1" { fractures.append([image.sopUID, "synthetic-fracture-\(i + 1)", m.fracture]) }
+      if m.tube != "-1" { tubes.append([image.sopUID, "synthetic-chest-tube-\(i + 1)", m.tube]) }
     }
     try reports.write(to: reportsURL)
     try fractures.write(to: fracturesURL)
+    try tubes.write(to: tubesURL)
     return urls
   }
 

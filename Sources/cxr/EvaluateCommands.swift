@@ -15,8 +15,9 @@ struct EvaluateCommand: ParsableCommand {
       -1.0 follows --uncertain). Operating points: thresholds chosen on the tuning split's predictions \
       (--tune-predictions, one per model, with --tune-reference; Youden's J, sensitivity >= 0.90/0.95, specificity >= \
       0.90/0.95) and any --threshold, applied to the test set; sensitivity at specificity 0.90/0.95 read off the test ROC \
-      is reported too, flagged as test-chosen. Calibration: Brier score and ECE (equal-width and equal-mass bins). \
-      Writes DIR/metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, metrics.json, \
+      is reported too, flagged as test-chosen. Subgroups (--subgroups FILE): per attribute value, n, prevalence, AUROC and \
+      AUPRC with CIs and the difference to the complement with a paired-bootstrap CI (subgroups.csv). Calibration: Brier score and ECE (equal-width and equal-mass bins). \
+      Writes DIR/metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, subgroups.csv, metrics.json, \
       report.md, report.html. A reference file in CheXpert's layout (subject_id,study_id,...) is keyed by study_id \
       when it has no id column (for CANDID-PTX the study id names the image).
       cxr evaluate --config CONFIG [--out DIR]: the study's evaluation on its own, as cxr run makes it: each \
@@ -44,6 +45,12 @@ struct EvaluateCommand: ParsableCommand {
   var thresholds: [Double] = []
   @Option(name: .customLong("calibration-bins"), help: "Bins of the expected calibration error and reliability diagrams.")
   var calibrationBins = 10
+  @Option(help: "A CSV keyed by image id (id, dicom_id or SOPInstanceUID) whose other columns are per-image attributes (sex, age band, site, chest tube, view): each value becomes a subgroup, reported against its complement in subgroups.csv and the reports.")
+  var subgroups: String?
+  @Option(name: .customLong("subgroup-columns"), help: "With --subgroups: comma-separated columns to stratify by (default: every column but the id).")
+  var subgroupColumns: String?
+  @Option(name: .customLong("subgroup-min-cases"), help: "The fewest cases a subgroup and its complement each need to be reported.")
+  var subgroupMinCases = Subgroups.defaultMinimumCases
   @Option(help: "A study config: evaluate its schemas' predictions against its references (as cxr run does).")
   var config: String?
   @Option(name: .customLong("set"), help: "With --config: override a key (key.path=value).")
@@ -53,22 +60,27 @@ struct EvaluateCommand: ParsableCommand {
 
   func run() throws {
     if let config {
+      guard subgroups == nil, subgroupColumns == nil else {
+        throw ValidationError("with --config the subgroups come from the config (evaluate.subgroups.file, evaluate.subgroups.columns); drop --subgroups/--subgroup-columns or set them with --set")
+      }
       guard predictions.isEmpty, references.isEmpty else {
         throw ValidationError("--config evaluates the study's own predictions against its references; drop --predictions/--reference, or drop --config")
       }
       let runner = StudyRun(study: try Study(try Config.load(URL(fileURLWithPath: config), overrides: overrides)))
       let folder = out.map(URL.init(fileURLWithPath:)) ?? runner.evaluationFolder
       try runner.evaluate(out: folder)
-      print("wrote the study's evaluation to \(folder.path)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, metrics.json, report.md, report.html)")
+      print("wrote the study's evaluation to \(folder.path)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, subgroups.csv, metrics.json, report.md, report.html)")
       return
     }
     guard let out else { throw ValidationError("give --out DIR (or --config CONFIG)") }
     let list = findings.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
     let result = try Jobs.evaluate(predictions: predictions, references: references, findings: list, uncertain: uncertain,
                                    rounds: bootstrap, seed: seed, tunePredictions: tunePredictions, tuneReference: tuneReference,
-                                   thresholds: thresholds, calibrationBins: calibrationBins, out: URL(fileURLWithPath: out))
+                                   thresholds: thresholds, calibrationBins: calibrationBins, subgroups: subgroups,
+                                   subgroupColumns: subgroupColumns.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
+                                   minimumSubgroupCases: subgroupMinCases, out: URL(fileURLWithPath: out))
     for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
-    print("wrote \(result.rows.count) metric rows, \(result.comparisons.count) comparisons and \(result.operatingPoints.count) operating points to \(out)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, metrics.json, report.md, report.html)")
+    print("wrote \(result.rows.count) metric rows, \(result.comparisons.count) comparisons and \(result.operatingPoints.count) operating points to \(out)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, subgroups.csv, metrics.json, report.md, report.html)")
   }
 }
 

@@ -128,3 +128,17 @@ final class DatasetsCANDIDTests: XCTestCase {
     }
   }
 }
+
+extension DatasetsCANDIDTests {
+  /// The chest tube as a subgroup attribute: yes where chest_tube.csv has a mask, no for every
+  /// other image (listed without a mask, or not listed); nil without the file.
+  func testChestTubeAttributeFromTheMasks() throws {
+    let root = try makeCandid()
+    try Fixture.write("anon_SOPUID,anon_annotation_id,mask_rle\n1.2.3.1,t1,40 9\n1.2.3.2,t2,-1\n",
+                      root.appendingPathComponent("chest_tube.csv"))
+    let candid = CANDIDPTX(root: root)
+    XCTAssertEqual(candid.chestTubeAttribute(try candid.index()), ["1.2.3.1": "yes", "1.2.3.2": "no", "1.2.3.3": "no", "1.2.3.4": "no"])
+    try FileManager.default.removeItem(at: root.appendingPathComponent("chest_tube.csv"))
+    XCTAssertNil(candid.chestTubeAttribute(try candid.index()))
+  }
+}

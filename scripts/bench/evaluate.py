@@ -16,6 +16,8 @@ ap.add_argument("--models", type=int, default=7)
 ap.add_argument("--references", type=int, default=8)
 ap.add_argument("--rounds", type=int, default=1000)
 ap.add_argument("--sk-rounds", type=int, default=10, help="sklearn rounds timed per combination (extrapolated)")
+ap.add_argument("--subgroups", action="store_true",
+                help="also time the same evaluation stratified by a chest-tube-like attribute (yes/no) and a 3-valued site")
 args = ap.parse_args()
 
 rng = np.random.default_rng(0)
@@ -52,6 +54,20 @@ cmd += sum([["--reference", f"r{r}={work}/ref{r}.csv"] for r in range(args.refer
 t0 = time.perf_counter()
 subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 ours = time.perf_counter() - t0
+stratified = None
+if args.subgroups:
+    # Tubes mostly with pneumothoraces, as in CANDID-PTX.
+    tube = rng.random(n) < np.where(truth[:, 0], 0.5, 0.03)
+    site = rng.integers(0, 3, size=n)
+    with open(f"{work}/attrs.csv", "w") as f:
+        f.write("id,chest_tube,site\n")
+        for i in range(n):
+            f.write(f"{ids[i]},{'yes' if tube[i] else 'no'},s{site[i]}\n")
+    t0 = time.perf_counter()
+    stratified_cmd = [f"{work}/out-subgroups" if c == f"{work}/out" else c for c in cmd]
+    subprocess.run(stratified_cmd + ["--subgroups", f"{work}/attrs.csv"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stratified = time.perf_counter() - t0
 
 # scikit-learn: per model, reference and finding, the point estimate plus bootstrap rounds
 # (resample indices, redraw rounds missing a class), timed over --sk-rounds rounds.
@@ -88,6 +104,8 @@ assert worst < 1e-9, worst
 
 print(f"cases {n}, findings {len(findings)}, models {args.models}, references {args.references}, rounds {args.rounds}, combinations {combos}, cores {os.cpu_count()}")
 print(f"cxr evaluate (release, whole command: read CSVs, AUROC/AUPRC + CIs, DeLong + paired bootstrap, reports): {ours:.2f} s")
+if stratified is not None:
+    print(f"cxr evaluate --subgroups (chest_tube yes/no + site of 3 values, 5 subgroups per model x reference x finding): {stratified:.2f} s")
 print(f"scikit-learn loop: {sk_measured:.2f} s for {args.sk_rounds} rounds per combination (+ point estimates); "
       f"extrapolated to {args.rounds} rounds: {sk_full:.1f} s ({sk_full / combos / (args.rounds + 1) * 1000:.2f} ms per AUROC+AUPRC round)")
 print(f"speed-up: {sk_full / ours:.0f}x   (point estimates equal scikit-learn's: max |diff| {worst:.1e})")

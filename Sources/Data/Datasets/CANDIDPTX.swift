@@ -113,6 +113,22 @@ public struct CANDIDPTX: Sendable {
                         reports: reportOf, notes: notes)
   }
 
+  public static let chestTubeAttributeName = "chest tube"
+
+  /// Image-level chest tube as a subgroup attribute: "yes" for an image with a chest_tube.csv
+  /// mask, "no" for every other image of `index` (CANDID-PTX lists mainly positive images, so an
+  /// image it does not list has no tube). Nil when the folder has no chest_tube.csv.
+  public func chestTubeAttribute(_ index: DatasetIndex) -> [String: String]? {
+    guard FileManager.default.fileExists(atPath: root.appendingPathComponent(Self.chestTubeName).path),
+          let labels = index.builtInLabels, let column = labels.findings.firstIndex(of: "Chest Tube") else { return nil }
+    var out: [String: String] = [:]
+    for record in index.records {
+      guard let row = labels.rowOfKey[LabelKey(subject: nil, id: record.id)] else { continue }
+      out[record.id] = labels.values[row * labels.findings.count + column] == .positive ? "yes" : "no"
+    }
+    return out
+  }
+
   /// `P<patient>_...` -> patient (a folder before the name is ignored). CANDID-PTX has no
   /// patient column; the file name carries it.
   static func patient(fromFilename name: String, source: String, line: Int) throws -> String {

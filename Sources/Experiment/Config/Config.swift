@@ -133,7 +133,7 @@ extension StudyConfig {
     out = o!
     fix(&trainData.root); fix(&trainData.metadata); fix(&trainData.splitFile); fix(&trainData.manifest)
     fix(&testData.root); fix(&testData.manifest)
-    fix(&split.file); fix(&model.pretrained)
+    fix(&split.file); fix(&model.pretrained); fix(&evaluate.subgroups.file)
     for i in schemas.indices { fix(&schemas[i].file); fix(&schemas[i].testFile) }
     for i in references.indices { fix(&references[i].file) }
   }

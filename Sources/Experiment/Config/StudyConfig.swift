@@ -153,12 +153,25 @@ public struct StudyConfig: Codable, Equatable, Sendable {
     public var bootstrap = 1000
     public var seed = 0
     public var saliency = SaliencySettings()
+    public var subgroups = Subgroups()
   }
 
   /// Grad-CAM overlays in the evaluation report (the `explain:<schema>` stages).
   public struct SaliencySettings: Codable, Equatable, Sendable {
     /// Images of each kind (true positive, false positive, false negative) per model and finding; 0: off.
     public var top = 3
+  }
+
+  /// Per-image attributes to stratify the evaluation by. The chest tube (CANDID-PTX's
+  /// chest_tube.csv masks) is always one; `file` adds a user CSV's columns.
+  public struct Subgroups: Codable, Equatable, Sendable {
+    public var file: String?
+    public var columns: [String] = []
+    public var minCases = 10
+    enum CodingKeys: String, CodingKey {
+      case file, columns
+      case minCases = "min_cases"
+    }
   }
 
   /// How `cxr run` uses several devices.
@@ -252,6 +265,10 @@ public struct StudyConfig: Codable, Equatable, Sendable {
       "evaluate.seed": "the bootstrap's seed",
       "evaluate.saliency": "Grad-CAM overlays (last ConvNeXt stage) in evaluation/report.html, from the explain:<schema> stages",
       "evaluate.saliency.top": "per model and finding, this many top true positives, false positives and false negatives against the test set's own labels (CANDID-PTX masks); 0 = off",
+      "evaluate.subgroups": "per-image attributes to stratify by: each value against the rest (subgroups.csv); CANDID-PTX's chest tube (from chest_tube.csv's masks) always",
+      "evaluate.subgroups.file": "a CSV keyed by image id (id, dicom_id or SOPInstanceUID) with one column per attribute (sex, age_band, site, ...); null = none",
+      "evaluate.subgroups.columns": "the file's columns to stratify by; [] = every column but the id",
+      "evaluate.subgroups.min_cases": "the fewest cases a subgroup and its complement each need to be reported",
       "run": "how cxr run uses several devices",
       "run.parallel": "auto (schemas when there are at least as many schemas as devices, else ddp) | schemas (one schema per device at once) | ddp (each schema data-parallel over all devices; N processes train a global batch N times one process's)",
       "run.devices": "devices to use: 0 = every CUDA GPU (1 on the CPU); on the CPU, N > 1 runs N processes that share the cores",

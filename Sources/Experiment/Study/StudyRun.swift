@@ -132,7 +132,7 @@ public struct StudyRun {
         })
       }
     }
-    let referenceFiles = c.schemas.map(\.testFile) + c.references.map(\.file)
+    let referenceFiles = c.schemas.map(\.testFile) + c.references.map(\.file) + [c.evaluate.subgroups.file]
     stages.append(Stage(name: "evaluate",
                         inputs: [self.settings([("findings", c.findings), ("schemas", c.schemas), ("references", c.references),
                                                 ("evaluate", c.evaluate)])] + testFiles
@@ -233,6 +233,7 @@ public struct StudyRun {
   /// the run's evaluation folder).
   public func evaluate(out: URL? = nil) throws {
     guard let index = try study.testIndex() else { throw ConfigError("test_data.kind is none: nothing to evaluate") }
+    let attributes = try subgroupAttributes(index: index)
     let preds = try study.schemaNames.compactMap { s -> Predictions? in
       let u = predictionsURL(s)
       guard FileManager.default.fileExists(atPath: u.path) else { return nil }
@@ -245,6 +246,8 @@ public struct StudyRun {
     }
     // Operating points are chosen on each classifier's own tuning split, with its schema's labels.
     var options = EvaluationOptions()
+    options.subgroups = attributes
+    options.minimumSubgroupCases = study.settings.evaluate.subgroups.minCases
     for p in preds {
       let t = SchemaTraining(study: study, schema: p.name)
       if let curves = TrainingHistory.curves(model: p.name, metrics: t.folder.appendingPathComponent("metrics.jsonl")) {
@@ -265,6 +268,27 @@ public struct StudyRun {
     result.saliency = try saliencyFigures()
     try result.write(to: out ?? evaluationFolder)
     for n in result.notes { log("[evaluate] \(n)") }
+  }
+
+  /// The attributes the evaluation is stratified by: CANDID-PTX's chest tube (from its masks)
+  /// and the columns of `evaluate.subgroups.file`. Read before any prediction, so a bad file fails fast.
+  func subgroupAttributes(index: DatasetIndex) throws -> [SubgroupAttribute] {
+    let settings = study.settings.evaluate.subgroups
+    guard settings.minCases >= 1 else {
+      throw ConfigError("\(study.config.where_("evaluate.subgroups.min_cases")): evaluate.subgroups.min_cases must be at least 1, got \(settings.minCases)")
+    }
+    var attributes: [SubgroupAttribute] = []
+    if study.settings.testData.kind == .candid, let root = study.settings.testData.root,
+       let tubes = CANDIDPTX(root: URL(fileURLWithPath: root)).chestTubeAttribute(index) {
+      attributes.append(SubgroupAttribute(name: CANDIDPTX.chestTubeAttributeName, source: "\(CANDIDPTX.chestTubeName) masks", values: tubes))
+    }
+    if let file = settings.file {
+      attributes += try SubgroupAttribute.read(URL(fileURLWithPath: file), columns: settings.columns,
+                                               option: "evaluate.subgroups.file (\(study.config.where_("evaluate.subgroups.file")))")
+    } else if !settings.columns.isEmpty {
+      throw ConfigError("\(study.config.where_("evaluate.subgroups.columns")): evaluate.subgroups.columns needs evaluate.subgroups.file, the CSV they are columns of")
+    }
+    return attributes
   }
 
   /// Checks the whole study (every path, name, label file, the test set, folders trained with
