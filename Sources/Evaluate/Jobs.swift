@@ -47,7 +47,7 @@ public enum Jobs {
                                                   findings: chosen, policy: uncertain)
       options.tunePredictions = try tuneSpecs.map { try Predictions(name: $0.name, table: CSVTable.read(URL(fileURLWithPath: $0.path)), findings: chosen) }
     }
-    let result = try Evaluation.run(predictions: preds, references: refs, findings: chosen, rounds: rounds, seed: seed, options: options)
+    var result = try Evaluation.run(predictions: preds, references: refs, findings: chosen, rounds: rounds, seed: seed, options: options)
     try result.write(to: out)
     return result
   }

@@ -125,11 +125,12 @@ extension EvaluationResult {
   /// Writes metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv,
   /// curve_bands.csv, subgroups.csv, metrics.json, report.md, report.html and every figure as
   /// SVG and PDF (figures/) into `dir`.
-  public func write(to dir: URL) throws {
+  /// A figure problem that does not stop the evaluation (no PDF here) joins `notes`, so the
+  /// report and whoever prints the notes say it.
+  public mutating func write(to dir: URL) throws {
     let figures = keyedFigures()
-    var result = self
-    if let note = try FigureFiles.write(figures.map(\.figure), to: dir.appendingPathComponent("figures")) { result.notes.append(note) }
-    try result.writeTables(to: dir, figures: figures)
+    if let note = try FigureFiles.write(figures.map(\.figure), to: dir.appendingPathComponent("figures")) { notes.append(note) }
+    try writeTables(to: dir, figures: figures)
   }
 
   private func writeTables(to dir: URL, figures: [(key: FigureKey, figure: Figure)]) throws {

@@ -17,8 +17,8 @@ struct EvaluateCommand: ParsableCommand {
       0.90/0.95) and any --threshold, applied to the test set; sensitivity at specificity 0.90/0.95 read off the test ROC \
       is reported too, flagged as test-chosen. Subgroups (--subgroups FILE): per attribute value, n, prevalence, AUROC and \
       AUPRC with CIs and the difference to the complement with a paired-bootstrap CI (subgroups.csv). Calibration: Brier score and ECE (equal-width and equal-mass bins). \
-      Writes DIR/metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, subgroups.csv, metrics.json, \
-      report.md, report.html. A reference file in CheXpert's layout (subject_id,study_id,...) is keyed by study_id \
+      Writes DIR/metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, curve_bands.csv, subgroups.csv, metrics.json, \
+      report.md, report.html and every figure as SVG and PDF (figures/). A reference file in CheXpert's layout (subject_id,study_id,...) is keyed by study_id \
       when it has no id column (for CANDID-PTX the study id names the image).
       cxr evaluate --config CONFIG [--out DIR]: the study's evaluation on its own, as cxr run makes it: each \
       schema's predictions.csv against every reference the config gives (the CANDID-PTX masks, each schema's \
@@ -69,7 +69,7 @@ struct EvaluateCommand: ParsableCommand {
       let runner = StudyRun(study: try Study(try Config.load(URL(fileURLWithPath: config), overrides: overrides)))
       let folder = out.map(URL.init(fileURLWithPath:)) ?? runner.evaluationFolder
       try runner.evaluate(out: folder)
-      print("wrote the study's evaluation to \(folder.path)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, subgroups.csv, metrics.json, report.md, report.html)")
+      print("wrote the study's evaluation to \(folder.path)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, curve_bands.csv, subgroups.csv, metrics.json, report.md, report.html, figures/)")
       return
     }
     guard let out else { throw ValidationError("give --out DIR (or --config CONFIG)") }
@@ -80,7 +80,7 @@ struct EvaluateCommand: ParsableCommand {
                                    subgroupColumns: subgroupColumns.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
                                    minimumSubgroupCases: subgroupMinCases, out: URL(fileURLWithPath: out))
     for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
-    print("wrote \(result.rows.count) metric rows, \(result.comparisons.count) comparisons and \(result.operatingPoints.count) operating points to \(out)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, subgroups.csv, metrics.json, report.md, report.html)")
+    print("wrote \(result.rows.count) metric rows, \(result.comparisons.count) comparisons and \(result.operatingPoints.count) operating points to \(out)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, curve_bands.csv, subgroups.csv, metrics.json, report.md, report.html, figures/)")
   }
 }
 

@@ -20,7 +20,7 @@ final class CommandLineTests: XCTestCase {
                      "--bootstrap", "50", "--seed", "3", "--out", out.path])
     XCTAssertEqual(r.status, 0, r.err)
     // No tuning predictions or --threshold: the operating points are the two read off each test ROC.
-    XCTAssertEqual(r.out, "wrote 4 metric rows, 1 comparisons and 4 operating points to \(out.path)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, metrics.json, report.md, report.html)\n")
+    XCTAssertEqual(r.out, "wrote 4 metric rows, 1 comparisons and 4 operating points to \(out.path)/ (metrics.csv, comparisons.csv, operating_points.csv, calibration.csv, reliability.csv, curve_bands.csv, subgroups.csv, metrics.json, report.md, report.html, figures/)\n")
     XCTAssertEqual(r.err, "note: 1 id(s) of predictions 'm1' (\(preds)) are not in reference 'masks' (\(ref)) and were left out, e.g. 'g'\n"
                    + "note: 1 id(s) of predictions 'm2' (\(preds)) are not in reference 'masks' (\(ref)) and were left out, e.g. 'g'\n")
     let table = try CSVTable.read(out.appendingPathComponent("metrics.csv"))

@@ -40,7 +40,7 @@ final class FigureFilesTests: XCTestCase {
 
   func testEveryFigureIsWrittenAsSVGAndAOnePagePDFOfItsSize() throws {
     try XCTSkipIf(FigureFiles.pdfUnavailableReason != nil, "\(FigureFiles.pdfUnavailableReason ?? "")")
-    let result = try evaluation()
+    var result = try evaluation()
     try result.write(to: dir)
     let figures = result.figures
     // Per finding: 2 heatmaps, ROC, PR, reliability; then 3 training curves.
@@ -109,7 +109,8 @@ final class FigureFilesTests: XCTestCase {
 
   func testTheReportRendersInChromiumWithEveryPlotAndNoConsoleError() throws {
     try XCTSkipIf(FigureFiles.pdfUnavailableReason != nil, "\(FigureFiles.pdfUnavailableReason ?? "")")
-    try result().write(to: dir)
+    var result = try evaluation()
+    try result.write(to: dir)
     let script = TestEnv.root.appendingPathComponent("scripts/check-report.sh")
     let out = try run("bash", [script.path, dir.appendingPathComponent("report.html").path], env: ["OUT_DIR": dir.appendingPathComponent("shots").path],
                       timeout: 120)

@@ -49,7 +49,7 @@ final class SubgroupTests: XCTestCase {
 
   func testPlantedShortcutIsHighOverallAndChanceWithinEachValue() throws {
     let c = shortcut()
-    let result = try evaluate(c, attributes: [SubgroupAttribute(name: "chest tube", source: "test", values: c.attribute)])
+    var result = try evaluate(c, attributes: [SubgroupAttribute(name: "chest tube", source: "test", values: c.attribute)])
     let overall = try XCTUnwrap(result.row(model: "model", reference: "masks", finding: "Pneumothorax", metric: "auroc"))
     XCTAssertGreaterThan(overall.value, 0.8, "the shortcut looks excellent over all cases")
     XCTAssertEqual(result.subgroups.map(\.value), ["no", "yes"])
