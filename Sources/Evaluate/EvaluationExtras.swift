@@ -6,6 +6,9 @@ import Foundation
 /// multiple-comparison adjustment of the comparison table.
 extension Evaluation {
   static func check(_ options: EvaluationOptions, models: [Predictions]) throws {
+    guard options.curveBandPoints == 0 || options.curveBandPoints >= 2 else {
+      throw FileError("--curve-band-points must be 0 (no bands) or at least 2 (both ends of the curve), got \(options.curveBandPoints)")
+    }
     guard options.calibrationBins >= 2 else {
       throw FileError("--calibration-bins must be at least 2 (the default is 10), got \(options.calibrationBins)")
     }

@@ -10,7 +10,7 @@ public enum Jobs {
   public static func evaluate(predictions: [String], references: [String], findings: [String]?,
                               uncertain: UncertainPolicy = .ones, rounds: Int = 1000, seed: UInt64 = 0,
                               tunePredictions: [String] = [], tuneReference: String? = nil, thresholds: [Double] = [],
-                              calibrationBins: Int = 10, subgroups: String? = nil, subgroupColumns: [String]? = nil,
+                              calibrationBins: Int = 10, curveBandPoints: Int = 101, subgroups: String? = nil, subgroupColumns: [String]? = nil,
                               minimumSubgroupCases: Int = Subgroups.defaultMinimumCases, out: URL) throws -> EvaluationResult {
     try checkRounds(rounds)
     if subgroups == nil, let subgroupColumns, !subgroupColumns.isEmpty {
@@ -40,6 +40,7 @@ public enum Jobs {
     let preds = try zip(predSpecs, predTables).map { try Predictions(name: $0.name, table: $1, findings: chosen) }
     let refs = try zip(refSpecs, refTables).map { try ReferenceLabels(name: $0.name, table: $1, findings: chosen, policy: uncertain) }
     var options = EvaluationOptions(thresholds: thresholds, calibrationBins: calibrationBins)
+    options.curveBandPoints = curveBandPoints
     options.subgroups = attributes
     options.minimumSubgroupCases = minimumSubgroupCases
     if let tuneReference {

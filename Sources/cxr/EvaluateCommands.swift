@@ -45,6 +45,8 @@ struct EvaluateCommand: ParsableCommand {
   var thresholds: [Double] = []
   @Option(name: .customLong("calibration-bins"), help: "Bins of the expected calibration error and reliability diagrams.")
   var calibrationBins = 10
+  @Option(name: .customLong("curve-band-points"), help: "Grid points of the ROC and PR curves' pointwise bootstrap bands (curve_bands.csv, the shaded bands); 0 = no bands.")
+  var curveBandPoints = 101
   @Option(help: "A CSV keyed by image id (id, dicom_id or SOPInstanceUID) whose other columns are per-image attributes (sex, age band, site, chest tube, view): each value becomes a subgroup, reported against its complement in subgroups.csv and the reports.")
   var subgroups: String?
   @Option(name: .customLong("subgroup-columns"), help: "With --subgroups: comma-separated columns to stratify by (default: every column but the id).")
@@ -76,7 +78,7 @@ struct EvaluateCommand: ParsableCommand {
     let list = findings.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
     let result = try Jobs.evaluate(predictions: predictions, references: references, findings: list, uncertain: uncertain,
                                    rounds: bootstrap, seed: seed, tunePredictions: tunePredictions, tuneReference: tuneReference,
-                                   thresholds: thresholds, calibrationBins: calibrationBins, subgroups: subgroups,
+                                   thresholds: thresholds, calibrationBins: calibrationBins, curveBandPoints: curveBandPoints, subgroups: subgroups,
                                    subgroupColumns: subgroupColumns.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
                                    minimumSubgroupCases: subgroupMinCases, out: URL(fileURLWithPath: out))
     for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }

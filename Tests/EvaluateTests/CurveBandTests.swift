@@ -102,6 +102,11 @@ final class CurveBandTests: XCTestCase {
                                references: [try ReferenceLabels(name: "t", source: "t", values: values, findings: ["F"])],
                                findings: ["F"], rounds: 20, seed: 1, options: options)
     XCTAssertNil(r.curves[0].rocBand)
+    options.curveBandPoints = 1
+    XCTAssertThrowsMessage(try Evaluation.run(predictions: [Predictions(name: "A", source: "a", ids: ids, scores: ["F": scores])],
+                                              references: [try ReferenceLabels(name: "t", source: "t", values: values, findings: ["F"])],
+                                              findings: ["F"], rounds: 20, seed: 1, options: options),
+                           "--curve-band-points must be 0 (no bands) or at least 2 (both ends of the curve), got 1")
     XCTAssertEqual(r.curveBandsCSV, "model,reference,finding,curve,x,estimate,ci_low,ci_high\n")
   }
 }
