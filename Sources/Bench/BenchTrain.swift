@@ -18,6 +18,7 @@ struct BenchTrain: ParsableCommand {
   @Option(help: "Run folder (default: a temporary one, removed after).") var out: String?
 
   func run() throws {
+    Runtime.keepFreedMemoryForReuse()
     try Runtime.setThreads(threads)
     var s = TrainBenchmark.Settings()
     s.model = model; s.size = size; s.images = images; s.batch = batch; s.epochs = epochs; s.width = width

@@ -17,6 +17,7 @@ struct ConfigOptions: ParsableArguments {
     let c = try Config.load(URL(fileURLWithPath: config), overrides: overrides)
     let study = try Study(c)
     let threads = c.settings.threads
+    Runtime.keepFreedMemoryForReuse()
     if threads > 0 { try Runtime.setThreads(threads) } else { try Runtime.useAllCoresIfSingleThreaded() }
     return study
   }
@@ -156,6 +157,7 @@ struct PredictCommand: ParsableCommand {
     if let config {
       guard let schema else { throw ValidationError("--config needs --schema NAME") }
       let study = try Study(try Config.load(URL(fileURLWithPath: config), overrides: overrides))
+      Runtime.keepFreedMemoryForReuse()
       if study.settings.threads > 0 { try Runtime.setThreads(study.settings.threads) } else { try Runtime.useAllCoresIfSingleThreaded() }
       _ = try study.schemaIndex(schema)
       try Preflight(study: study).check(Preflight.Scope(schemas: [], test: true))
