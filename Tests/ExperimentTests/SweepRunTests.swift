@@ -59,8 +59,9 @@ final class SweepRunTests: XCTestCase {
     for line in ["| noisy-fp0 | truth | 1.000 | 1.000 |", "| noisy-fp0.5 | truth | 0.500 | 1.000 |"] {
       let row = report.components(separatedBy: "\n").first { $0.hasPrefix(line) }
       XCTAssertNotNil(row, report)
-      // An AUROC with its CI in each reference column.
-      XCTAssertEqual(row.map { $0.components(separatedBy: "|").filter { $0.contains("(") && $0.contains("-") }.count }, 2, row ?? "")
+      // An AUROC with its CI in each reference column, printed as the evaluation prints CIs:
+      // "0.719 (0.541–0.948)", or "[a, b]" across zero.
+      XCTAssertEqual(row.map { $0.components(separatedBy: "|").filter { ($0.contains("(") && $0.contains("–")) || $0.contains("[") }.count }, 2, row ?? "")
     }
     XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("noise-Pneumothorax.svg").path))
     XCTAssertTrue(report.contains("## Labeller quality without a reference (Dawid-Skene)"), report)
