@@ -38,7 +38,7 @@ final class MultiDeviceRunCommandLineTests: XCTestCase {
       schemas:
         - {name: truth, file: \(labels)/mimic/synthetic-truth.csv, test_file: \(labels)/candid/synthetic-truth.csv}
         - {name: rule, file: \(labels)/mimic/synthetic-rule.csv, test_file: \(labels)/candid/synthetic-rule.csv}
-      split: {stratify: true}
+      split: {stratify: true, tune_fraction: 0.25}
       preprocess: {size: 32}
       model: {arch: convnext_atto, depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], layer_scale_init: 1.0}
       loader: {batch_size: 3, workers: 1}
@@ -99,11 +99,6 @@ final class MultiDeviceRunCommandLineTests: XCTestCase {
   }
 
   func testDDPOverTwoDevicesTrainsTheGlobalBatchAndRecordsIt() throws {
-    // Regressed on 2026-12-07: with the synthetic chest tubes (the subgroups-17 merge changed the
-    // tiny study's images) N processes no longer train exactly as one process with N-fold
-    // accumulation (epoch 1's train loss 0.662 against 0.688). Found at the end of that session
-    // and not yet explained; skipped so the rest of the suite runs, named in the closing note.
-    throw XCTSkip("data-parallel bit-identity regressed with the chest-tube synthetic data (2026-12-07); see the closing note")
     let ddp = try cxr(["run", try config("ddp", run: "{devices: 2, parallel: ddp}")])
     XCTAssertEqual(ddp.status, 0, ddp.out + ddp.err)
     XCTAssertTrue(ddp.out.contains("[run] 2 CPU process(es) sharing the cores: each schema data-parallel over all of them"), ddp.out)
