@@ -13,11 +13,14 @@ import Foundation
 struct RoundStatistics: Sendable {
   /// Case indices in descending score order (the ranking's).
   let order: [Int32]
-  /// y − p and (y − p)² at each position in fixed point (× 2^scaleBits), so the pass sums in
-  /// integers, exactly and without waiting on floating-point adds. |Σ w (y − p)| <= Σ w = the case
-  /// count, so the sums stay below 2^62; the rounding is below 2^−scaleBits a case (~1e-12).
+  /// y − p at each position, and (y − p)² of each case (case order, for the Brier score, which
+  /// needs no order), in fixed point (× 2^scaleBits), so the rounds sum in integers, exactly and
+  /// without waiting on floating-point adds. |Σ w (y − p)| <= Σ w = the case count, so the sums
+  /// stay below 2^62; the rounding is below 2^−scaleBits a case (~1e-12).
   let residual: [Int]
-  let squaredResidual: [Int]
+  let squaredResidualByCase: [Int]
+  /// Specificity targets by ascending false-positive limit (the order the pass meets them in).
+  let targetsByLimit: [Int]
   let scaleBits: Int
   /// Cut of each threshold rule (cases called positive: the first `cut` of the order).
   let cuts: [Int]
@@ -42,7 +45,12 @@ struct RoundStatistics: Sendable {
     let scale = Double(1 << scaleBits)
     let r = scored.order.map { i in (scored.labels[Int(i)] ? 1 : 0) - scored.scores[Int(i)] }
     residual = r.map { Int(($0 * scale).rounded()) }
-    squaredResidual = r.map { Int(($0 * $0 * scale).rounded()) }
+    squaredResidualByCase = zip(scored.scores, scored.labels).map { p, y in
+      let d = (y ? 1 : 0) - p
+      return Int((d * d * scale).rounded())
+    }
+    // A higher specificity target allows fewer false positives, whatever the round's totals.
+    targetsByLimit = targets.indices.sorted { (targets[$0], $0) > (targets[$1], $1) }
     self.cuts = cuts; self.targets = targets; self.bins = bins
     if let bins {
       let step = 1.0 / Double(bins)
@@ -99,25 +107,22 @@ struct RoundStatistics: Sendable {
       return lo
     }
     var best = [(tp: Int, fp: Int)](repeating: (0, 0), count: targets.count)
-    var sums = (twiceAUC: 0, precision: 0.0, brier: 0)
+    var sums = (twiceAUC: 0, precision: 0.0)
     let grid = CurveGrid(points: gridPoints, totalPos: totalPos, totalNeg: totalNeg)
     grid.limits(rocFinal: &scratch.rocFinal, prNeed: &scratch.prNeed)
     let gridOut = UnsafeMutableBufferPointer(rebasing: out[gridOffset..<(gridOffset + 2 * gridPoints)])
+    let limits = targetsByLimit.map { fpLimit[$0] }
     scratch.weight.withUnsafeMutableBufferPointer { cw in
       scratch.positives.withUnsafeMutableBufferPointer { ct in
         scratch.residual.withUnsafeMutableBufferPointer { cs in
           ranking.packed.withUnsafeBufferPointer { packed in
             residual.withUnsafeBufferPointer { residual in
-              squaredResidual.withUnsafeBufferPointer { squared in
-                checkpoints.withUnsafeBufferPointer { checkpoints in
-                  scratch.rocFinal.withUnsafeBufferPointer { rocFinal in
-                    scratch.prNeed.withUnsafeBufferPointer { prNeed in
-                      sums = RoundStatistics.pass(packed: packed, residual: residual, squared: squared, weights: weights, totalNeg: totalNeg,
-                                                  checkpoints: checkpoints, weightAt: cw, positivesAt: ct, residualAt: cs,
-                                                  fpLimit: fpLimit, best: &best,
-                                                  grid: grid, rocFinal: rocFinal, prNeed: prNeed, gridOut: gridOut)
-                    }
-                  }
+              checkpoints.withUnsafeBufferPointer { checkpoints in
+                best.withUnsafeMutableBufferPointer { best in
+                  var events = PassEvents(grid: grid, rocFinal: scratch.rocFinal, prNeed: scratch.prNeed, gridOut: gridOut,
+                                          limits: limits, targetsByLimit: targetsByLimit, best: best)
+                  sums = RoundStatistics.pass(packed: packed, residual: residual, weights: weights, totalPos: totalPos, totalNeg: totalNeg,
+                                              checkpoints: checkpoints, weightAt: cw, positivesAt: ct, residualAt: cs, events: &events)
                 }
               }
             }
@@ -144,7 +149,12 @@ struct RoundStatistics: Sendable {
     for j in targets.indices { put(tp: best[j].tp, fp: best[j].fp) }
     if bins != nil {
       let scale = Double(1 << scaleBits)
-      out[o] = Double(sums.brier) / scale / Double(total); o += 1
+      // Σ w (y − p)² needs no order: summed over the cases as they are, where the counts lie.
+      var brier = 0
+      squaredResidualByCase.withUnsafeBufferPointer { sq in
+        for i in 0..<sq.count { brier &+= Int(weights[i]) &* sq[i] }
+      }
+      out[o] = Double(brier) / scale / Double(total); o += 1
       // ECE = Σ_b |Σ_{i in b} w_i (y_i − p_i)| / Σ w_i; bin b spans positions [above(e_{b+1}), above(e_b)).
       func ece(_ above: [Int]) -> Double {
         var sum = 0, start = 0
@@ -165,67 +175,105 @@ struct RoundStatistics: Sendable {
 extension RoundStatistics {
   /// The loop of `Ranking.areas(weights:totalPos:totalNeg:)`, unchanged in what it computes for
   /// the areas, with the running sums of this type alongside: at each checkpoint the cumulative
-  /// weight, positive weight and Σ w (y − p); at each tie-group end, while a specificity target is
-  /// still met, the confusion there. Returns the areas' sums and Σ w (y − p)², fixed point.
-  static func pass(packed: UnsafeBufferPointer<UInt32>, residual: UnsafeBufferPointer<Int>, squared: UnsafeBufferPointer<Int>,
-                   weights: UnsafeBufferPointer<Int32>, totalNeg: Int, checkpoints: UnsafeBufferPointer<Int>,
+  /// weight, positive weight and Σ w (y − p). Whatever happens only at a few tie-group ends (a
+  /// specificity limit passed, a curve-grid point settled) costs one compare here and is done in
+  /// `PassEvents`, so the loop's running sums all stay in registers (with them inline, Σ w (y − p)
+  /// was spilled to the stack and the pass took twice as long as `Ranking`'s).
+  /// Returns the areas' sums.
+  static func pass(packed: UnsafeBufferPointer<UInt32>, residual: UnsafeBufferPointer<Int>, weights: UnsafeBufferPointer<Int32>,
+                   totalPos: Int, totalNeg: Int, checkpoints: UnsafeBufferPointer<Int>,
                    weightAt: UnsafeMutableBufferPointer<Int>, positivesAt: UnsafeMutableBufferPointer<Int>,
-                   residualAt: UnsafeMutableBufferPointer<Int>, fpLimit: [Int],
-                   best: inout [(tp: Int, fp: Int)], grid: CurveGrid, rocFinal: UnsafeBufferPointer<Int>,
-                   prNeed: UnsafeBufferPointer<Int>, gridOut: UnsafeMutableBufferPointer<Double>) -> (twiceAUC: Int, precision: Double, brier: Int) {
-    var twiceAUCNumerator = 0  // as in Ranking: sum over tie groups of pos * (2 * negBelow + negTied)
+                   residualAt: UnsafeMutableBufferPointer<Int>, events: inout PassEvents) -> (twiceAUC: Int, precision: Double) {
+    // Ranking's Σ pos (2 negBelow + negTied) with negBelow = totalNeg − fp, as Σ pos (negTied − 2 fp)
+    // plus 2 totalNeg totalPos at the end: one value fewer in the loop, the same integer.
+    var twiceAUC = 0
     var precisionSum = 0.0
     var tp = 0, fp = 0  // over finished tie groups
     var p = 0, t = 0    // within the current one
-    var s = 0, b = 0
-    let widest = fpLimit.max() ?? -1
-    // The curve grid: the next ROC point is settled once fp reaches rocFinal[gi], the next PR
-    // point once tp reaches prNeed[gj] (Int.max: none left), so a tie group costs two compares.
-    let points = grid.points
-    var gi = 0, gj = 0
-    var nextROC = points > 0 ? rocFinal[0] : Int.max, nextPR = points > 0 ? prNeed[0] : Int.max
+    var s = 0
+    var nextFP = events.nextFP, nextTP = events.nextTP
+    guard let entries = packed.baseAddress, let w0 = weights.baseAddress, let r0 = residual.baseAddress else { return (0, 0) }
     var k = 0
     for next in 0..<checkpoints.count {  // the last checkpoint is packed.count
       let stop = checkpoints[next]
       while k < stop {
-        let e = packed[k]
-        let w = Int(weights[Int(e & Ranking.indexMask)])
-        t += w
-        p += w & -Int((e >> 30) & 1)
-        s &+= w &* residual[k]
-        b &+= w &* squared[k]
+        let e = entries[k]
+        let w = Int(w0[Int(e & Ranking.indexMask)])
+        t &+= w
+        p &+= w & -Int((e >> 30) & 1)
+        s &+= w &* r0[k]
+        k &+= 1
         if e & Ranking.lastFlag != 0 {
-          let n = t - p
-          tp += p; fp += n
+          let n = t &- p
+          tp &+= p; fp &+= n
           if p > 0 {
-            twiceAUCNumerator += p * (2 * (totalNeg - fp) + n)
-            precisionSum += Double(p) * Double(tp) / Double(tp + fp)
+            twiceAUC &+= p &* (n &- 2 &* fp)
+            precisionSum += Double(p) * Double(tp) / Double(tp &+ fp)
           }
-          if fp >= nextROC {
-            while gi < points && fp >= rocFinal[gi] {
-              gridOut[gi] = grid.rocValue(gi, from: (tp - p, fp - n), to: (tp, fp))
-              gi += 1
-            }
-            nextROC = gi < points ? rocFinal[gi] : Int.max
-          }
-          if tp >= nextPR {
-            let precision = Double(tp) / Double(tp + fp)
-            while gj < points && tp >= prNeed[gj] { gridOut[points + gj] = precision; gj += 1 }
-            nextPR = gj < points ? prNeed[gj] : Int.max
+          if fp >= nextFP || tp >= nextTP {
+            events.groupEnded(tp: tp, fp: fp, p: p, n: n)
+            nextFP = events.nextFP; nextTP = events.nextTP
           }
           p = 0; t = 0
-          if fp <= widest {
-            for j in fpLimit.indices where fp <= fpLimit[j] { best[j] = (tp, fp) }
-          }
         }
-        k += 1
       }
       weightAt[next] = tp + fp + t; positivesAt[next] = tp + p; residualAt[next] = s
     }
-    // FPR 1 (fp never passes totalNeg): every case called positive.
-    while gi < points { gridOut[gi] = grid.totalPos > 0 ? Double(tp) / Double(grid.totalPos) : .nan; gi += 1 }
-    while gj < points { gridOut[points + gj] = .nan; gj += 1 }
-    return (twiceAUCNumerator, precisionSum, b)
+    events.finish(tp: tp, fp: fp)
+    return (twiceAUC &+ 2 &* totalNeg &* totalPos, precisionSum)
+  }
+}
+
+/// The few tie-group ends of a round's pass where something is read off: the confusion at each
+/// specificity target (the last group end whose false positives stay within its limit) and the
+/// ROC and PR curve-grid points (`CurveGrid`). The pass calls `groupEnded` only once false
+/// positives reach `nextFP` or true positives reach `nextTP`.
+struct PassEvents {
+  let grid: CurveGrid
+  let rocFinal: [Int], prNeed: [Int]
+  let gridOut: UnsafeMutableBufferPointer<Double>
+  /// False-positive limits, ascending, and the target each belongs to.
+  let limits: [Int], targetsByLimit: [Int]
+  let best: UnsafeMutableBufferPointer<(tp: Int, fp: Int)>
+  var roc = 0, pr = 0, limit = 0
+  private(set) var nextFP = Int.max, nextTP = Int.max
+
+  init(grid: CurveGrid, rocFinal: [Int], prNeed: [Int], gridOut: UnsafeMutableBufferPointer<Double>,
+       limits: [Int], targetsByLimit: [Int], best: UnsafeMutableBufferPointer<(tp: Int, fp: Int)>) {
+    self.grid = grid; self.rocFinal = rocFinal; self.prNeed = prNeed; self.gridOut = gridOut
+    self.limits = limits; self.targetsByLimit = targetsByLimit; self.best = best
+    for j in best.indices { best[j] = (0, 0) }  // no case called positive, until a group end within the limit
+    updateNext()
+  }
+
+  private mutating func updateNext() {
+    let nextLimit = limit < limits.count ? limits[limit] + 1 : Int.max  // passed once fp exceeds it
+    nextFP = min(roc < grid.points ? rocFinal[roc] : Int.max, nextLimit)
+    nextTP = pr < grid.points ? prNeed[pr] : Int.max
+  }
+
+  /// At the end of a tie group of `p` positives and `n` negatives, with `tp`/`fp` counted through it.
+  @inline(never)
+  mutating func groupEnded(tp: Int, fp: Int, p: Int, n: Int) {
+    // The previous group end was the last within these limits.
+    while limit < limits.count && fp > limits[limit] { best[targetsByLimit[limit]] = (tp - p, fp - n); limit += 1 }
+    while roc < grid.points && fp >= rocFinal[roc] {
+      gridOut[roc] = grid.rocValue(roc, from: (tp - p, fp - n), to: (tp, fp))
+      roc += 1
+    }
+    if pr < grid.points && tp >= prNeed[pr] {
+      let precision = Double(tp) / Double(tp + fp)
+      while pr < grid.points && tp >= prNeed[pr] { gridOut[grid.points + pr] = precision; pr += 1 }
+    }
+    updateNext()
+  }
+
+  /// After the last group: limits never passed were met by every case called positive; ROC
+  /// points at FPR 1 take the final TPR; PR points never reached are undefined.
+  mutating func finish(tp: Int, fp: Int) {
+    while limit < limits.count { best[targetsByLimit[limit]] = (tp, fp); limit += 1 }
+    while roc < grid.points { gridOut[roc] = grid.totalPos > 0 ? Double(tp) / Double(grid.totalPos) : .nan; roc += 1 }
+    while pr < grid.points { gridOut[grid.points + pr] = .nan; pr += 1 }
   }
 }
 
