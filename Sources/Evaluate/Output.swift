@@ -15,7 +15,19 @@ public enum Format {
   static func p(_ v: Double?) -> String { v.map { p($0) } ?? "—" }
   /// A threshold for people: 4 significant digits, ∞ for "no case called positive".
   static func threshold(_ v: Double) -> String { v.isInfinite ? "∞" : String(format: "%.4g", v) }
-  static func json(_ v: Double?) -> Any { v.map { $0.isFinite ? $0 as Any : NSNull() } ?? NSNull() }
+  /// A number for metrics.json and agreement.json. JSON has no NaN or infinity, so a value that
+  /// could not be computed (a one-class resample, PPV with no case called positive) is `null`.
+  static func json(_ v: Double?) -> JSONNullable<Double> { JSONNullable(v.flatMap { $0.isFinite ? $0 : nil }) }
+  /// metrics.json and agreement.json as the `JSONSerialization` writer they replaced wrote them,
+  /// byte for byte: pretty-printed, keys sorted, "/" escaped as "\/". Its sort was numeric and
+  /// case-insensitive with "_" first, JSONEncoder's is bytewise; they differ only where "_" meets
+  /// a digit or an upper-case letter, which these files' keys (lower case, "_", the 1 of f1) never
+  /// do. A non-finite number outside `json(_:)` cannot be written and gives "{}", as before.
+  static func jsonDocument<Document: Encodable>(_ document: Document) -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return (try? encoder.encode(document)) ?? Data("{}".utf8)
+  }
   /// A CI for people. Both ends of one sign (as printed): "(0.712–0.801)", "(−0.356–−0.204)", an
   /// en dash between them. Ends of opposite signs: "[−0.050, 0.120]", since an en dash next to a
   /// minus sign is easily read as one long dash.
@@ -28,6 +40,147 @@ public enum Format {
     guard let lo, let hi else { return "" }
     let a = short(lo), b = short(hi)
     return a.hasPrefix("−") == b.hasPrefix("−") ? "(\(a)–\(b))" : "[\(a), \(b)]"
+  }
+}
+
+/// An optional that metrics.json and agreement.json write as `null`. Synthesized `Encodable`
+/// leaves a nil optional's key out; these files keep every key of an entry, so that a reader
+/// finds each key in each entry.
+struct JSONNullable<Wrapped: Encodable>: Encodable {
+  var wrapped: Wrapped?
+  init(_ wrapped: Wrapped?) { self.wrapped = wrapped }
+
+  func encode(to encoder: Encoder) throws {
+    var c = encoder.singleValueContainer()
+    if let wrapped { try c.encode(wrapped) } else { try c.encodeNil() }
+  }
+}
+
+/// metrics.json. The coding keys are the file's keys (`Format.jsonDocument` sorts them); the
+/// sections of operating points, calibration and subgroups are in ReportSections.swift and
+/// Subgroups.swift.
+struct MetricsDocument: Encodable {
+  var bootstrapRounds: Int
+  var seed: UInt64
+  var models: [String]
+  var references: [String]
+  var findings: [String]
+  var metrics: [Metric]
+  var comparisons: [PairedComparison]
+  var holmFamily: String
+  var ttestNote: String
+  var notes: [String]
+  var operatingPoints: [OperatingPoint]
+  var tunedThresholds: [ChosenThreshold]
+  /// null: no tuning predictions were given.
+  var tuneReference: JSONNullable<String>
+  var fixedThresholds: [Double]
+  var calibrationBins: Int
+  var calibration: [CalibrationScore]
+  var reliability: [ReliabilityPoint]
+  /// nil (no key at all) when no subgroups were asked for.
+  var subgroups: [Subgroup]?
+
+  enum CodingKeys: String, CodingKey {
+    case bootstrapRounds = "bootstrap_rounds", seed, models, references, findings, metrics, comparisons
+    case holmFamily = "holm_family", ttestNote = "ttest_note", notes
+    case operatingPoints = "operating_points", tunedThresholds = "tuned_thresholds", tuneReference = "tune_reference"
+    case fixedThresholds = "fixed_thresholds", calibrationBins = "calibration_bins", calibration, reliability, subgroups
+  }
+
+  /// A line of metrics.csv.
+  struct Metric: Encodable {
+    var model, reference, finding, metric: String
+    var value: Double
+    var ciLow, ciHigh: JSONNullable<Double>
+    var n, nPos: Int
+
+    init(_ r: MetricRow) {
+      model = r.model; reference = r.reference; finding = r.finding; metric = r.metric; value = r.value
+      ciLow = Format.json(r.ciLow); ciHigh = Format.json(r.ciHigh); n = r.n; nPos = r.nPos
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case model, reference, finding, metric, value, ciLow = "ci_low", ciHigh = "ci_high", n, nPos = "n_pos"
+    }
+  }
+
+  /// A line of comparisons.csv: two models' AUROCs on the same cases.
+  struct PairedComparison: Encodable {
+    var reference, finding, modelA, modelB: String
+    var aurocA, aurocB, difference: Double
+    var ciLow, ciHigh, delongZ: JSONNullable<Double>
+    var delongP: Double
+    var n, nPos: Int
+    var delongPHolm, ttestT, ttestP, ttestPHolm: JSONNullable<Double>
+    var holmFamilySize: Int
+
+    init(_ c: Comparison) {
+      reference = c.reference; finding = c.finding; modelA = c.modelA; modelB = c.modelB
+      aurocA = c.aurocA; aurocB = c.aurocB; difference = c.difference
+      ciLow = Format.json(c.ciLow); ciHigh = Format.json(c.ciHigh); delongZ = Format.json(c.delongZ); delongP = c.delongP
+      n = c.n; nPos = c.nPos
+      delongPHolm = Format.json(c.delongPHolm); ttestT = Format.json(c.ttestT); ttestP = Format.json(c.ttestP)
+      ttestPHolm = Format.json(c.ttestPHolm); holmFamilySize = c.holmFamilySize
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case reference, finding, modelA = "model_a", modelB = "model_b", aurocA = "auroc_a", aurocB = "auroc_b", difference
+      case ciLow = "ci_low", ciHigh = "ci_high", delongZ = "delong_z", delongP = "delong_p", n, nPos = "n_pos"
+      case delongPHolm = "delong_p_holm", ttestT = "ttest_t", ttestP = "ttest_p", ttestPHolm = "ttest_p_holm"
+      case holmFamilySize = "holm_family_size"
+    }
+  }
+
+  /// A value with its 95 % CI, each null where undefined (PPV with no case called positive, an
+  /// AUROC of a one-class subgroup).
+  struct ValueWithCI: Encodable {
+    var value, ciLow, ciHigh: JSONNullable<Double>
+
+    init(_ e: Estimate) { value = Format.json(e.value); ciLow = Format.json(e.ciLow); ciHigh = Format.json(e.ciHigh) }
+
+    enum CodingKeys: String, CodingKey { case value, ciLow = "ci_low", ciHigh = "ci_high" }
+  }
+}
+
+/// agreement.json. The coding keys are the file's keys (`Format.jsonDocument` sorts them).
+struct AgreementDocument: Encodable {
+  var bootstrapRounds: Int
+  var seed: UInt64
+  var schemas: [String]
+  var findings: [String]
+  var metrics: [Metric]
+  var confusion: [ConfusionCounts]
+  var notes: [String]
+
+  enum CodingKeys: String, CodingKey {
+    case bootstrapRounds = "bootstrap_rounds", seed, schemas, findings, metrics, confusion, notes
+  }
+
+  /// A line of agreement.csv: a schema against the human reading (or the annotators' AC1).
+  struct Metric: Encodable {
+    var schema, finding, metric: String
+    var value, ciLow, ciHigh: JSONNullable<Double>
+    var n, nPos: Int
+
+    init(_ r: AgreementRow) {
+      schema = r.schema; finding = r.finding; metric = r.metric
+      value = Format.json(r.value); ciLow = Format.json(r.ciLow); ciHigh = Format.json(r.ciHigh); n = r.n; nPos = r.nPos
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case schema, finding, metric, value, ciLow = "ci_low", ciHigh = "ci_high", n, nPos = "n_pos"
+    }
+  }
+
+  /// A line of confusion.csv.
+  struct ConfusionCounts: Encodable {
+    var schema, finding: String
+    var tp, fp, fn, tn, leftOut: Int
+
+    init(_ c: ConfusionRow) { schema = c.schema; finding = c.finding; tp = c.tp; fp = c.fp; fn = c.fn; tn = c.tn; leftOut = c.leftOut }
+
+    enum CodingKeys: String, CodingKey { case schema, finding, tp, fp, fn, tn, leftOut = "left_out" }
   }
 }
 
@@ -55,27 +208,15 @@ extension EvaluationResult {
   }
 
   public var json: Data {
-    var doc: [String: Any] = [
-      "bootstrap_rounds": rounds, "seed": seed,
-      "models": models, "references": references, "findings": findings,
-      "metrics": rows.map { r -> [String: Any] in
-        ["model": r.model, "reference": r.reference, "finding": r.finding, "metric": r.metric, "value": r.value,
-         "ci_low": Format.json(r.ciLow), "ci_high": Format.json(r.ciHigh), "n": r.n, "n_pos": r.nPos]
-      },
-      "comparisons": comparisons.map { c -> [String: Any] in
-        ["reference": c.reference, "finding": c.finding, "model_a": c.modelA, "model_b": c.modelB,
-         "auroc_a": c.aurocA, "auroc_b": c.aurocB, "difference": c.difference, "ci_low": Format.json(c.ciLow),
-         "ci_high": Format.json(c.ciHigh), "delong_z": Format.json(c.delongZ), "delong_p": c.delongP, "n": c.n, "n_pos": c.nPos,
-         "delong_p_holm": Format.json(c.delongPHolm), "ttest_t": Format.json(c.ttestT), "ttest_p": Format.json(c.ttestP),
-         "ttest_p_holm": Format.json(c.ttestPHolm), "holm_family_size": c.holmFamilySize]
-      },
-      "holm_family": EvaluationResult.holmFamily,
-      "ttest_note": EvaluationResult.tTestNote,
-      "notes": notes,
-    ]
-    doc.merge(extraJSON) { a, _ in a }
-    if !subgroups.isEmpty { doc["subgroups"] = subgroupsJSON }
-    return (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
+    Format.jsonDocument(MetricsDocument(
+      bootstrapRounds: rounds, seed: seed, models: models, references: references, findings: findings,
+      metrics: rows.map(MetricsDocument.Metric.init), comparisons: comparisons.map(MetricsDocument.PairedComparison.init),
+      holmFamily: EvaluationResult.holmFamily, ttestNote: EvaluationResult.tTestNote, notes: notes,
+      operatingPoints: operatingPoints.map(MetricsDocument.OperatingPoint.init),
+      tunedThresholds: tunedThresholds.map(MetricsDocument.ChosenThreshold.init), tuneReference: JSONNullable(tuneSource),
+      fixedThresholds: fixedThresholds, calibrationBins: calibrationBins,
+      calibration: calibration.map(MetricsDocument.CalibrationScore.init), reliability: reliability.map(MetricsDocument.ReliabilityPoint.init),
+      subgroups: subgroups.isEmpty ? nil : subgroups.map(MetricsDocument.Subgroup.init)))
   }
 
   public var markdown: String {
@@ -163,18 +304,9 @@ extension AgreementResult {
   }
 
   public var json: Data {
-    let doc: [String: Any] = [
-      "bootstrap_rounds": rounds, "seed": seed, "schemas": schemas, "findings": findings,
-      "metrics": rows.map { r -> [String: Any] in
-        ["schema": r.schema, "finding": r.finding, "metric": r.metric, "value": Format.json(r.value),
-         "ci_low": Format.json(r.ciLow), "ci_high": Format.json(r.ciHigh), "n": r.n, "n_pos": r.nPos]
-      },
-      "confusion": confusions.map { c -> [String: Any] in
-        ["schema": c.schema, "finding": c.finding, "tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn, "left_out": c.leftOut]
-      },
-      "notes": notes,
-    ]
-    return (try? JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
+    Format.jsonDocument(AgreementDocument(
+      bootstrapRounds: rounds, seed: seed, schemas: schemas, findings: findings,
+      metrics: rows.map(AgreementDocument.Metric.init), confusion: confusions.map(AgreementDocument.ConfusionCounts.init), notes: notes))
   }
 
   public var markdown: String {

@@ -48,39 +48,6 @@ extension EvaluationResult {
     return w.text
   }
 
-  /// The keys metrics.json gains.
-  var extraJSON: [String: Any] {
-    [
-      "operating_points": operatingPoints.map { r -> [String: Any] in
-        var d: [String: Any] = ["model": r.model, "reference": r.reference, "finding": r.finding, "rule": r.rule,
-                                "chosen_on": r.chosenOn.rawValue, "threshold": Format.json(r.threshold),
-                                "tune_sensitivity": Format.json(r.tuneSensitivity), "tune_specificity": Format.json(r.tuneSpecificity),
-                                "tp": r.confusion.tp, "fp": r.confusion.fp, "fn": r.confusion.fn, "tn": r.confusion.tn,
-                                "n": r.n, "n_pos": r.nPos]
-        for (name, e) in zip(OperatingPoints.metricNames, r.metrics) {
-          d[name] = ["value": Format.json(e.value), "ci_low": Format.json(e.ciLow), "ci_high": Format.json(e.ciHigh)]
-        }
-        return d
-      },
-      "tuned_thresholds": tunedThresholds.map { t -> [String: Any] in
-        ["model": t.model, "finding": t.finding, "rule": t.rule, "threshold": Format.json(t.threshold),
-         "sensitivity": t.sensitivity, "specificity": t.specificity, "n": t.n, "n_pos": t.nPos]
-      },
-      "tune_reference": tuneSource.map { $0 as Any } ?? NSNull(),
-      "fixed_thresholds": fixedThresholds,
-      "calibration_bins": calibrationBins,
-      "calibration": calibration.map { r -> [String: Any] in
-        ["model": r.model, "reference": r.reference, "finding": r.finding, "metric": r.metric,
-         "strategy": r.strategy.map { $0.rawValue as Any } ?? NSNull(), "bins": r.bins.map { $0 as Any } ?? NSNull(),
-         "value": r.value, "ci_low": Format.json(r.ciLow), "ci_high": Format.json(r.ciHigh), "n": r.n, "n_pos": r.nPos]
-      },
-      "reliability": reliability.map { b -> [String: Any] in
-        ["model": b.model, "reference": b.reference, "finding": b.finding, "strategy": b.strategy.rawValue, "bin": b.bin,
-         "lower": b.lower, "upper": b.upper, "count": b.count, "mean_predicted": b.meanPredicted, "fraction_positive": b.fractionPositive]
-      },
-    ]
-  }
-
   /// Which thresholds the operating points use, in words.
   var operatingPointsLegend: String {
     var s = "A case is called positive when its score is ≥ the threshold. "
@@ -196,5 +163,92 @@ extension EvaluationResult {
     }
     guard !series.isEmpty else { return nil }
     return SVG.reliability(title: "Reliability: \(f) vs \(ref)", bins: calibrationBins, series: series)
+  }
+}
+
+/// The entries of metrics.json's operating_points, tuned_thresholds, calibration and reliability
+/// (the lines of the CSV files of the same names).
+extension MetricsDocument {
+  /// A model's operating point on a reference and finding; the threshold is null where it is
+  /// +inf (no case called positive).
+  struct OperatingPoint: Encodable {
+    var model, reference, finding, rule: String
+    var chosenOn: ThresholdSource
+    var threshold, tuneSensitivity, tuneSpecificity: JSONNullable<Double>
+    var tp, fp, fn, tn: Int
+    var sensitivity, specificity, ppv, npv, f1: ValueWithCI
+    var n, nPos: Int
+
+    init(_ r: OperatingPointRow) {
+      model = r.model; reference = r.reference; finding = r.finding; rule = r.rule; chosenOn = r.chosenOn
+      threshold = Format.json(r.threshold)
+      tuneSensitivity = Format.json(r.tuneSensitivity); tuneSpecificity = Format.json(r.tuneSpecificity)
+      tp = r.confusion.tp; fp = r.confusion.fp; fn = r.confusion.fn; tn = r.confusion.tn
+      // Looked up by the key they are written under, which is their name in OperatingPoints.metricNames.
+      func metric(_ key: CodingKeys) -> ValueWithCI { ValueWithCI(r.metric(key.rawValue) ?? Estimate(value: nil)) }
+      sensitivity = metric(.sensitivity); specificity = metric(.specificity); ppv = metric(.ppv); npv = metric(.npv); f1 = metric(.f1)
+      n = r.n; nPos = r.nPos
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case model, reference, finding, rule, chosenOn = "chosen_on", threshold
+      case tuneSensitivity = "tune_sensitivity", tuneSpecificity = "tune_specificity", tp, fp, fn, tn
+      case sensitivity, specificity, ppv, npv, f1, n, nPos = "n_pos"
+    }
+  }
+
+  /// A threshold chosen on the tuning predictions, with its sensitivity and specificity there.
+  struct ChosenThreshold: Encodable {
+    var model, finding, rule: String
+    var threshold: JSONNullable<Double>
+    var sensitivity, specificity: Double
+    var n, nPos: Int
+
+    init(_ t: TunedThreshold) {
+      model = t.model; finding = t.finding; rule = t.rule; threshold = Format.json(t.threshold)
+      sensitivity = t.sensitivity; specificity = t.specificity; n = t.n; nPos = t.nPos
+    }
+
+    enum CodingKeys: String, CodingKey { case model, finding, rule, threshold, sensitivity, specificity, n, nPos = "n_pos" }
+  }
+
+  /// A Brier score or ECE; strategy and bins are null for Brier, which has no bins.
+  struct CalibrationScore: Encodable {
+    var model, reference, finding, metric: String
+    var strategy: JSONNullable<BinStrategy>
+    var bins: JSONNullable<Int>
+    var value: Double
+    var ciLow, ciHigh: JSONNullable<Double>
+    var n, nPos: Int
+
+    init(_ r: CalibrationRow) {
+      model = r.model; reference = r.reference; finding = r.finding; metric = r.metric
+      strategy = JSONNullable(r.strategy); bins = JSONNullable(r.bins); value = r.value
+      ciLow = Format.json(r.ciLow); ciHigh = Format.json(r.ciHigh); n = r.n; nPos = r.nPos
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case model, reference, finding, metric, strategy, bins, value, ciLow = "ci_low", ciHigh = "ci_high", n, nPos = "n_pos"
+    }
+  }
+
+  /// A bin of a reliability diagram.
+  struct ReliabilityPoint: Encodable {
+    var model, reference, finding: String
+    var strategy: BinStrategy
+    var bin: Int
+    var lower, upper: Double
+    var count: Int
+    var meanPredicted, fractionPositive: Double
+
+    init(_ b: ReliabilityBin) {
+      model = b.model; reference = b.reference; finding = b.finding; strategy = b.strategy; bin = b.bin
+      lower = b.lower; upper = b.upper; count = b.count; meanPredicted = b.meanPredicted; fractionPositive = b.fractionPositive
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case model, reference, finding, strategy, bin, lower, upper, count
+      case meanPredicted = "mean_predicted", fractionPositive = "fraction_positive"
+    }
   }
 }

@@ -372,19 +372,6 @@ extension EvaluationResult {
     + "Scores that follow the attribute rather than the finding give an AUROC near 0.5 within each value however high it is over all cases. "
     + "A gap in a pneumothorax classifier between images with and without a chest tube is the classic shortcut: the model may have learned the tube."
 
-  var subgroupsJSON: [[String: Any]] {
-    func e(_ x: Estimate) -> [String: Any] { ["value": Format.json(x.value), "ci_low": Format.json(x.ciLow), "ci_high": Format.json(x.ciHigh)] }
-    return subgroups.map { r in
-      ["attribute": r.attribute, "value": r.value, "model": r.model, "reference": r.reference, "finding": r.finding,
-       "n": r.n, "n_pos": r.nPos, "prevalence": Format.json(r.prevalence), "auroc": e(r.auroc), "auprc": e(r.auprc),
-       "complement": ["n": r.complementN, "n_pos": r.complementNPos, "prevalence": Format.json(r.complementPrevalence),
-                      "auroc": e(r.complementAUROC), "auprc": e(r.complementAUPRC)] as [String: Any],
-       "auroc_difference": e(r.aurocDifference), "auprc_difference": e(r.auprcDifference),
-       "overall": ["auroc": e(r.overallAUROC), "auprc": e(r.overallAUPRC)] as [String: Any],
-       "auroc_vs_overall": e(r.aurocVersusOverall), "auprc_vs_overall": e(r.auprcVersusOverall), "rounds_used": r.roundsUsed]
-    }
-  }
-
   private struct SubgroupTable { var attribute: String, reference: String, finding: String, rows: [SubgroupRow] }
 
   /// The tables: one per attribute, reference and finding, in the order computed.
@@ -440,5 +427,52 @@ extension EvaluationResult {
       b += "</table>\n"
     }
     return b
+  }
+}
+
+extension MetricsDocument {
+  /// An entry of metrics.json's subgroups: a line of subgroups.csv, its complement and the
+  /// overall figures nested. Prevalences are null for an empty side.
+  struct Subgroup: Encodable {
+    var attribute, value, model, reference, finding: String
+    var n, nPos: Int
+    var prevalence: JSONNullable<Double>
+    var auroc, auprc: ValueWithCI
+    var complement: Complement
+    var aurocDifference, auprcDifference: ValueWithCI
+    var overall: Overall
+    var aurocVersusOverall, auprcVersusOverall: ValueWithCI
+    var roundsUsed: Int
+
+    /// The cases with another known value of the attribute.
+    struct Complement: Encodable {
+      var n, nPos: Int
+      var prevalence: JSONNullable<Double>
+      var auroc, auprc: ValueWithCI
+      enum CodingKeys: String, CodingKey { case n, nPos = "n_pos", prevalence, auroc, auprc }
+    }
+
+    /// All cases with a known value of the attribute.
+    struct Overall: Encodable {
+      var auroc, auprc: ValueWithCI
+    }
+
+    init(_ r: SubgroupRow) {
+      attribute = r.attribute; value = r.value; model = r.model; reference = r.reference; finding = r.finding
+      n = r.n; nPos = r.nPos; prevalence = Format.json(r.prevalence)
+      auroc = ValueWithCI(r.auroc); auprc = ValueWithCI(r.auprc)
+      complement = Complement(n: r.complementN, nPos: r.complementNPos, prevalence: Format.json(r.complementPrevalence),
+                              auroc: ValueWithCI(r.complementAUROC), auprc: ValueWithCI(r.complementAUPRC))
+      aurocDifference = ValueWithCI(r.aurocDifference); auprcDifference = ValueWithCI(r.auprcDifference)
+      overall = Overall(auroc: ValueWithCI(r.overallAUROC), auprc: ValueWithCI(r.overallAUPRC))
+      aurocVersusOverall = ValueWithCI(r.aurocVersusOverall); auprcVersusOverall = ValueWithCI(r.auprcVersusOverall)
+      roundsUsed = r.roundsUsed
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case attribute, value, model, reference, finding, n, nPos = "n_pos", prevalence, auroc, auprc, complement
+      case aurocDifference = "auroc_difference", auprcDifference = "auprc_difference", overall
+      case aurocVersusOverall = "auroc_vs_overall", auprcVersusOverall = "auprc_vs_overall", roundsUsed = "rounds_used"
+    }
   }
 }
