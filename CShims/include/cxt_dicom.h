@@ -30,6 +30,13 @@ int cxt_dicom_read(const char *path, cxt_dicom_info *info, void **pixels, size_t
                    char *err, size_t errlen);
 void cxt_dicom_free(void *p);
 
+/* Reads only the header, up to View Position (0018,5101) (never the pixel data), and writes
+ * its value into `out` (NUL-terminated, surrounding blanks removed, as stored: e.g. "PA", "AP",
+ * "LL"); an empty string when the attribute is absent or empty. -1 when the file is not
+ * readable DICOM or `out` is too small. Added after cxt_dicom_read: callers look it up with
+ * dlsym and must cope with an older library that lacks it. */
+int cxt_dicom_read_view_position(const char *path, char *out, size_t outlen, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 #include <gdcmImageReader.h>
 #include <gdcmPhotometricInterpretation.h>
 #include <gdcmPixelFormat.h>
+#include <gdcmReader.h>
 #include <gdcmTrace.h>
 #include <gdcmTransferSyntax.h>
 
@@ -15,6 +16,7 @@
 #include <exception>
 #include <mutex>
 #include <ostream>
+#include <set>
 #include <streambuf>
 #include <string>
 #include <vector>
@@ -108,7 +110,53 @@ int read_dicom(const char *path, cxt_dicom_info *info, void **pixels, size_t *nb
   *nbytes = frame;
   return 0;
 }
+int read_view_position(const char *path, char *out, size_t outlen, char *err, size_t errlen) {
+  if (!out || outlen == 0) {
+    set_err(err, errlen, "no output buffer for the View Position");
+    return -1;
+  }
+  out[0] = 0;
+  capture_gdcm_messages();
+  gdcm_messages.clear();
+  const gdcm::Tag viewPosition(0x0018, 0x5101);
+  gdcm::Reader reader;
+  reader.SetFileName(path);
+  // Stops at the first element past (0018,5101): the header only, never the pixel data.
+  if (!reader.ReadSelectedTags(std::set<gdcm::Tag>{viewPosition})) {
+    set_err(err, errlen, "not a readable DICOM file (truncated header or not DICOM)");
+    return -1;
+  }
+  const gdcm::DataSet &ds = reader.GetFile().GetDataSet();
+  if (!ds.FindDataElement(viewPosition)) return 0;
+  const gdcm::ByteValue *bv = ds.GetDataElement(viewPosition).GetByteValue();
+  if (!bv || bv->GetLength() == 0) return 0;
+  std::string value(bv->GetPointer(), bv->GetLength());
+  // CS values are padded with a space to even length; some writers pad with NUL.
+  const char *blank = " \t\r\n";
+  while (!value.empty() && (value.back() == 0 || std::strchr(blank, value.back()))) value.pop_back();
+  size_t start = 0;
+  while (start < value.size() && std::strchr(blank, value[start])) ++start;
+  value.erase(0, start);
+  if (value.size() + 1 > outlen) {
+    set_err(err, errlen, "the View Position value is longer than the output buffer");
+    return -1;
+  }
+  std::memcpy(out, value.c_str(), value.size() + 1);
+  return 0;
+}
 }  // namespace
+
+extern "C" int cxt_dicom_read_view_position(const char *path, char *out, size_t outlen, char *err, size_t errlen) {
+  try {
+    return read_view_position(path, out, outlen, err, errlen);
+  } catch (const std::exception &e) {
+    set_err(err, errlen, e.what());
+  } catch (...) {
+    set_err(err, errlen, "unknown error in GDCM");
+  }
+  if (out && outlen > 0) out[0] = 0;
+  return -1;
+}
 
 extern "C" int cxt_dicom_read(const char *path, cxt_dicom_info *info, void **pixels, size_t *nbytes,
                               char *err, size_t errlen) {

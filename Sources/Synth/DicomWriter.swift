@@ -26,6 +26,7 @@ public struct DicomImage: Sendable {
   public var studyInstanceUID: String
   public var seriesInstanceUID: String
   public var patientID: String
+  /// View Position (0018,5101), e.g. PA, AP, LL; empty leaves the attribute out.
   public var viewPosition: String
   public var imageComments: String
 
@@ -83,7 +84,8 @@ public enum DicomWriter {
     ds.element(0x0008, 0x0070, "LO", text("cxr synth (SYNTHETIC)"))
     ds.element(0x0010, 0x0010, "PN", text("SYNTHETIC^\(image.patientID)"))
     ds.element(0x0010, 0x0020, "LO", text(image.patientID))
-    ds.element(0x0018, 0x5101, "CS", text(image.viewPosition))
+    // An empty view leaves the attribute out, as real headers without one do.
+    if !image.viewPosition.isEmpty { ds.element(0x0018, 0x5101, "CS", text(image.viewPosition)) }
     ds.element(0x0020, 0x000D, "UI", uid(image.studyInstanceUID))
     ds.element(0x0020, 0x000E, "UI", uid(image.seriesInstanceUID))
     ds.element(0x0020, 0x0013, "IS", text("1"))

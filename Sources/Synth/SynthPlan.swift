@@ -97,6 +97,23 @@ struct SynthPlan {
   static let chestTubeWithPneumothorax = 0.5
   static let chestTubeWithoutPneumothorax = 0.03
 
+  /// The test set's View Position as real data has it: mostly PA; AP (portable films) for a
+  /// share, more often for treated patients (a chest tube) and pneumothoraces; absent from a few
+  /// headers. So the evaluation's view-position subgroups mix the tube shortcut in, as they would.
+  static let apShare = 0.15
+  static let apShareWithPneumothorax = 0.4
+  static let apShareWithChestTube = 0.7
+  static let absentViewShare = 0.02
+
+  /// Image `index`'s view, from a stream of its own ("candid-view"), so drawing it changes no
+  /// other draw of the plan: a seed's images and labels stay what they were. "" means absent.
+  static func candidView(seed: UInt64, index: Int, truth: ReportTruth) -> String {
+    var rng = SplitMix64(seed: seed, stream: "candid-view", index: index)
+    if rng.chance(absentViewShare) { return "" }
+    let ap = truth.chestTube != nil ? apShareWithChestTube : truth.pneumothorax != nil ? apShareWithPneumothorax : apShare
+    return rng.chance(ap) ? "AP" : "PA"
+  }
+
   init(seed: UInt64, size: SynthSize) {
     self.seed = seed
     self.size = size
@@ -198,7 +215,10 @@ struct SynthPlan {
           if pick < w { variant = v; break }
           pick -= w
         }
-        let view = rng.chance(0.7) ? "AP" : "PA"
+        // This draw once chose the view; it stays, unused, so that every later draw of the plan
+        // stream (UIDs, reports, variants) is what it was for a seed. The view has its own stream.
+        _ = rng.uniform()
+        let view = candidView(seed: seed, index: images.count, truth: truth)
         let spec = ImageSpec(width: size.testSide, height: size.testSide, lateral: false,
                              pneumothorax: truth.pneumothorax, fracture: truth.fracture, chestTube: truth.chestTube,
                              seed: SplitMix64.derive(seed, "candid-image", images.count))

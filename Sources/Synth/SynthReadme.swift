@@ -14,6 +14,7 @@ enum SynthReadme {
     let fxTest = plan.candid.filter { $0.truth.fracture != nil }.count
     let tubeTrain = plan.mimic.filter { $0.truth.chestTube != nil }.count
     let tubeTest = plan.candid.filter { $0.truth.chestTube != nil }.count
+    let viewsTest = Dictionary(grouping: plan.candid, by: \.view).mapValues(\.count)
     var s = SyntheticStudy.marker + "\n\n"
     s += """
     Seed \(plan.seed), size \(plan.size.rawValue). Made by `cxr synth`; the same seed and size give
@@ -35,7 +36,9 @@ enum SynthReadme {
                   filename P<patient>_..., EncodedPixels, Report), acute_rib_fracture.csv
                   and chest_tube.csv (anon_SOPUID, annotation_id, mask_rle; positive images
                   only). \(plan.candid.count) images, \(ptxTest) with pneumothorax, \(fxTest) with fracture,
-                  \(tubeTest) with a chest tube.
+                  \(tubeTest) with a chest tube. ViewPosition (0018,5101): \(viewsTest["PA", default: 0]) PA, \(viewsTest["AP", default: 0]) AP,
+                  \(viewsTest["", default: 0]) absent (drawn for \(pct(SynthPlan.absentViewShare))); AP for \(pct(SynthPlan.apShareWithChestTube)) of images with a chest tube
+                  (portable films of treated patients), \(pct(SynthPlan.apShareWithPneumothorax)) of other pneumothoraces, \(pct(SynthPlan.apShare)) of the rest.
                   Masks: SIIM RLE, pairs (gap, length), gaps counted from the end of the previous
                   run (the first from pixel 0), pixels numbered column-major; -1 = no mask.
       labels/mimic/synthetic-<schema>.csv   labels of the training studies

@@ -129,6 +129,101 @@ public struct CANDIDPTX: Sendable {
     return out
   }
 
+  public static let viewPositionAttributeName = "view position"
+
+  /// The View Positions (0018,5101) read from the test images' DICOM headers.
+  public struct ViewPositions: Sendable, Equatable {
+    /// Image id -> view, upper-cased ("PA", "AP", "LL"); images of unknown view are absent.
+    public var values: [String: String] = [:]
+    /// Images whose header has no View Position, or a blank one.
+    public var blank = 0
+    /// Images whose header could not be read (a missing or damaged file); the first reason.
+    public var unreadable = 0
+    public var firstError: String?
+    /// Set when nothing could be read: DICOM support is missing, or libcxt_dicom.so predates
+    /// the header reader. `values` is then empty.
+    public var readerError: String?
+    /// Wall-clock seconds spent reading the headers.
+    public var seconds = 0.0
+
+    public init() {}
+
+    /// What the evaluation's notes say about the reading (nil when every image has a view).
+    public var note: String? {
+      if let readerError { return "view position not read from the DICOM headers, so there are no view-position subgroups: \(readerError)" }
+      var parts: [String] = []
+      if blank > 0 { parts.append("\(blank) image(s) have no View Position (0018,5101) in their DICOM header") }
+      if unreadable > 0 { parts.append("\(unreadable) DICOM header(s) could not be read (e.g. \(firstError ?? "unknown error"))") }
+      if values.isEmpty {
+        return "view position: no test image has a known View Position" + (parts.isEmpty ? "" : " (" + parts.joined(separator: "; ") + ")")
+          + ", so the view-position subgroups are skipped"
+      }
+      guard !parts.isEmpty else { return nil }
+      return "view position: " + parts.joined(separator: "; ") + "; those images are left out of the view-position subgroups"
+    }
+  }
+
+  /// Reads each image's View Position from its DICOM header (the header only: stops before the
+  /// pixel data), in parallel over `threads` (default: every core). Unknown views (absent or
+  /// blank attribute, unreadable header) are counted, never thrown; a missing or too old DICOM
+  /// library is reported in `readerError`.
+  public func viewPositions(_ index: DatasetIndex, threads: Int? = nil) -> ViewPositions {
+    Self.viewPositions(of: index.records, threads: threads)
+  }
+
+  static func readViewPosition(_ path: String) throws -> String? {
+    guard FileManager.default.fileExists(atPath: path) else { throw ImageError(path: path, kind: .missing, reason: "no such file") }
+    return try DICOMDecoder.viewPosition(path: path)
+  }
+
+  static func viewPositions(of records: [ImageRecord], threads: Int? = nil,
+                            read: @Sendable (String) throws -> String? = { try CANDIDPTX.readViewPosition($0) }) -> ViewPositions {
+    let start = DispatchTime.now().uptimeNanoseconds
+    var out = readViewPositions(of: records, threads: threads, read: read)
+    out.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return out
+  }
+
+  private static func readViewPositions(of records: [ImageRecord], threads: Int?,
+                                        read: @Sendable (String) throws -> String?) -> ViewPositions {
+    var out = ViewPositions()
+    guard !records.isEmpty else { return out }
+    // One header first: a missing or old library fails the same way for every file.
+    var results = [Result<String?, ImageError>?](repeating: nil, count: records.count)
+    func readOne(_ i: Int) -> Result<String?, ImageError> {
+      do { return .success(try read(records[i].path)) } catch let e as ImageError { return .failure(e) } catch {
+        return .failure(ImageError(path: records[i].path, kind: .corrupt, reason: "\(error)"))
+      }
+    }
+    results[0] = readOne(0)
+    if case .failure(let e) = results[0]!, e.kind == .dicomUnavailable {
+      out.readerError = e.reason
+      return out
+    }
+    let workers = max(1, min(threads ?? ProcessInfo.processInfo.activeProcessorCount, records.count - 1))
+    if records.count > 1 {
+      results.withUnsafeMutableBufferPointer { buffer in
+        let base = buffer.baseAddress!
+        let rest = records.count - 1
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+          // Contiguous chunks: each slot is written by exactly one worker.
+          let lo = 1 + rest * w / workers, hi = 1 + rest * (w + 1) / workers
+          for i in lo..<hi { base[i] = readOne(i) }
+        }
+      }
+    }
+    for (i, r) in results.enumerated() {
+      switch r! {
+      case .success(let v?): out.values[records[i].id] = v
+      case .success(nil): out.blank += 1
+      case .failure(let e):
+        out.unreadable += 1
+        if out.firstError == nil { out.firstError = "\(e.path): \(e.reason)" }
+      }
+    }
+    return out
+  }
+
   /// `P<patient>_...` -> patient (a folder before the name is ignored). CANDID-PTX has no
   /// patient column; the file name carries it.
   static func patient(fromFilename name: String, source: String, line: Int) throws -> String {

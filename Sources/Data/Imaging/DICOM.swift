@@ -31,10 +31,19 @@ public enum DICOMDecoder {
                                      UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<Int>?,
                                      UnsafeMutablePointer<CChar>?, Int) -> Int32
   typealias FreeFn = @convention(c) (UnsafeMutableRawPointer?) -> Void
+  typealias ViewPositionFn = @convention(c) (UnsafePointer<CChar>?, UnsafeMutablePointer<CChar>?, Int,
+                                             UnsafeMutablePointer<CChar>?, Int) -> Int32
+
+  static let viewPositionSymbol = "cxt_dicom_read_view_position"
 
   struct Library: @unchecked Sendable {
+    /// Where it was loaded from, for messages.
+    var path: String = ""
     let read: ReadFn
     let free: FreeFn
+    /// Nil for a libcxt_dicom.so built before the header reader existed: pixels still decode,
+    /// reading the View Position says to rebuild the shim.
+    var readViewPosition: ViewPositionFn? = nil
   }
 
   /// Where libcxt_dicom.so is looked for, in order: $CXR_DICOM_LIB, next to the executable,
@@ -65,10 +74,38 @@ public enum DICOMDecoder {
         tried.append("\(path) (missing cxt_dicom_read)")
         continue
       }
-      return .success(Library(read: unsafeBitCast(r, to: ReadFn.self), free: unsafeBitCast(f, to: FreeFn.self)))
+      // Looked up on its own: an older library without it still decodes pixels.
+      let view = dlsym(handle, viewPositionSymbol).map { unsafeBitCast($0, to: ViewPositionFn.self) }
+      return .success(Library(path: path, read: unsafeBitCast(r, to: ReadFn.self), free: unsafeBitCast(f, to: FreeFn.self),
+                              readViewPosition: view))
     }
     return .failure(ImageError(path: "", kind: .dicomUnavailable,
       reason: "DICOM support is not available: libcxt_dicom.so was not found or could not load (tried \(tried.joined(separator: "; "))). Install GDCM (apt-get install libgdcm-dev) and run `make shim`, or set CXR_DICOM_LIB"))
+  }
+
+  /// The View Position (0018,5101) of a DICOM file, read from its header alone (the pixel data
+  /// is not read): upper-cased, surrounding blanks removed; nil when the attribute is absent or
+  /// blank. Throws when the file is not readable DICOM or the library is missing or too old.
+  public static func viewPosition(path: String) throws -> String? {
+    switch library {
+    case .success(let l): return try viewPosition(path: path, library: l)
+    case .failure(let e): throw ImageError(path: path, kind: e.kind, reason: e.reason)
+    }
+  }
+
+  static func viewPosition(path: String, library lib: Library) throws -> String? {
+    guard let readView = lib.readViewPosition else {
+      throw ImageError(path: path, kind: .dicomUnavailable,
+        reason: "\(lib.path.isEmpty ? "libcxt_dicom.so" : lib.path) was built before cxr read DICOM headers: it has no \(viewPositionSymbol), so the View Position cannot be read (pixels still can). Rebuild it with `make shim` (or point CXR_DICOM_LIB at a current build)")
+    }
+    var out = [CChar](repeating: 0, count: 128)
+    var err = [CChar](repeating: 0, count: 512)
+    let status = readView(path, &out, out.count, &err, err.count)
+    guard status == 0 else {
+      throw ImageError(path: path, kind: .corrupt, reason: "cannot read the DICOM header: \(String(cString: err))")
+    }
+    let value = String(cString: out).trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
+    return value.isEmpty ? nil : value
   }
 
   public static var isAvailable: Bool { if case .success = library { return true } else { return false } }

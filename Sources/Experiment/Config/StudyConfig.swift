@@ -163,7 +163,8 @@ public struct StudyConfig: Codable, Equatable, Sendable {
   }
 
   /// Per-image attributes to stratify the evaluation by. The chest tube (CANDID-PTX's
-  /// chest_tube.csv masks) is always one; `file` adds a user CSV's columns.
+  /// chest_tube.csv masks) and the view position (its DICOM headers, where known) are always
+  /// ones; `file` adds a user CSV's columns.
   public struct Subgroups: Codable, Equatable, Sendable {
     public var file: String?
     public var columns: [String] = []
@@ -265,7 +266,7 @@ public struct StudyConfig: Codable, Equatable, Sendable {
       "evaluate.seed": "the bootstrap's seed",
       "evaluate.saliency": "Grad-CAM overlays (last ConvNeXt stage) in evaluation/report.html, from the explain:<schema> stages",
       "evaluate.saliency.top": "per model and finding, this many top true positives, false positives and false negatives against the test set's own labels (CANDID-PTX masks); 0 = off",
-      "evaluate.subgroups": "per-image attributes to stratify by: each value against the rest (subgroups.csv); CANDID-PTX's chest tube (from chest_tube.csv's masks) always",
+      "evaluate.subgroups": "per-image attributes to stratify by: each value against the rest (subgroups.csv); CANDID-PTX's chest tube (from chest_tube.csv's masks) and view position (from the DICOM headers, where known) always",
       "evaluate.subgroups.file": "a CSV keyed by image id (id, dicom_id or SOPInstanceUID) with one column per attribute (sex, age_band, site, ...); null = none",
       "evaluate.subgroups.columns": "the file's columns to stratify by; [] = every column but the id",
       "evaluate.subgroups.min_cases": "the fewest cases a subgroup and its complement each need to be reported",

@@ -233,7 +233,8 @@ public struct StudyRun {
   /// the run's evaluation folder).
   public func evaluate(out: URL? = nil) throws {
     guard let index = try study.testIndex() else { throw ConfigError("test_data.kind is none: nothing to evaluate") }
-    let attributes = try subgroupAttributes(index: index)
+    var attributeNotes: [String] = []
+    let attributes = try subgroupAttributes(index: index, notes: &attributeNotes)
     let preds = try study.schemaNames.compactMap { s -> Predictions? in
       let u = predictionsURL(s)
       guard FileManager.default.fileExists(atPath: u.path) else { return nil }
@@ -266,28 +267,49 @@ public struct StudyRun {
                                     rounds: study.settings.evaluate.bootstrap,
                                     seed: UInt64(max(0, study.settings.evaluate.seed)), options: options)
     result.saliency = try saliencyFigures()
+    result.notes = attributeNotes + result.notes
     try result.write(to: out ?? evaluationFolder)
     for n in result.notes { log("[evaluate] \(n)") }
   }
 
-  /// The attributes the evaluation is stratified by: CANDID-PTX's chest tube (from its masks)
-  /// and the columns of `evaluate.subgroups.file`. Read before any prediction, so a bad file fails fast.
-  func subgroupAttributes(index: DatasetIndex) throws -> [SubgroupAttribute] {
+  /// The attributes the evaluation is stratified by: CANDID-PTX's chest tube (from its masks),
+  /// its view position (from the DICOM headers, where known) and the columns of
+  /// `evaluate.subgroups.file`. Read before any prediction, so a bad file fails fast. What the
+  /// report should say about them (unknown views, an attribute skipped) goes to `notes`.
+  func subgroupAttributes(index: DatasetIndex, notes: inout [String]) throws -> [SubgroupAttribute] {
     let settings = study.settings.evaluate.subgroups
     guard settings.minCases >= 1 else {
       throw ConfigError("\(study.config.where_("evaluate.subgroups.min_cases")): evaluate.subgroups.min_cases must be at least 1, got \(settings.minCases)")
     }
-    var attributes: [SubgroupAttribute] = []
-    if study.settings.testData.kind == .candid, let root = study.settings.testData.root,
-       let tubes = CANDIDPTX(root: URL(fileURLWithPath: root)).chestTubeAttribute(index) {
-      attributes.append(SubgroupAttribute(name: CANDIDPTX.chestTubeAttributeName, source: "\(CANDIDPTX.chestTubeName) masks", values: tubes))
-    }
-    if let file = settings.file {
-      attributes += try SubgroupAttribute.read(URL(fileURLWithPath: file), columns: settings.columns,
-                                               option: "evaluate.subgroups.file (\(study.config.where_("evaluate.subgroups.file")))")
-    } else if !settings.columns.isEmpty {
+    if settings.file == nil, !settings.columns.isEmpty {
       throw ConfigError("\(study.config.where_("evaluate.subgroups.columns")): evaluate.subgroups.columns needs evaluate.subgroups.file, the CSV they are columns of")
     }
+    // The user's file first: a bad one fails before any header is read.
+    var fromFile: [SubgroupAttribute] = []
+    if let file = settings.file {
+      fromFile = try SubgroupAttribute.read(URL(fileURLWithPath: file), columns: settings.columns,
+                                            option: "evaluate.subgroups.file (\(study.config.where_("evaluate.subgroups.file")))")
+    }
+    var attributes: [SubgroupAttribute] = []
+    if study.settings.testData.kind == .candid, let root = study.settings.testData.root {
+      let candid = CANDIDPTX(root: URL(fileURLWithPath: root))
+      if let tubes = candid.chestTubeAttribute(index) {
+        attributes.append(SubgroupAttribute(name: CANDIDPTX.chestTubeAttributeName, source: "\(CANDIDPTX.chestTubeName) masks", values: tubes))
+      }
+      if let own = fromFile.first(where: { $0.name == CANDIDPTX.viewPositionAttributeName }) {
+        // Earlier versions said to put the view in the CSV: that column wins.
+        notes.append("view position: taken from \(own.source), not from the DICOM headers")
+      } else {
+        // The headers only (no pixel data), once per evaluation, on every core.
+        let views = candid.viewPositions(index)
+        log("[evaluate] read the View Position of \(index.records.count) DICOM header(s) in \(String(format: "%.2f", views.seconds)) s")
+        if let note = views.note { notes.append(note) }
+        if !views.values.isEmpty {
+          attributes.append(SubgroupAttribute(name: CANDIDPTX.viewPositionAttributeName, source: "DICOM View Position (0018,5101)", values: views.values))
+        }
+      }
+    }
+    attributes += fromFile
     return attributes
   }
 
