@@ -114,4 +114,33 @@ final class BootstrapTests: XCTestCase {
     XCTAssertEqual(ci.high, 4.9, accuracy: 1e-12)
     XCTAssertNil(percentileInterval([]))
   }
+
+  /// The selection finds the very values a full sort would: exactly, on sizes from 1 to 1,000,
+  /// with the many ties of a count metric's rounds, at several levels.
+  func testPercentileBySelectionEqualsTheSortedDefinition() {
+    func bySort(_ values: [Double], _ level: Double) -> (Double, Double) {
+      let sorted = values.sorted()
+      func q(_ p: Double) -> Double {
+        let h = Double(sorted.count - 1) * p
+        let lo = Int(h.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
+        return sorted[lo] + (h - Double(lo)) * (sorted[hi] - sorted[lo])
+      }
+      return (q((1 - level) / 2), q(1 - (1 - level) / 2))
+    }
+    var rng = SeededRandom(seed: 7, stream: 0)
+    var checked = 0
+    for n in Array(1...40) + [999, 1000] {
+      for distinct in [1, 2, 5, 1_000_000] {
+        let values = (0..<n).map { _ in Double(rng.index(below: distinct)) / 7 }
+        for level in [0.95, 0.9, 0.5, 0.0, 1.0] {
+          let got = percentileInterval(values, level: level)!
+          let want = bySort(values, level)
+          XCTAssertEqual(got.low, want.0, "n \(n) distinct \(distinct) level \(level)")
+          XCTAssertEqual(got.high, want.1, "n \(n) distinct \(distinct) level \(level)")
+          checked += 1
+        }
+      }
+    }
+    XCTAssertEqual(checked, 42 * 4 * 5)
+  }
 }
