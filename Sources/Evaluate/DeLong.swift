@@ -34,6 +34,42 @@ public enum DeLong {
       v01 = (0..<y.count).map { 1 - (tz[x.count + $0] - ty[$0]) / m }
       auc = v10.reduce(0, +) / m
     }
+
+    /// The same components from a ranking of the same cases, whose sort they reuse: a positive's
+    /// placement is (negatives below + half the negatives tied) / n, a negative's is (positives
+    /// above + half the positives tied) / m, which is what the midranks give (tz − tx is that
+    /// half-integer exactly), so the values are identical, in the cases' order.
+    public init?(ranking r: Ranking) {
+      let count = r.count
+      var isPositive = [Bool](repeating: false, count: count)
+      for k in 0..<count where r.positive[k] { isPositive[Int(r.order[k])] = true }
+      // Each case's place among its own class, in case order (the order `init(scores:labels:)` keeps).
+      var within = [Int32](repeating: 0, count: count)
+      var m = 0, n = 0
+      for i in 0..<count {
+        if isPositive[i] { within[i] = Int32(m); m += 1 } else { within[i] = Int32(n); n += 1 }
+      }
+      guard m > 0, n > 0 else { return nil }
+      var v10 = [Double](repeating: 0, count: m), v01 = [Double](repeating: 0, count: n)
+      let dm = Double(m), dn = Double(n)
+      // Tie groups from the lowest score up, counting each class below.
+      var positivesBelow = 0, negativesBelow = 0
+      for g in stride(from: r.groupStarts.count - 2, through: 0, by: -1) {
+        let range = Int(r.groupStarts[g])..<Int(r.groupStarts[g + 1])
+        var tiedPositives = 0
+        for k in range where r.positive[k] { tiedPositives += 1 }
+        let tiedNegatives = range.count - tiedPositives
+        let positivePlacement = (Double(negativesBelow) + 0.5 * Double(tiedNegatives)) / dn
+        let negativePlacement = 1 - (Double(positivesBelow) + 0.5 * Double(tiedPositives)) / dm
+        for k in range {
+          let i = Int(r.order[k])
+          if r.positive[k] { v10[Int(within[i])] = positivePlacement } else { v01[Int(within[i])] = negativePlacement }
+        }
+        positivesBelow += tiedPositives; negativesBelow += tiedNegatives
+      }
+      self.v10 = v10; self.v01 = v01
+      auc = v10.reduce(0, +) / dm
+    }
   }
 
   /// Nil when a class is missing.

@@ -267,6 +267,14 @@ public enum Evaluation {
         samples[m] = b.statistics[0]
       }
     }
+    // The curves and their bands (a percentile interval per grid point and round set) of every
+    // model at once.
+    let curveSets = joined.indices.map { $0 }.concurrentMap { m -> CurveSet? in
+      guard valid[m] else { return nil }
+      var set = CurveSet(model: predictions[m].name, reference: ref.name, finding: f, curves: rankings[m].curves())
+      if let plan = plans[m] { (set.rocBand, set.prBand) = bands(plan, ranking: rankings[m], samples: samples[m]) }
+      return set
+    }
     for m in joined.indices where valid[m] {
       let point = rankings[m].areas()!
       let n = joined[m].labels.count, nPos = joined[m].labels.filter { $0 }.count
@@ -276,9 +284,7 @@ public enum Evaluation {
         result.rows.append(MetricRow(model: predictions[m].name, reference: ref.name, finding: f, metric: metric,
                                      value: value, ciLow: ci?.low, ciHigh: ci?.high, n: n, nPos: nPos))
       }
-      var set = CurveSet(model: predictions[m].name, reference: ref.name, finding: f, curves: rankings[m].curves())
-      if let plan = plans[m] { (set.rocBand, set.prBand) = bands(plan, ranking: rankings[m], samples: samples[m]) }
-      result.curves.append(set)
+      result.curves.append(curveSets[m]!)
     }
     for case let plan? in plans {
       recordThresholds(plan, samples: samples[plan.model], finding: f, reference: ref.name, models: predictions.map(\.name),
@@ -314,7 +320,8 @@ public enum Evaluation {
     }
     let nPos = common.labels.filter { $0 }.count
     // Both classes are present here, so every model has components.
-    let components = commonScores.map { DeLong.Components(scores: $0, labels: common.labels)! }
+    let components = sameCases ? rankings.map { DeLong.Components(ranking: $0)! }  // their sorts reused
+                               : commonScores.map { DeLong.Components(scores: $0, labels: common.labels)! }
     for a in 0..<predictions.count {
       for b in (a + 1)..<predictions.count {
         let d = DeLong.test(components[a], components[b])

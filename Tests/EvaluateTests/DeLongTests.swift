@@ -62,4 +62,20 @@ final class DeLongTests: XCTestCase {
   func testMidranks() {
     XCTAssertEqual(DeLong.midranks([3, 1, 3, 2]), [3.5, 1, 3.5, 2])
   }
+
+  /// Components read off a ranking's sort equal the midrank ones to the bit, ties and all, in
+  /// the cases' order (the covariances sum in that order).
+  func testComponentsFromARankingEqualTheMidrankOnes() {
+    var rng = SeededRandom(seed: 11, stream: 0)
+    for (n, levels) in [(2, 2), (9, 3), (200, 7), (2_000, 1_000_000), (2_000, 40)] {
+      let labels = (0..<n).map { $0 < 1 ? true : $0 < 2 ? false : rng.index(below: 4) == 0 }
+      let scores = (0..<n).map { _ in Double(rng.index(below: levels)) / Double(levels) }
+      let a = DeLong.Components(scores: scores, labels: labels)!
+      let b = DeLong.Components(ranking: Ranking(scores: scores, labels: labels))!
+      XCTAssertEqual(a.v10, b.v10, "n \(n)")
+      XCTAssertEqual(a.v01, b.v01, "n \(n)")
+      XCTAssertEqual(a.auc, b.auc, "n \(n)")
+    }
+    XCTAssertNil(DeLong.Components(ranking: Ranking(scores: [0.2, 0.4], labels: [true, true])))
+  }
 }
