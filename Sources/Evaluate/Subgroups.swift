@@ -163,6 +163,9 @@ public enum Subgroups {
                    tieP: inout [Int], tieT: inout [Int], sides: inout [Side]) {
     for v in 0...(2 * k) { sides[v] = Side() }
     for v in 0..<k { tieP[v] = 0; tieT[v] = 0 }
+    // With two values, each one's complement (within the known values) is the other value: the
+    // same adds in the same order, so it is copied at the end instead of summed alongside.
+    let complements = k == 2 ? 0 : k
     ranking.packed.withUnsafeBufferPointer { packed in
       var allP = 0, allT = 0
       for e in packed {
@@ -178,7 +181,7 @@ public enum Subgroups {
           for v in 0..<k {
             let p = tieP[v], n = tieT[v] - p
             sides[v].add(positives: p, negatives: n)
-            sides[k + v].add(positives: allP - p, negatives: (allT - allP) - n)
+            if v < complements { sides[k + v].add(positives: allP - p, negatives: (allT - allP) - n) }
             tieP[v] = 0; tieT[v] = 0
           }
           sides[2 * k].add(positives: allP, negatives: allT - allP)
@@ -186,6 +189,7 @@ public enum Subgroups {
         }
       }
     }
+    if k == 2 { sides[2] = sides[1]; sides[3] = sides[0] }
   }
 
   /// Subgroup and complement areas in every round: `[ranking][attribute][value][metric][round]`
