@@ -148,6 +148,15 @@ public func percentileInterval(_ values: [Double], level: Double = 0.95) -> (low
     func q(_ x: (lo: Int, hi: Int, h: Double)) -> Double { sorted[x.lo] + (x.h - Double(x.lo)) * (sorted[x.hi] - sorted[x.lo]) }
     return (q(a), q(b))
   }
+  // The usual case (a 95 % interval of ~1,000 rounds): the ends lie among the few smallest and
+  // the few largest values, kept in two short sorted lists in one pass.
+  let lowCount = a.hi + 1, highCount = n - b.lo
+  if lowCount <= 64, highCount <= 64, lowCount + highCount <= n {
+    let low = values.extremes(lowCount, largest: false), high = values.extremes(highCount, largest: true)
+    func sorted(_ i: Int) -> Double { i < lowCount ? low[i] : high[n - 1 - i] }
+    func q(_ x: (lo: Int, hi: Int, h: Double)) -> Double { sorted(x.lo) + (x.h - Double(x.lo)) * (sorted(x.hi) - sorted(x.lo)) }
+    return (q(a), q(b))
+  }
   var work = values
   return work.withUnsafeMutableBufferPointer { v -> (low: Double, high: Double) in
     // Each order statistic in turn, within what lies above the one before; selecting one leaves
@@ -159,6 +168,32 @@ public func percentileInterval(_ values: [Double], level: Double = 0.95) -> (low
     }
     func q(_ x: (lo: Int, hi: Int, h: Double)) -> Double { v[x.lo] + (x.h - Double(x.lo)) * (v[x.hi] - v[x.lo]) }
     return (q(a), q(b))
+  }
+}
+
+extension Array where Element == Double {
+  /// The `k` smallest values in ascending order (`largest`: the `k` largest, in descending order),
+  /// ties kept: a sorted list of `k`, where a value is compared once with the list's last and
+  /// almost always turned away. No NaN.
+  func extremes(_ k: Int, largest: Bool) -> [Double] {
+    precondition(k >= 1 && k <= count, "between 1 and all of the values")
+    @inline(__always) func before(_ x: Double, _ y: Double) -> Bool { largest ? x > y : x < y }
+    var list = [Double]()
+    list.reserveCapacity(k)
+    for x in self {
+      if list.count == k {
+        guard before(x, list[k - 1]) else { continue }
+        list.removeLast()
+      }
+      // After the last of those it does not come before (equal values keep their order).
+      var lo = 0, hi = list.count
+      while lo < hi {
+        let mid = (lo + hi) / 2
+        if before(x, list[mid]) { hi = mid } else { lo = mid + 1 }
+      }
+      list.insert(x, at: lo)
+    }
+    return list
   }
 }
 

@@ -448,8 +448,9 @@ extension ServerTests {
     let reports = (0..<10).map { ("g\($0)", "Report \($0).") }
     let f = try Fixture.make("cxr-annotate-term", reports: reports)
     defer { try? FileManager.default.removeItem(at: f.dir) }
-    var ids: [String: Int64] = [:]
-    for (rid, _) in reports { ids[rid] = try f.assignment("alice", report: rid) }
+    var assigned: [String: Int64] = [:]
+    for (rid, _) in reports { assigned[rid] = try f.assignment("alice", report: rid) }
+    let ids = assigned  // the worker thread reads a constant
     let server = try ServerProcess(f.db, for: Self.self)
     let alice = Client(port: server.port)
     try alice.login("alice", Fixture.password)
