@@ -13,7 +13,7 @@ public struct ClientSettings {
   public var servers: [URL]
   public var model: String
   public var apiKey: String?
-  /// Seconds one attempt may take, from sending to the answer's headers (an answer is generated
+  /// Seconds one attempt may take, from sending to the end of the answer (an answer is generated
   /// before its headers go out: the body follows at once), before it counts as timed out and is
   /// retried; also the longest a request waits for a server of a fleet that is all ejected.
   public var timeout: TimeInterval = 120
@@ -222,11 +222,60 @@ final class ServerPool: @unchecked Sendable {
 }
 
 /// One HTTP exchange as the client sees it.
-struct HTTPReply {
+struct HTTPReply: Sendable {
   let status: Int
   let retryAfter: TimeInterval?
-  let body: [UInt8]
-  var text: String { String(decoding: body, as: UTF8.self) }
+  let body: ByteBuffer
+  var text: String { String(decoding: body.readableBytesView, as: UTF8.self) }
+
+  /// The body decoded as JSON. An ASCII body (what servers send: JSON escapes the rest) is
+  /// decoded from its bytes; any other goes through `text` first, as every body did before, so
+  /// that invalid UTF-8 is repaired the same way.
+  func decode<T: Decodable>(_ type: T.Type, with decoder: JSONDecoder) -> T? {
+    let ascii = body.withUnsafeReadableBytes { raw -> Bool in
+      var bits: UInt8 = 0
+      for b in raw { bits |= b }
+      return bits < 0x80
+    }
+    let data = ascii ? Data(body.readableBytesView) : Data(text.utf8)
+    return try? decoder.decode(type, from: data)
+  }
+}
+
+/// Collects one response on the event loop: status, Retry-After and the body in one ByteBuffer
+/// (up to `limit` bytes; more fails the request the way `collect(upTo:)` did).
+final class ReplyCollector: HTTPClientResponseDelegate, @unchecked Sendable {
+  typealias Response = HTTPReply
+  let limit: Int
+  private var status = 0
+  private var retryAfter: TimeInterval?
+  private var body: ByteBuffer?
+
+  init(limit: Int) { self.limit = limit }
+
+  func didReceiveHead(task: HTTPClient.Task<HTTPReply>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+    status = Int(head.status.code)
+    retryAfter = head.headers.first(name: "Retry-After").flatMap(ChatClient.parseRetryAfter)
+    if let length = head.headers.first(name: "Content-Length").flatMap({ Int($0) }), length > limit {
+      return task.eventLoop.makeFailedFuture(NIOTooManyBytesError(maxBytes: limit))
+    }
+    return task.eventLoop.makeSucceededVoidFuture()
+  }
+
+  func didReceiveBodyPart(task: HTTPClient.Task<HTTPReply>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+    if body == nil {
+      body = buffer
+    } else {
+      var part = buffer
+      body!.writeBuffer(&part)
+    }
+    if body!.readableBytes > limit { return task.eventLoop.makeFailedFuture(NIOTooManyBytesError(maxBytes: limit)) }
+    return task.eventLoop.makeSucceededVoidFuture()
+  }
+
+  func didFinishRequest(task: HTTPClient.Task<HTTPReply>) throws -> HTTPReply {
+    HTTPReply(status: status, retryAfter: retryAfter, body: body ?? ByteBuffer())
+  }
 }
 
 /// Why an attempt got no HTTP answer; decides how the fleet treats the server.
@@ -257,6 +306,11 @@ public final class ChatClient: @unchecked Sendable {
   /// on them (see EventLoopTaskExecutor for why one thread).
   let eventLoopGroup: MultiThreadedEventLoopGroup
   let executor: EventLoopTaskExecutor
+  /// The fixed parts of the requests to each server (URL parsed once, headers), by server index:
+  /// a request only copies one and sets its body. An invalid URL is kept as the error it gave.
+  let chatRequests: [Result<HTTPClient.Request, Error>]
+  let modelRequests: [Result<HTTPClient.Request, Error>]
+  let decoder = JSONDecoder()
   /// Called with one line per retry, ejection or failure; never with report text or the key.
   let log: @Sendable (String) -> Void
   private let stateLock = NSLock()
@@ -270,7 +324,8 @@ public final class ChatClient: @unchecked Sendable {
   public init(settings: ClientSettings, maxInFlight: Int, log: @escaping @Sendable (String) -> Void = { _ in }) {
     self.settings = settings
     self.log = log
-    pool = ServerPool(roots: settings.servers.map(ClientSettings.apiRoot), schema: settings.responseFormat,
+    let apiRoots = settings.servers.map(ClientSettings.apiRoot)
+    pool = ServerPool(roots: apiRoots, schema: settings.responseFormat,
                       backoffBase: settings.backoffBase, backoffCap: settings.backoffCap)
     var config = HTTPClient.Configuration()
     config.timeout.connect = .milliseconds(Int64(settings.connectTimeout * 1000))
@@ -285,6 +340,14 @@ public final class ChatClient: @unchecked Sendable {
     config.httpVersion = .http1Only
     config.decompression = .disabled
     config.redirectConfiguration = .disallow
+    let roots = apiRoots.map(\.absoluteString)
+    let apiKey = settings.apiKey
+    chatRequests = roots.map { root in
+      Result { try HTTPClient.Request(url: root + "/chat/completions", method: .POST, headers: ChatClient.headers(json: true, apiKey: apiKey)) }
+    }
+    modelRequests = roots.map { root in
+      Result { try HTTPClient.Request(url: root + "/models", method: .GET, headers: ChatClient.headers(json: false, apiKey: apiKey)) }
+    }
     eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     executor = EventLoopTaskExecutor(eventLoopGroup.next())
     http = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: config)
@@ -315,25 +378,33 @@ public final class ChatClient: @unchecked Sendable {
     try await withTaskExecutorPreference(executor, operation: body)
   }
 
-  private func headers(json: Bool) -> HTTPHeaders {
+  static func headers(json: Bool, apiKey: String?) -> HTTPHeaders {
     var h = HTTPHeaders()
     h.add(name: "Accept", value: "application/json")
     if json { h.add(name: "Content-Type", value: "application/json") }
-    if let key = settings.apiKey, !key.isEmpty { h.add(name: "Authorization", value: "Bearer \(key)") }
+    if let key = apiKey, !key.isEmpty { h.add(name: "Authorization", value: "Bearer \(key)") }
     return h
   }
 
-  /// One exchange under a deadline. Errors come back as a `TransportFailure`.
-  func exchange(_ url: String, body: [UInt8]?, timeout: TimeInterval) async throws -> HTTPReply {
-    var request = HTTPClientRequest(url: url)
-    request.method = body == nil ? .GET : .POST
-    request.headers = headers(json: body != nil)
-    if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+  /// One exchange under a deadline, from the prepared request of a server (`chatRequests`,
+  /// `modelRequests`) with `body` if any. Errors come back as a `TransportFailure`.
+  ///
+  /// On AsyncHTTPClient's delegate API rather than its async `execute`: that one starts a Swift
+  /// task per request (its cancel handler registers the request from an unstructured `Task`),
+  /// which woke a thread of the global executor for every answer, re-parsed the URL string and
+  /// streamed the body through an async sequence. Here the response is collected on the event
+  /// loop and the waiting task resumes there once.
+  func exchange(_ prepared: Result<HTTPClient.Request, Error>, body: [UInt8]?, timeout: TimeInterval) async throws -> HTTPReply {
     do {
-      let response = try await http.execute(request, deadline: .now() + .milliseconds(Int64(timeout * 1000)))
-      let bytes = try await response.body.collect(upTo: 64 << 20)
-      let retryAfter = response.headers.first(name: "Retry-After").flatMap(ChatClient.parseRetryAfter)
-      return HTTPReply(status: Int(response.status.code), retryAfter: retryAfter, body: Array(bytes.readableBytesView))
+      var request = try prepared.get()
+      if let body { request.body = .byteBuffer(ByteBuffer(bytes: body)) }
+      let task = http.execute(request: request, delegate: ReplyCollector(limit: 64 << 20), eventLoop: .indifferent,
+                              deadline: .now() + .milliseconds(Int64(timeout * 1000)), logger: nil)
+      return try await withTaskCancellationHandler {
+        try await task.futureResult.get()
+      } onCancel: {
+        task.cancel()
+      }
     } catch {
       if Task.isCancelled { throw CancellationError() }
       throw ChatClient.classify(error)
@@ -393,7 +464,7 @@ public final class ChatClient: @unchecked Sendable {
     var step = 0
     while true {
       let reply: HTTPReply
-      do { reply = try await exchange(root + "/models", body: nil, timeout: min(settings.timeout, 30)) } catch {
+      do { reply = try await exchange(modelRequests[i], body: nil, timeout: min(settings.timeout, 30)) } catch {
         if error is CancellationError { return .down("cancelled") }
         let failure = ChatClient.classify(error)
         if case .refused = failure { return .down("server \(root) is unreachable (\(failure.message)); check --server and that the server is running") }
@@ -406,7 +477,7 @@ public final class ChatClient: @unchecked Sendable {
       }
       switch reply.status {
       case 200:
-        guard let list = try? JSONDecoder().decode(ModelList.self, from: Data(reply.text.utf8)) else {
+        guard let list = reply.decode(ModelList.self, with: JSONDecoder()) else {
           return .unusable("server \(root) answered GET /v1/models without a model list; is it an OpenAI-compatible server?")
         }
         let ids = list.data.compactMap(\.id)
@@ -623,7 +694,7 @@ public final class ChatClient: @unchecked Sendable {
     let root = pool.roots[server].absoluteString
     let reply: HTTPReply
     do {
-      reply = try await exchange(root + "/chat/completions",
+      reply = try await exchange(chatRequests[server],
                                  body: body(messages, prompt: prompt, prefill: prefill, schema: schema, maxTokens: maxTokens),
                                  timeout: settings.timeout)
     } catch {
@@ -638,7 +709,7 @@ public final class ChatClient: @unchecked Sendable {
     }
     switch reply.status {
     case 200:
-      guard let completion = try? JSONDecoder().decode(ChatCompletion.self, from: Data(reply.text.utf8)),
+      guard let completion = reply.decode(ChatCompletion.self, with: decoder),
             let first = completion.choices.first, let message = first.message else {
         return .retry("\(root): HTTP 200 without choices[0].message", after: nil)
       }
