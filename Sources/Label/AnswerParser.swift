@@ -27,7 +27,7 @@ public enum AnswerParser {
     let body = insideAnswerTags(reply)
     let trimmed = trimWhitespace(body)
     // Strict: the text is one JSON object whose key holds one of the options exactly.
-    if let s = JSONValue.parse(trimmed)?[key]?.string,
+    if let s = strictString(trimmed, key: key),
        let o = options.first(where: { $0.answer == s }) {
       return ParsedAnswer(outcome: .strict, option: o, note: "")
     }
@@ -47,6 +47,16 @@ public enum AnswerParser {
       return ParsedAnswer(outcome: .recovered, option: o, note: "word")
     }
     return ParsedAnswer(outcome: .error, option: nil, note: "")
+  }
+
+  /// `JSONValue.parse(text)?[key]?.string`, read by FastJSON when it can (the usual reply is a
+  /// small ASCII object), else by JSONDecoder as before.
+  static func strictString(_ text: String, key: String) -> String? {
+    if let json = FastJSON.parse(text) {
+      guard let members = json.members, case .string(let s)? = FastJSON.member(members, key) else { return nil }
+      return s
+    }
+    return JSONValue.parse(text)?[key]?.string
   }
 
   /// The text between `<answer>` and `</answer>`; the closing tag may be missing because it is a

@@ -329,8 +329,8 @@ public final class ChatClient: @unchecked Sendable {
                       backoffBase: settings.backoffBase, backoffCap: settings.backoffCap)
     var config = HTTPClient.Configuration()
     config.timeout.connect = .milliseconds(Int64(settings.connectTimeout * 1000))
-    // The body of an answer follows its headers at once; a stalled one is a dead connection.
-    config.timeout.read = .milliseconds(Int64(settings.timeout * 1000))
+    // No read timeout: each request's deadline (`timeout`, from before it is sent to the end of
+    // the answer) always comes first, and an idle-read timer is rescheduled on every read.
     // Every request in flight can have its own connection to any one server (+ a probe).
     config.connectionPool = .init(idleTimeout: .seconds(60),
                                   concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, maxInFlight + 1))
@@ -340,6 +340,8 @@ public final class ChatClient: @unchecked Sendable {
     config.httpVersion = .http1Only
     config.decompression = .disabled
     config.redirectConfiguration = .disallow
+    // No tracer is set up; without this every request starts a no-op span with its attributes.
+    config.tracing.tracer = nil
     let roots = apiRoots.map(\.absoluteString)
     let apiKey = settings.apiKey
     chatRequests = roots.map { root in
@@ -709,7 +711,7 @@ public final class ChatClient: @unchecked Sendable {
     }
     switch reply.status {
     case 200:
-      guard let completion = reply.decode(ChatCompletion.self, with: decoder),
+      guard let completion = ChatCompletion.fast(reply.body) ?? reply.decode(ChatCompletion.self, with: decoder),
             let first = completion.choices.first, let message = first.message else {
         return .retry("\(root): HTTP 200 without choices[0].message", after: nil)
       }
@@ -771,6 +773,7 @@ struct ModelList: Decodable {
 struct ChatCompletion: Decodable {
   struct Message: Decodable {
     let content: String?
+    init(content: String?) { self.content = content }
     init(from decoder: Decoder) throws {
       let c = try decoder.container(keyedBy: CodingKeys.self)  // a message that is no object is none
       content = try? c.decodeIfPresent(String.self, forKey: .content)
@@ -780,6 +783,7 @@ struct ChatCompletion: Decodable {
   struct Choice: Decodable {
     let message: Message?
     let finishReason: String?
+    init(message: Message?, finishReason: String?) { self.message = message; self.finishReason = finishReason }
     init(from decoder: Decoder) throws {
       let c = try decoder.container(keyedBy: CodingKeys.self)
       message = try? c.decodeIfPresent(Message.self, forKey: .message)
@@ -790,6 +794,7 @@ struct ChatCompletion: Decodable {
   struct Usage: Decodable {
     let promptTokens: Int?
     let completionTokens: Int?
+    init(promptTokens: Int?, completionTokens: Int?) { self.promptTokens = promptTokens; self.completionTokens = completionTokens }
     init(from decoder: Decoder) throws {
       let c = try decoder.container(keyedBy: CodingKeys.self)
       promptTokens = try? c.decodeIfPresent(Int.self, forKey: .promptTokens)
@@ -799,12 +804,48 @@ struct ChatCompletion: Decodable {
   }
   let choices: [Choice]
   let usage: Usage?
+  init(choices: [Choice], usage: Usage?) { self.choices = choices; self.usage = usage }
   init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     choices = try c.decode([Choice].self, forKey: .choices)
     usage = try? c.decodeIfPresent(Usage.self, forKey: .usage)
   }
   enum CodingKeys: String, CodingKey { case choices, usage }
+}
+
+extension ChatCompletion {
+  /// What `init(from:)` reads, for a body that FastJSON reads; nil when it does not (or when a
+  /// token count is not a plain integer), and JSONDecoder decides.
+  static func fast(_ body: ByteBuffer) -> ChatCompletion? {
+    guard let json = body.withUnsafeReadableBytes({ FastJSON.parse($0) }), let top = json.members,
+          case .array(let items)? = FastJSON.member(top, "choices") else { return nil }
+    var choices: [Choice] = []
+    choices.reserveCapacity(items.count)
+    for item in items {
+      guard let c = item.members else { return nil }  // a choice that is no object fails the decode
+      var message: Message? = nil
+      if case .object(let m)? = FastJSON.member(c, "message") {
+        if case .string(let s)? = FastJSON.member(m, "content") { message = Message(content: s) } else { message = Message(content: nil) }
+      }
+      var finish: String? = nil
+      if case .string(let s)? = FastJSON.member(c, "finish_reason") { finish = s }
+      choices.append(Choice(message: message, finishReason: finish))
+    }
+    var usage: Usage? = nil
+    if case .object(let u)? = FastJSON.member(top, "usage") {
+      var counts: [Int?] = []
+      for key in ["prompt_tokens", "completion_tokens"] {
+        switch FastJSON.member(u, key) {
+        case .number(let int)?:
+          guard let int else { return nil }
+          counts.append(int)
+        default: counts.append(nil)
+        }
+      }
+      usage = Usage(promptTokens: counts[0], completionTokens: counts[1])
+    }
+    return ChatCompletion(choices: choices, usage: usage)
+  }
 }
 
 /// An error body: `{"error": {"message"}}` (OpenAI, llama.cpp), `{"message"}` (vLLM) or
