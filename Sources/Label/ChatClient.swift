@@ -278,6 +278,36 @@ final class ReplyCollector: HTTPClientResponseDelegate, @unchecked Sendable {
   }
 }
 
+/// Sends a request's head and body in one write. AsyncHTTPClient flushes the head on its own and
+/// then the body, in the same event loop tick: each flush was a write syscall and a TCP segment
+/// (on loopback the sender also pays the receiver's TCP processing). Flushes here wait for the
+/// end of the tick, so the two go out together; the bytes and their order are unchanged, and a
+/// close sends what is pending first.
+final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
+  typealias OutboundIn = NIOAny
+  private var pending = false
+
+  func flush(context: ChannelHandlerContext) {
+    guard !pending else { return }
+    pending = true
+    let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+    context.eventLoop.execute {
+      let (handler, context) = loopBound.value
+      guard handler.pending else { return }
+      handler.pending = false
+      context.flush()
+    }
+  }
+
+  func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+    if pending {
+      pending = false
+      context.flush()
+    }
+    context.close(mode: mode, promise: promise)
+  }
+}
+
 /// Why an attempt got no HTTP answer; decides how the fleet treats the server.
 enum TransportFailure: Error {
   case refused(String)
@@ -342,6 +372,10 @@ public final class ChatClient: @unchecked Sendable {
     config.redirectConfiguration = .disallow
     // No tracer is set up; without this every request starts a no-op span with its attributes.
     config.tracing.tracer = nil
+    // One write (and one TCP segment) per request for its head and body; see FlushCoalescer.
+    config.http1_1ConnectionDebugInitializer = { channel in
+      channel.eventLoop.submit { try channel.pipeline.syncOperations.addHandler(FlushCoalescer(), position: .first) }
+    }
     let roots = apiRoots.map(\.absoluteString)
     let apiKey = settings.apiKey
     chatRequests = roots.map { root in
