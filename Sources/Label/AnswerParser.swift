@@ -25,9 +25,9 @@ public struct ParsedAnswer: Equatable {
 public enum AnswerParser {
   public static func parse(_ reply: String, key: String, options: [AnswerOption]) -> ParsedAnswer {
     let body = insideAnswerTags(reply)
-    let trimmed = trim(body, CharacterSet.whitespacesAndNewlines)
+    let trimmed = trimWhitespace(body)
     // Strict: the text is one JSON object whose key holds one of the options exactly.
-    if let s = JSONValue.parse(trimmed)?[key]?.string,
+    if let s = strictString(trimmed, key: key),
        let o = options.first(where: { $0.answer == s }) {
       return ParsedAnswer(outcome: .strict, option: o, note: "")
     }
@@ -42,11 +42,21 @@ public enum AnswerParser {
       }
     }
     // Recovery 2: a bare word ("Present.", "yes") as the whole reply.
-    let bare = trim(trimmed, CharacterSet.punctuationCharacters.union(.whitespacesAndNewlines))
+    let bare = trim(trimmed, punctuationOrWhitespace)
     if !bare.isEmpty, !bare.contains("{"), let o = match(bare, options: options) {
       return ParsedAnswer(outcome: .recovered, option: o, note: "word")
     }
     return ParsedAnswer(outcome: .error, option: nil, note: "")
+  }
+
+  /// `JSONValue.parse(text)?[key]?.string`, read by FastJSON when it can (the usual reply is a
+  /// small ASCII object), else by JSONDecoder as before.
+  static func strictString(_ text: String, key: String) -> String? {
+    if let json = FastJSON.parse(text) {
+      guard let members = json.members, case .string(let s)? = FastJSON.member(members, key) else { return nil }
+      return s
+    }
+    return JSONValue.parse(text)?[key]?.string
   }
 
   /// The text between `<answer>` and `</answer>`; the closing tag may be missing because it is a
@@ -153,4 +163,19 @@ extension AnswerParser {
     if first == scalars.startIndex && scalars.index(after: last) == scalars.endIndex { return s }
     return String(scalars[first...last])
   }
+
+  /// `trim(s, .whitespacesAndNewlines)`. The usual reply starts and ends with a character outside
+  /// the set (`{...}`): that is answered from its two ends, without asking the CharacterSet.
+  static func trimWhitespace(_ s: String) -> String {
+    if let f = s.utf8.first, let l = s.utf8.last, isKeptASCII(f), isKeptASCII(l) { return s }
+    return trim(s, whitespace)
+  }
+
+  /// Built once: each `CharacterSet.whitespacesAndNewlines` builds a new set on Linux.
+  static let whitespace = CharacterSet.whitespacesAndNewlines
+  static let punctuationOrWhitespace = CharacterSet.punctuationCharacters.union(.whitespacesAndNewlines)
+
+  /// An ASCII byte that `whitespacesAndNewlines` does not hold (it holds tab, LF, VT, FF, CR and
+  /// space among ASCII).
+  @inline(__always) static func isKeptASCII(_ b: UInt8) -> Bool { b < 0x80 && b != 0x20 && !(0x09...0x0D).contains(b) }
 }

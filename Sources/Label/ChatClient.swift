@@ -13,7 +13,7 @@ public struct ClientSettings {
   public var servers: [URL]
   public var model: String
   public var apiKey: String?
-  /// Seconds one attempt may take, from sending to the answer's headers (an answer is generated
+  /// Seconds one attempt may take, from sending to the end of the answer (an answer is generated
   /// before its headers go out: the body follows at once), before it counts as timed out and is
   /// retried; also the longest a request waits for a server of a fleet that is all ejected.
   public var timeout: TimeInterval = 120
@@ -222,11 +222,90 @@ final class ServerPool: @unchecked Sendable {
 }
 
 /// One HTTP exchange as the client sees it.
-struct HTTPReply {
+struct HTTPReply: Sendable {
   let status: Int
   let retryAfter: TimeInterval?
-  let body: [UInt8]
-  var text: String { String(decoding: body, as: UTF8.self) }
+  let body: ByteBuffer
+  var text: String { String(decoding: body.readableBytesView, as: UTF8.self) }
+
+  /// The body decoded as JSON. An ASCII body (what servers send: JSON escapes the rest) is
+  /// decoded from its bytes; any other goes through `text` first, as every body did before, so
+  /// that invalid UTF-8 is repaired the same way.
+  func decode<T: Decodable>(_ type: T.Type, with decoder: JSONDecoder) -> T? {
+    let ascii = body.withUnsafeReadableBytes { raw -> Bool in
+      var bits: UInt8 = 0
+      for b in raw { bits |= b }
+      return bits < 0x80
+    }
+    let data = ascii ? Data(body.readableBytesView) : Data(text.utf8)
+    return try? decoder.decode(type, from: data)
+  }
+}
+
+/// Collects one response on the event loop: status, Retry-After and the body in one ByteBuffer
+/// (up to `limit` bytes; more fails the request the way `collect(upTo:)` did).
+final class ReplyCollector: HTTPClientResponseDelegate, @unchecked Sendable {
+  typealias Response = HTTPReply
+  let limit: Int
+  private var status = 0
+  private var retryAfter: TimeInterval?
+  private var body: ByteBuffer?
+
+  init(limit: Int) { self.limit = limit }
+
+  func didReceiveHead(task: HTTPClient.Task<HTTPReply>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+    status = Int(head.status.code)
+    retryAfter = head.headers.first(name: "Retry-After").flatMap(ChatClient.parseRetryAfter)
+    if let length = head.headers.first(name: "Content-Length").flatMap({ Int($0) }), length > limit {
+      return task.eventLoop.makeFailedFuture(NIOTooManyBytesError(maxBytes: limit))
+    }
+    return task.eventLoop.makeSucceededVoidFuture()
+  }
+
+  func didReceiveBodyPart(task: HTTPClient.Task<HTTPReply>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+    if body == nil {
+      body = buffer
+    } else {
+      var part = buffer
+      body!.writeBuffer(&part)
+    }
+    if body!.readableBytes > limit { return task.eventLoop.makeFailedFuture(NIOTooManyBytesError(maxBytes: limit)) }
+    return task.eventLoop.makeSucceededVoidFuture()
+  }
+
+  func didFinishRequest(task: HTTPClient.Task<HTTPReply>) throws -> HTTPReply {
+    HTTPReply(status: status, retryAfter: retryAfter, body: body ?? ByteBuffer())
+  }
+}
+
+/// Sends a request's head and body in one write. AsyncHTTPClient flushes the head on its own and
+/// then the body, in the same event loop tick: each flush was a write syscall and a TCP segment
+/// (on loopback the sender also pays the receiver's TCP processing). Flushes here wait for the
+/// end of the tick, so the two go out together; the bytes and their order are unchanged, and a
+/// close sends what is pending first.
+final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
+  typealias OutboundIn = NIOAny
+  private var pending = false
+
+  func flush(context: ChannelHandlerContext) {
+    guard !pending else { return }
+    pending = true
+    let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+    context.eventLoop.execute {
+      let (handler, context) = loopBound.value
+      guard handler.pending else { return }
+      handler.pending = false
+      context.flush()
+    }
+  }
+
+  func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+    if pending {
+      pending = false
+      context.flush()
+    }
+    context.close(mode: mode, promise: promise)
+  }
 }
 
 /// Why an attempt got no HTTP answer; decides how the fleet treats the server.
@@ -257,6 +336,11 @@ public final class ChatClient: @unchecked Sendable {
   /// on them (see EventLoopTaskExecutor for why one thread).
   let eventLoopGroup: MultiThreadedEventLoopGroup
   let executor: EventLoopTaskExecutor
+  /// The fixed parts of the requests to each server (URL parsed once, headers), by server index:
+  /// a request only copies one and sets its body. An invalid URL is kept as the error it gave.
+  let chatRequests: [Result<HTTPClient.Request, Error>]
+  let modelRequests: [Result<HTTPClient.Request, Error>]
+  let decoder = JSONDecoder()
   /// Called with one line per retry, ejection or failure; never with report text or the key.
   let log: @Sendable (String) -> Void
   private let stateLock = NSLock()
@@ -270,12 +354,13 @@ public final class ChatClient: @unchecked Sendable {
   public init(settings: ClientSettings, maxInFlight: Int, log: @escaping @Sendable (String) -> Void = { _ in }) {
     self.settings = settings
     self.log = log
-    pool = ServerPool(roots: settings.servers.map(ClientSettings.apiRoot), schema: settings.responseFormat,
+    let apiRoots = settings.servers.map(ClientSettings.apiRoot)
+    pool = ServerPool(roots: apiRoots, schema: settings.responseFormat,
                       backoffBase: settings.backoffBase, backoffCap: settings.backoffCap)
     var config = HTTPClient.Configuration()
     config.timeout.connect = .milliseconds(Int64(settings.connectTimeout * 1000))
-    // The body of an answer follows its headers at once; a stalled one is a dead connection.
-    config.timeout.read = .milliseconds(Int64(settings.timeout * 1000))
+    // No read timeout: each request's deadline (`timeout`, from before it is sent to the end of
+    // the answer) always comes first, and an idle-read timer is rescheduled on every read.
     // Every request in flight can have its own connection to any one server (+ a probe).
     config.connectionPool = .init(idleTimeout: .seconds(60),
                                   concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, maxInFlight + 1))
@@ -285,6 +370,20 @@ public final class ChatClient: @unchecked Sendable {
     config.httpVersion = .http1Only
     config.decompression = .disabled
     config.redirectConfiguration = .disallow
+    // No tracer is set up; without this every request starts a no-op span with its attributes.
+    config.tracing.tracer = nil
+    // One write (and one TCP segment) per request for its head and body; see FlushCoalescer.
+    config.http1_1ConnectionDebugInitializer = { channel in
+      channel.eventLoop.submit { try channel.pipeline.syncOperations.addHandler(FlushCoalescer(), position: .first) }
+    }
+    let roots = apiRoots.map(\.absoluteString)
+    let apiKey = settings.apiKey
+    chatRequests = roots.map { root in
+      Result { try HTTPClient.Request(url: root + "/chat/completions", method: .POST, headers: ChatClient.headers(json: true, apiKey: apiKey)) }
+    }
+    modelRequests = roots.map { root in
+      Result { try HTTPClient.Request(url: root + "/models", method: .GET, headers: ChatClient.headers(json: false, apiKey: apiKey)) }
+    }
     eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     executor = EventLoopTaskExecutor(eventLoopGroup.next())
     http = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: config)
@@ -315,25 +414,33 @@ public final class ChatClient: @unchecked Sendable {
     try await withTaskExecutorPreference(executor, operation: body)
   }
 
-  private func headers(json: Bool) -> HTTPHeaders {
+  static func headers(json: Bool, apiKey: String?) -> HTTPHeaders {
     var h = HTTPHeaders()
     h.add(name: "Accept", value: "application/json")
     if json { h.add(name: "Content-Type", value: "application/json") }
-    if let key = settings.apiKey, !key.isEmpty { h.add(name: "Authorization", value: "Bearer \(key)") }
+    if let key = apiKey, !key.isEmpty { h.add(name: "Authorization", value: "Bearer \(key)") }
     return h
   }
 
-  /// One exchange under a deadline. Errors come back as a `TransportFailure`.
-  func exchange(_ url: String, body: [UInt8]?, timeout: TimeInterval) async throws -> HTTPReply {
-    var request = HTTPClientRequest(url: url)
-    request.method = body == nil ? .GET : .POST
-    request.headers = headers(json: body != nil)
-    if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+  /// One exchange under a deadline, from the prepared request of a server (`chatRequests`,
+  /// `modelRequests`) with `body` if any. Errors come back as a `TransportFailure`.
+  ///
+  /// On AsyncHTTPClient's delegate API rather than its async `execute`: that one starts a Swift
+  /// task per request (its cancel handler registers the request from an unstructured `Task`),
+  /// which woke a thread of the global executor for every answer, re-parsed the URL string and
+  /// streamed the body through an async sequence. Here the response is collected on the event
+  /// loop and the waiting task resumes there once.
+  func exchange(_ prepared: Result<HTTPClient.Request, Error>, body: [UInt8]?, timeout: TimeInterval) async throws -> HTTPReply {
     do {
-      let response = try await http.execute(request, deadline: .now() + .milliseconds(Int64(timeout * 1000)))
-      let bytes = try await response.body.collect(upTo: 64 << 20)
-      let retryAfter = response.headers.first(name: "Retry-After").flatMap(ChatClient.parseRetryAfter)
-      return HTTPReply(status: Int(response.status.code), retryAfter: retryAfter, body: Array(bytes.readableBytesView))
+      var request = try prepared.get()
+      if let body { request.body = .byteBuffer(ByteBuffer(bytes: body)) }
+      let task = http.execute(request: request, delegate: ReplyCollector(limit: 64 << 20), eventLoop: .indifferent,
+                              deadline: .now() + .milliseconds(Int64(timeout * 1000)), logger: nil)
+      return try await withTaskCancellationHandler {
+        try await task.futureResult.get()
+      } onCancel: {
+        task.cancel()
+      }
     } catch {
       if Task.isCancelled { throw CancellationError() }
       throw ChatClient.classify(error)
@@ -393,7 +500,7 @@ public final class ChatClient: @unchecked Sendable {
     var step = 0
     while true {
       let reply: HTTPReply
-      do { reply = try await exchange(root + "/models", body: nil, timeout: min(settings.timeout, 30)) } catch {
+      do { reply = try await exchange(modelRequests[i], body: nil, timeout: min(settings.timeout, 30)) } catch {
         if error is CancellationError { return .down("cancelled") }
         let failure = ChatClient.classify(error)
         if case .refused = failure { return .down("server \(root) is unreachable (\(failure.message)); check --server and that the server is running") }
@@ -406,7 +513,7 @@ public final class ChatClient: @unchecked Sendable {
       }
       switch reply.status {
       case 200:
-        guard let list = try? JSONDecoder().decode(ModelList.self, from: Data(reply.text.utf8)) else {
+        guard let list = reply.decode(ModelList.self, with: JSONDecoder()) else {
           return .unusable("server \(root) answered GET /v1/models without a model list; is it an OpenAI-compatible server?")
         }
         let ids = list.data.compactMap(\.id)
@@ -623,7 +730,7 @@ public final class ChatClient: @unchecked Sendable {
     let root = pool.roots[server].absoluteString
     let reply: HTTPReply
     do {
-      reply = try await exchange(root + "/chat/completions",
+      reply = try await exchange(chatRequests[server],
                                  body: body(messages, prompt: prompt, prefill: prefill, schema: schema, maxTokens: maxTokens),
                                  timeout: settings.timeout)
     } catch {
@@ -638,7 +745,7 @@ public final class ChatClient: @unchecked Sendable {
     }
     switch reply.status {
     case 200:
-      guard let completion = try? JSONDecoder().decode(ChatCompletion.self, from: Data(reply.text.utf8)),
+      guard let completion = ChatCompletion.fast(reply.body) ?? reply.decode(ChatCompletion.self, with: decoder),
             let first = completion.choices.first, let message = first.message else {
         return .retry("\(root): HTTP 200 without choices[0].message", after: nil)
       }
@@ -700,6 +807,7 @@ struct ModelList: Decodable {
 struct ChatCompletion: Decodable {
   struct Message: Decodable {
     let content: String?
+    init(content: String?) { self.content = content }
     init(from decoder: Decoder) throws {
       let c = try decoder.container(keyedBy: CodingKeys.self)  // a message that is no object is none
       content = try? c.decodeIfPresent(String.self, forKey: .content)
@@ -709,6 +817,7 @@ struct ChatCompletion: Decodable {
   struct Choice: Decodable {
     let message: Message?
     let finishReason: String?
+    init(message: Message?, finishReason: String?) { self.message = message; self.finishReason = finishReason }
     init(from decoder: Decoder) throws {
       let c = try decoder.container(keyedBy: CodingKeys.self)
       message = try? c.decodeIfPresent(Message.self, forKey: .message)
@@ -719,6 +828,7 @@ struct ChatCompletion: Decodable {
   struct Usage: Decodable {
     let promptTokens: Int?
     let completionTokens: Int?
+    init(promptTokens: Int?, completionTokens: Int?) { self.promptTokens = promptTokens; self.completionTokens = completionTokens }
     init(from decoder: Decoder) throws {
       let c = try decoder.container(keyedBy: CodingKeys.self)
       promptTokens = try? c.decodeIfPresent(Int.self, forKey: .promptTokens)
@@ -728,12 +838,48 @@ struct ChatCompletion: Decodable {
   }
   let choices: [Choice]
   let usage: Usage?
+  init(choices: [Choice], usage: Usage?) { self.choices = choices; self.usage = usage }
   init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     choices = try c.decode([Choice].self, forKey: .choices)
     usage = try? c.decodeIfPresent(Usage.self, forKey: .usage)
   }
   enum CodingKeys: String, CodingKey { case choices, usage }
+}
+
+extension ChatCompletion {
+  /// What `init(from:)` reads, for a body that FastJSON reads; nil when it does not (or when a
+  /// token count is not a plain integer), and JSONDecoder decides.
+  static func fast(_ body: ByteBuffer) -> ChatCompletion? {
+    guard let json = body.withUnsafeReadableBytes({ FastJSON.parse($0) }), let top = json.members,
+          case .array(let items)? = FastJSON.member(top, "choices") else { return nil }
+    var choices: [Choice] = []
+    choices.reserveCapacity(items.count)
+    for item in items {
+      guard let c = item.members else { return nil }  // a choice that is no object fails the decode
+      var message: Message? = nil
+      if case .object(let m)? = FastJSON.member(c, "message") {
+        if case .string(let s)? = FastJSON.member(m, "content") { message = Message(content: s) } else { message = Message(content: nil) }
+      }
+      var finish: String? = nil
+      if case .string(let s)? = FastJSON.member(c, "finish_reason") { finish = s }
+      choices.append(Choice(message: message, finishReason: finish))
+    }
+    var usage: Usage? = nil
+    if case .object(let u)? = FastJSON.member(top, "usage") {
+      var counts: [Int?] = []
+      for key in ["prompt_tokens", "completion_tokens"] {
+        switch FastJSON.member(u, key) {
+        case .number(let int)?:
+          guard let int else { return nil }
+          counts.append(int)
+        default: counts.append(nil)
+        }
+      }
+      usage = Usage(promptTokens: counts[0], completionTokens: counts[1])
+    }
+    return ChatCompletion(choices: choices, usage: usage)
+  }
 }
 
 /// An error body: `{"error": {"message"}}` (OpenAI, llama.cpp), `{"message"}` (vLLM) or
