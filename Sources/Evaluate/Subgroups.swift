@@ -161,6 +161,20 @@ public enum Subgroups {
   /// known-value totals minus the subgroup's. Equals `Ranking(scores: subset...).areas()`.
   static func pass(_ ranking: Ranking, weights: UnsafeBufferPointer<Int32>, groupOf: UnsafeBufferPointer<Int32>, values k: Int,
                    tieP: inout [Int], tieT: inout [Int], sides: inout [Side]) {
+    // Through buffer pointers: writes into the arrays themselves checked their uniqueness (a
+    // runtime call) at every case.
+    tieP.withUnsafeMutableBufferPointer { tieP in
+      tieT.withUnsafeMutableBufferPointer { tieT in
+        sides.withUnsafeMutableBufferPointer { sides in
+          pass(ranking, weights: weights, groupOf: groupOf, values: k, tieP: tieP, tieT: tieT, sides: sides)
+        }
+      }
+    }
+  }
+
+  private static func pass(_ ranking: Ranking, weights: UnsafeBufferPointer<Int32>, groupOf: UnsafeBufferPointer<Int32>, values k: Int,
+                           tieP: UnsafeMutableBufferPointer<Int>, tieT: UnsafeMutableBufferPointer<Int>,
+                           sides: UnsafeMutableBufferPointer<Side>) {
     for v in 0...(2 * k) { sides[v] = Side() }
     for v in 0..<k { tieP[v] = 0; tieT[v] = 0 }
     // With two values, each one's complement (within the known values) is the other value: the
