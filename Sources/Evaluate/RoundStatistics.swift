@@ -94,10 +94,9 @@ struct RoundStatistics: Sendable {
     precondition(ranking.count == order.count, "the ranking must be the one of these cases")
     let total = totalPos + totalNeg
     func meets(_ fp: Int, _ target: Double) -> Bool { totalNeg > 0 && Double(totalNeg - fp) / Double(totalNeg) >= target }
-    // Per target: the most false positives that still meet it (-1: none does, not even 0), found
-    // once by bisection since specificity falls as fp grows; and the confusion at the last group
-    // end within it (no case called positive at first).
-    let fpLimit = targets.map { target -> Int in
+    // Per target, in the order the pass meets them: the most false positives that still meet it
+    // (-1: none does, not even 0), found once by bisection since specificity falls as fp grows.
+    let limits = targetsByLimit.map { targets[$0] }.map { target -> Int in
       guard meets(0, target) else { return -1 }
       var lo = 0, hi = totalNeg  // meets(lo) holds
       while lo < hi {
@@ -106,12 +105,13 @@ struct RoundStatistics: Sendable {
       }
       return lo
     }
+    // The confusion at the last group end within each target's limit: no case called positive
+    // until the pass finds one.
     var best = [(tp: Int, fp: Int)](repeating: (0, 0), count: targets.count)
     var sums = (twiceAUC: 0, precision: 0.0)
     let grid = CurveGrid(points: gridPoints, totalPos: totalPos, totalNeg: totalNeg)
     grid.limits(rocFinal: &scratch.rocFinal, prNeed: &scratch.prNeed)
     let gridOut = UnsafeMutableBufferPointer(rebasing: out[gridOffset..<(gridOffset + 2 * gridPoints)])
-    let limits = targetsByLimit.map { fpLimit[$0] }
     scratch.weight.withUnsafeMutableBufferPointer { cw in
       scratch.positives.withUnsafeMutableBufferPointer { ct in
         scratch.residual.withUnsafeMutableBufferPointer { cs in
@@ -234,6 +234,7 @@ struct PassEvents {
   let gridOut: UnsafeMutableBufferPointer<Double>
   /// False-positive limits, ascending, and the target each belongs to.
   let limits: [Int], targetsByLimit: [Int]
+  /// Per target, the confusion read off; (0, 0) on entry (no case called positive).
   let best: UnsafeMutableBufferPointer<(tp: Int, fp: Int)>
   var roc = 0, pr = 0, limit = 0
   private(set) var nextFP = Int.max, nextTP = Int.max
@@ -242,7 +243,6 @@ struct PassEvents {
        limits: [Int], targetsByLimit: [Int], best: UnsafeMutableBufferPointer<(tp: Int, fp: Int)>) {
     self.grid = grid; self.rocFinal = rocFinal; self.prNeed = prNeed; self.gridOut = gridOut
     self.limits = limits; self.targetsByLimit = targetsByLimit; self.best = best
-    for j in best.indices { best[j] = (0, 0) }  // no case called positive, until a group end within the limit
     updateNext()
   }
 

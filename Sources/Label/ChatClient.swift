@@ -513,7 +513,7 @@ public final class ChatClient: @unchecked Sendable {
       }
       switch reply.status {
       case 200:
-        guard let list = reply.decode(ModelList.self, with: JSONDecoder()) else {
+        guard let list = reply.decode(ModelList.self, with: decoder) else {
           return .unusable("server \(root) answered GET /v1/models without a model list; is it an OpenAI-compatible server?")
         }
         let ids = list.data.compactMap(\.id)
