@@ -10,72 +10,133 @@ public enum Bootstrap {
     areas(labels: labels, rankings: rankings, also: [], rounds: rounds, seed: seed).areas
   }
 
+
   /// As `areas`, and in the same rounds (the same draws) the operating points and calibration of
   /// `passes` on the same cases: `statistics[pass][metric]` holds a metric's defined values over
   /// the rounds (undefined ones, e.g. PPV with no case called positive, are left out of its CI).
   static func areas(labels: [Bool], rankings: [Ranking], also passes: [RoundStatistics], rounds: Int, seed: UInt64)
     -> (areas: [[Areas]], statistics: [[[Double]]]) {
-    let n = labels.count
-    let widths = passes.map(\.width), width = widths.reduce(0, +)
-    let nothing = (rankings.map { _ in [Areas]() }, widths.map { [[Double]](repeating: [], count: $0) })
-    guard rounds > 0, !rankings.isEmpty || !passes.isEmpty else { return nothing }
-    precondition(rankings.allSatisfy { $0.count == n }, "every ranking must cover the same cases")
-    precondition(passes.isEmpty || passes.count == rankings.count, "one pass per ranking, or none")
-    let positives = labels.indices.filter { labels[$0] }.map { Int32($0) }
-    guard !positives.isEmpty, positives.count < n else { return nothing }
-    let models = rankings.count
-    var flat = [Areas](repeating: Areas(auroc: .nan, auprc: .nan), count: models * rounds)
-    var stats = [Double](repeating: .nan, count: width * rounds)  // [metric][round]
-    flat.withUnsafeMutableBufferPointer { out in
-      stats.withUnsafeMutableBufferPointer { statsOut in
-        let outBase = out.baseAddress!, statsBase = statsOut.baseAddress
-        forEachRound(rounds) { roundRange in
-          var counts = [Int32](repeating: 0, count: n)
-          var scratch = passes.map { $0.makeScratch() }
-          // The chunk's values round by round, moved into `stats` (metric by metric) at its end:
-          // written straight there, each round's values landed a round-count apart, a cache line
-          // (and often a page) each.
-          let chunk = roundRange.count
-          var values = [Double](repeating: .nan, count: passes.isEmpty ? 0 : width * chunk)
-          counts.withUnsafeMutableBufferPointer { c in
-            values.withUnsafeMutableBufferPointer { v in
-              for r in roundRange {
-                let pos = draw(into: c, seed: seed, round: r, positives: positives)
-                let w = UnsafeBufferPointer(c)
-                guard !passes.isEmpty else {
-                  for m in 0..<models {
-                    // Cannot be nil: the draw holds both classes.
-                    outBase[m * rounds + r] = rankings[m].areas(weights: w, totalPos: pos, totalNeg: n - pos)!
-                  }
-                  continue
-                }
-                var offset = (r - roundRange.lowerBound) * width
-                for m in 0..<models {
-                  outBase[m * rounds + r] = passes[m].areas(rankings[m], weights: w, totalPos: pos, totalNeg: n - pos, scratch: &scratch[m],
-                                                            into: UnsafeMutableBufferPointer(rebasing: v[offset..<(offset + widths[m])]))
-                  offset += widths[m]
-                }
-              }
-              guard let statsBase, !passes.isEmpty else { return }
-              // Eight metrics (a cache line of each round's values) at a time.
-              for k0 in stride(from: 0, to: width, by: 8) {
-                let k1 = min(k0 + 8, width)
-                for j in 0..<chunk {
-                  for k in k0..<k1 { statsBase[k * rounds + roundRange.lowerBound + j] = v[j * width + k] }
-                }
-              }
+    areas(labelSets: [labels], rankings: [rankings], also: [passes], rounds: rounds, seed: seed)[0]
+  }
+
+  /// `areas(labels:rankings:also:rounds:seed:)` for several label sets of the same cases (the
+  /// references of a finding), each result exactly what that call returns for its set alone. A
+  /// round's draw is made once for all sets; a set whose classes it misses is redrawn from the
+  /// round's stream, as it would be alone. With `scored` (each pass's cases), each model's
+  /// passes over up to four sets run as one (`ReferenceLanes`), gathering the round's counts once.
+  static func areas(labelSets: [[Bool]], rankings: [[Ranking]], also passes: [[RoundStatistics]], scored: [[ScoredCases]]? = nil,
+                    rounds: Int, seed: UInt64) -> [(areas: [[Areas]], statistics: [[[Double]]])] {
+    let sets = labelSets.count
+    precondition(rankings.count == sets && passes.count == sets, "rankings and passes for every label set")
+    let n = labelSets.first?.count ?? 0
+    precondition(labelSets.allSatisfy { $0.count == n } && rankings.allSatisfy { $0.allSatisfy { $0.count == n } },
+                 "every label set and ranking must cover the same cases")
+    precondition(zip(rankings, passes).allSatisfy { $1.isEmpty || $1.count == $0.count }, "one pass per ranking, or none")
+    let widths = passes.map { $0.map(\.width) }, width = widths.map { $0.reduce(0, +) }
+    let positives = labelSets.map { labels in labels.indices.filter { labels[$0] }.map { Int32($0) } }
+    var results = (0..<sets).map { j in (areas: rankings[j].map { _ in [Areas]() }, statistics: widths[j].map { [[Double]](repeating: [], count: $0) }) }
+    // Sets missing a class are never resampled (their results stay empty).
+    let live = (0..<sets).filter { j in rounds > 0 && !rankings[j].isEmpty && !positives[j].isEmpty && positives[j].count < n }
+    guard !live.isEmpty else { return results }
+    // Per model, the live sets with passes in groups that share a pass.
+    struct Group { var model: Int; var sets: [Int]; var lanes: ReferenceLanes? }
+    var groups: [Group] = []
+    for m in 0..<rankings[live[0]].count {
+      let withPasses = live.filter { !passes[$0].isEmpty }
+      for start in stride(from: 0, to: withPasses.count, by: ReferenceLanes.capacity) {
+        let members = Array(withPasses[start..<min(start + ReferenceLanes.capacity, withPasses.count)])
+        let lanes = scored.flatMap { scored in ReferenceLanes(members: members.map { passes[$0][m] }, scored: members.map { scored[$0][m] }) }
+        if lanes != nil {
+          groups.append(Group(model: m, sets: members, lanes: lanes))
+        } else {
+          for j in members { groups.append(Group(model: m, sets: [j], lanes: nil)) }
+        }
+      }
+      for j in live where passes[j].isEmpty { groups.append(Group(model: m, sets: [j], lanes: nil)) }
+    }
+    // Where each (set, model) writes its values within a round's row of its set.
+    let modelOffset = widths.map { w in w.indices.map { m in w[..<m].reduce(0, +) } }
+    let models = rankings.map(\.count)
+    // Raw buffers, written by every thread at their own indices.
+    let flat = (0..<sets).map { j in UnsafeMutableBufferPointer<Areas>.allocate(capacity: models[j] * rounds) }
+    let stats = (0..<sets).map { j in UnsafeMutableBufferPointer<Double>.allocate(capacity: width[j] * rounds) }  // [metric][round]
+    defer { for b in flat { b.deallocate() }; for b in stats { b.deallocate() } }
+    for b in flat { b.initialize(repeating: Areas(auroc: .nan, auprc: .nan)) }
+    for b in stats { b.initialize(repeating: .nan) }
+    forEachRound(rounds) { roundRange in
+      var shared = [Int32](repeating: 0, count: n), own = shared
+      var scratch = passes.map { $0.map { $0.makeScratch() } }
+      var laneScratch = groups.map { $0.lanes?.makeScratch() }
+      // The chunk's values round by round, moved into `stats` (metric by metric) at its end:
+      // written straight there, each round's values landed a round-count apart, a cache line
+      // (and often a page) each.
+      let chunk = roundRange.count
+      let values = (0..<sets).map { j in UnsafeMutableBufferPointer<Double>.allocate(capacity: width[j] * chunk) }
+      defer { for v in values { v.deallocate() } }
+      for v in values { v.initialize(repeating: .nan) }
+      var totals = [(pos: Int, neg: Int)](repeating: (0, 0), count: sets)
+      var suits = [Bool](repeating: false, count: sets)
+      for r in roundRange {
+        let row = r - roundRange.lowerBound
+        // Where (set, model) writes its values for this round.
+        func out(_ j: Int, _ m: Int) -> UnsafeMutableBufferPointer<Double> {
+          let start = row * width[j] + modelOffset[j][m]
+          return UnsafeMutableBufferPointer(rebasing: values[j][start..<(start + widths[j][m])])
+        }
+        shared.withUnsafeMutableBufferPointer { c in _ = draw(into: c, seed: seed, round: r, positives: []) }
+        for j in live {
+          var pos = 0
+          for i in positives[j] { pos += Int(shared[Int(i)]) }
+          totals[j] = (pos, n - pos); suits[j] = pos > 0 && pos < n
+        }
+        // A set the shared draw does not suit (a class missing: rare) is done alone on its own draw.
+        for j in live where !suits[j] {
+          let pos = own.withUnsafeMutableBufferPointer { draw(into: $0, seed: seed, round: r, positives: positives[j]) }
+          own.withUnsafeBufferPointer { w in
+            for m in 0..<models[j] {
+              flat[j][m * rounds + r] = passes[j].isEmpty
+                ? rankings[j][m].areas(weights: w, totalPos: pos, totalNeg: n - pos)!
+                : passes[j][m].areas(rankings[j][m], weights: w, totalPos: pos, totalNeg: n - pos, scratch: &scratch[j][m], into: out(j, m))
+            }
+          }
+        }
+        shared.withUnsafeBufferPointer { w in
+          for (g, group) in groups.enumerated() {
+            let m = group.model
+            if let lanes = group.lanes, group.sets.allSatisfy({ suits[$0] }) {
+              let a = lanes.areas(weights: w, totals: group.sets.map { totals[$0] }, scratch: &laneScratch[g]!,
+                                  into: group.sets.map { out($0, m) })
+              for (j, areas) in zip(group.sets, a) { flat[j][m * rounds + r] = areas }
+              continue
+            }
+            for j in group.sets where suits[j] {
+              let (pos, neg) = totals[j]
+              flat[j][m * rounds + r] = passes[j].isEmpty
+                ? rankings[j][m].areas(weights: w, totalPos: pos, totalNeg: neg)!  // both classes drawn
+                : passes[j][m].areas(rankings[j][m], weights: w, totalPos: pos, totalNeg: neg, scratch: &scratch[j][m], into: out(j, m))
             }
           }
         }
       }
+      // Eight metrics (a cache line of each round's values) at a time.
+      for j in live {
+        for k0 in stride(from: 0, to: width[j], by: 8) {
+          let k1 = min(k0 + 8, width[j])
+          for row in 0..<chunk {
+            for k in k0..<k1 { stats[j][k * rounds + roundRange.lowerBound + row] = values[j][row * width[j] + k] }
+          }
+        }
+      }
     }
-    var statistics: [[[Double]]] = []
-    var start = 0
-    for w in widths {
-      statistics.append((start..<(start + w)).map { k in stats[(k * rounds)..<((k + 1) * rounds)].filter { !$0.isNaN } })
-      start += w
+    for j in live {
+      var start = 0
+      results[j].statistics = widths[j].map { w in
+        defer { start += w }
+        return (start..<(start + w)).map { k in stats[j][(k * rounds)..<((k + 1) * rounds)].filter { !$0.isNaN } }
+      }
+      results[j].areas = (0..<models[j]).map { m in Array(flat[j][(m * rounds)..<((m + 1) * rounds)]) }
     }
-    return ((0..<models).map { m in Array(flat[(m * rounds)..<((m + 1) * rounds)]) }, statistics)
+    return results
   }
 
   /// Multinomial case counts for round `round`, redrawn until both classes are present.

@@ -198,31 +198,83 @@ public enum Evaluation {
       }
       predictionRow.append(perModel)
     }
-    for (r, ref) in references.enumerated() {
+    // Every missing column is known before any work, in the order the work would meet it.
+    for ref in references {
       for f in findings {
-        guard let column = ref.columns[f] else {
+        guard ref.columns[f] != nil else {
           throw FileError("reference '\(ref.name)' (\(ref.source)) has no finding '\(f)'; its findings are: \(ref.findings.joined(separator: ", "))")
         }
-        try evaluate(finding: f, reference: ref, column: column, predictions: predictions, predictionRow: predictionRow[r],
-                     rounds: rounds, seed: seed, options: options, tuned: tuned, into: &result)
+        for p in predictions where p.scores[f] == nil {
+          throw FileError("predictions '\(p.name)' (\(p.source)) have no column '\(f)'")
+        }
       }
     }
+    // A finding's references are resampled together, a few at a time (see `bootstrap`); what
+    // each (reference, finding) adds to the result is kept apart and joined in the usual order
+    // (reference by reference), so the outputs do not depend on the grouping.
+    var parts = references.map { _ in findings.map { _ in Part() } }
+    for (k, f) in findings.enumerated() {
+      for chunk in stride(from: 0, to: references.count, by: ReferenceLanes.capacity) {
+        let refs = Array(chunk..<min(chunk + ReferenceLanes.capacity, references.count))
+        var prepared: [Prepared] = []
+        for r in refs {
+          prepared.append(try prepare(finding: f, reference: references[r], column: references[r].columns[f]!, predictions: predictions,
+                                      predictionRow: predictionRow[r], rounds: rounds, seed: seed, options: options, tuned: tuned,
+                                      into: &parts[r][k]))
+        }
+        let resampled = bootstrap(prepared, rounds: rounds, seed: seed)
+        for (i, r) in refs.enumerated() {
+          finish(prepared[i], resampled: resampled[i], predictions: predictions, rounds: rounds, seed: seed, options: options,
+                 into: &parts[r][k])
+        }
+      }
+    }
+    for part in parts.joined() { part.append(to: &result) }
     adjustForMultipleComparisons(&result.comparisons)
     return result
   }
 
-  private static func evaluate(finding f: String, reference ref: ReferenceLabels, column: [Bool?],
-                               predictions: [Predictions], predictionRow: [[Int32]], rounds: Int, seed: UInt64,
-                               options: EvaluationOptions, tuned: [String: [String: [TunedThreshold]]],
-                               into result: inout EvaluationResult) throws {
-    // Per model: the reference rows (in reference order, so models covering the same ids line
-    // up exactly) that have a label for this finding and a prediction.
-    struct Joined { var rows: [Int32]; var scores: [Double]; var labels: [Bool] }
+  /// What one (reference, finding) adds to the result.
+  struct Part {
+    var rows: [MetricRow] = [], comparisons: [Comparison] = [], curves: [CurveSet] = [], notes: [String] = []
+    var operatingPoints: [OperatingPointRow] = [], calibration: [CalibrationRow] = [], reliability: [ReliabilityBin] = []
+    var subgroups: [SubgroupRow] = []
+
+    func append(to result: inout EvaluationResult) {
+      result.rows += rows; result.comparisons += comparisons; result.curves += curves; result.notes += notes
+      result.operatingPoints += operatingPoints; result.calibration += calibration; result.reliability += reliability
+      result.subgroups += subgroups
+    }
+  }
+
+  /// Per model: the reference rows (in reference order, so models covering the same ids line
+  /// up exactly) that have a label for this finding and a prediction.
+  struct Joined { var rows: [Int32]; var scores: [Double]; var labels: [Bool] }
+
+  /// A (reference, finding) joined, ranked and planned, ready to be resampled.
+  struct Prepared {
+    var finding: String
+    var reference: ReferenceLabels
+    var joined: [Joined]
+    var sameCases: Bool
+    var rankings: [Ranking]
+    var valid: [Bool]
+    var plans: [ThresholdPlan?]
+    /// One batch for all models, drawn with the other references of the finding that share its
+    /// cases: all models share the cases and hold both classes.
+    var resampledTogether: Bool { sameCases && valid.allSatisfy { $0 } }
+  }
+
+  /// The rounds' areas and statistics per model ([model][round], [model][metric][round]).
+  struct Resampled { var areas: [[Areas]]; var statistics: [[[Double]]] }
+
+  private static func prepare(finding f: String, reference ref: ReferenceLabels, column: [Bool?],
+                              predictions: [Predictions], predictionRow: [[Int32]], rounds: Int, seed: UInt64,
+                              options: EvaluationOptions, tuned: [String: [String: [TunedThreshold]]],
+                              into result: inout Part) throws -> Prepared {
     var joined: [Joined] = []
     for (p, map) in zip(predictions, predictionRow) {
-      guard let s = p.scores[f] else {
-        throw FileError("predictions '\(p.name)' (\(p.source)) have no column '\(f)'")
-      }
+      let s = p.scores[f]!  // checked in `run`
       var j = Joined(rows: [], scores: [], labels: [])
       for r in column.indices {
         if let l = column[r], map[r] >= 0 { j.rows.append(Int32(r)); j.scores.append(s[Int(map[r])]); j.labels.append(l) }
@@ -252,21 +304,43 @@ public enum Evaluation {
     let plans = planThresholds(finding: f, reference: ref.name, models: predictions.map(\.name),
                                cases: joined.map { ($0.scores, $0.labels) }, rankings: rankings, valid: valid, options: options,
                                tuned: tuned, notes: &result.notes)
-    // One bootstrap batch when all models share the cases (the usual case), else one per model;
-    // the operating points and calibration ride on the same rounds.
-    var boots: [[Areas]] = Array(repeating: [], count: predictions.count)
-    var samples: [[[Double]]] = Array(repeating: [], count: predictions.count)  // [model][metric][round]
-    if sameCases, valid[0] {
-      let b = Bootstrap.areas(labels: joined[0].labels, rankings: rankings, also: plans.map { $0!.pass }, rounds: rounds, seed: seed)
-      boots = b.areas
-      samples = b.statistics
-    } else {
-      for m in joined.indices where valid[m] {
-        let b = Bootstrap.areas(labels: joined[m].labels, rankings: [rankings[m]], also: [plans[m]!.pass], rounds: rounds, seed: seed)
-        boots[m] = b.areas[0]
-        samples[m] = b.statistics[0]
+    return Prepared(finding: f, reference: ref, joined: joined, sameCases: sameCases, rankings: rankings, valid: valid, plans: plans)
+  }
+
+  /// The bootstrap of each prepared (reference, finding); the operating points and calibration
+  /// ride on the same rounds. References whose models all share the same cases with both classes
+  /// (the usual case) are drawn together, one draw per round serving all of them, and each model's
+  /// passes over them run as one; the numbers are those of each reference resampled alone.
+  /// Otherwise one batch per model.
+  static func bootstrap(_ prepared: [Prepared], rounds: Int, seed: UInt64) -> [Resampled] {
+    var out = prepared.map { p in Resampled(areas: Array(repeating: [], count: p.joined.count), statistics: Array(repeating: [], count: p.joined.count)) }
+    // References drawn together: those that share their cases with the first such one.
+    let together = prepared.indices.filter { prepared[$0].resampledTogether }
+    var groups: [[Int]] = []
+    for i in together {
+      if let g = groups.firstIndex(where: { prepared[$0[0]].joined[0].rows == prepared[i].joined[0].rows }) { groups[g].append(i) } else { groups.append([i]) }
+    }
+    for group in groups {
+      let b = Bootstrap.areas(labelSets: group.map { prepared[$0].joined[0].labels }, rankings: group.map { prepared[$0].rankings },
+                              also: group.map { prepared[$0].plans.map { $0!.pass } }, scored: group.map { prepared[$0].plans.map { $0!.scored } },
+                              rounds: rounds, seed: seed)
+      for (i, b) in zip(group, b) { out[i] = Resampled(areas: b.areas, statistics: b.statistics) }
+    }
+    for (i, p) in prepared.enumerated() where !p.resampledTogether {
+      for m in p.joined.indices where p.valid[m] {
+        let b = Bootstrap.areas(labels: p.joined[m].labels, rankings: [p.rankings[m]], also: [p.plans[m]!.pass], rounds: rounds, seed: seed)
+        out[i].areas[m] = b.areas[0]
+        out[i].statistics[m] = b.statistics[0]
       }
     }
+    return out
+  }
+
+  private static func finish(_ prepared: Prepared, resampled: Resampled, predictions: [Predictions], rounds: Int, seed: UInt64,
+                             options: EvaluationOptions, into result: inout Part) {
+    let f = prepared.finding, ref = prepared.reference, joined = prepared.joined, sameCases = prepared.sameCases
+    let rankings = prepared.rankings, valid = prepared.valid, plans = prepared.plans
+    let boots = resampled.areas, samples = resampled.statistics
     // The curves and their bands (a percentile interval per grid point and round set) of every
     // model at once.
     let curveSets = joined.indices.map { $0 }.concurrentMap { m -> CurveSet? in

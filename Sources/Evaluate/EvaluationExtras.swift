@@ -135,7 +135,7 @@ extension Evaluation {
   /// The rows of `plan`: point estimates from the one-statistic-at-a-time code, CIs from the
   /// bootstrap rounds' values (`samples[metric]`).
   static func recordThresholds(_ p: ThresholdPlan, samples boot: [[Double]], finding f: String, reference: String, models: [String],
-                               labels: [Bool], options: EvaluationOptions, into result: inout EvaluationResult) {
+                               labels: [Bool], options: EvaluationOptions, into result: inout Part) {
     let targets = options.testSpecificities
     let bins = options.calibrationBins
     let perRule = OperatingPoints.metricNames.count

@@ -92,21 +92,7 @@ struct RoundStatistics: Sendable {
   func areas(_ ranking: Ranking, weights: UnsafeBufferPointer<Int32>, totalPos: Int, totalNeg: Int, scratch: inout Scratch,
              into out: UnsafeMutableBufferPointer<Double>) -> Areas {
     precondition(ranking.count == order.count, "the ranking must be the one of these cases")
-    let total = totalPos + totalNeg
-    func meets(_ fp: Int, _ target: Double) -> Bool { totalNeg > 0 && Double(totalNeg - fp) / Double(totalNeg) >= target }
-    // Per target, in the order the pass meets them: the most false positives that still meet it
-    // (-1: none does, not even 0), found once by bisection since specificity falls as fp grows.
-    let limits = targetsByLimit.map { targets[$0] }.map { target -> Int in
-      guard meets(0, target) else { return -1 }
-      var lo = 0, hi = totalNeg  // meets(lo) holds
-      while lo < hi {
-        let mid = (lo + hi + 1) / 2
-        if meets(mid, target) { lo = mid } else { hi = mid - 1 }
-      }
-      return lo
-    }
-    // The confusion at the last group end within each target's limit: no case called positive
-    // until the pass finds one.
+    let limits = specificityLimits(totalNeg: totalNeg)
     var best = [(tp: Int, fp: Int)](repeating: (0, 0), count: targets.count)
     var sums = (twiceAUC: 0, precision: 0.0)
     let grid = CurveGrid(points: gridPoints, totalPos: totalPos, totalNeg: totalNeg)
@@ -130,6 +116,41 @@ struct RoundStatistics: Sendable {
         }
       }
     }
+    // Σ w (y − p)² needs no order: summed over the cases as they are, where the counts lie.
+    var brier = 0
+    if bins != nil {
+      squaredResidualByCase.withUnsafeBufferPointer { sq in
+        for i in 0..<sq.count { brier &+= Int(weights[i]) &* sq[i] }
+      }
+    }
+    write(totalPos: totalPos, totalNeg: totalNeg, weightAt: scratch.weight, positivesAt: scratch.positives, residualAt: scratch.residual,
+          squaredResidual: brier, best: best, into: out)
+    return Areas(auroc: Double(sums.twiceAUC) / (2 * Double(totalPos) * Double(totalNeg)), auprc: sums.precision / Double(totalPos))
+  }
+
+  /// Per target, in the order the pass meets them (`targetsByLimit`): the most false positives
+  /// that still meet it (-1: none does, not even 0), found by bisection since specificity falls
+  /// as false positives grow.
+  func specificityLimits(totalNeg: Int) -> [Int] {
+    func meets(_ fp: Int, _ target: Double) -> Bool { totalNeg > 0 && Double(totalNeg - fp) / Double(totalNeg) >= target }
+    return targetsByLimit.map { targets[$0] }.map { target -> Int in
+      guard meets(0, target) else { return -1 }
+      var lo = 0, hi = totalNeg  // meets(lo) holds
+      while lo < hi {
+        let mid = (lo + hi + 1) / 2
+        if meets(mid, target) { lo = mid } else { hi = mid - 1 }
+      }
+      return lo
+    }
+  }
+
+  /// The round's operating points and calibration from what its pass gathered: the cumulative
+  /// weight, positive weight and Σ w (y − p) at each checkpoint, Σ w (y − p)² (all fixed point),
+  /// and the confusion at each specificity target. Writes the values `width` counts up to the
+  /// curve grid (the pass's events wrote that).
+  func write(totalPos: Int, totalNeg: Int, weightAt: [Int], positivesAt: [Int], residualAt: [Int], squaredResidual: Int,
+             best: [(tp: Int, fp: Int)], into out: UnsafeMutableBufferPointer<Double>) {
+    let total = totalPos + totalNeg
     func slot(_ position: Int) -> Int {
       var lo = 0, hi = checkpoints.count - 1
       while lo < hi {
@@ -144,31 +165,24 @@ struct RoundStatistics: Sendable {
     }
     for c in cuts {
       let k = slot(c)
-      put(tp: scratch.positives[k], fp: scratch.weight[k] - scratch.positives[k])
+      put(tp: positivesAt[k], fp: weightAt[k] - positivesAt[k])
     }
     for j in targets.indices { put(tp: best[j].tp, fp: best[j].fp) }
-    if bins != nil {
-      let scale = Double(1 << scaleBits)
-      // Σ w (y − p)² needs no order: summed over the cases as they are, where the counts lie.
-      var brier = 0
-      squaredResidualByCase.withUnsafeBufferPointer { sq in
-        for i in 0..<sq.count { brier &+= Int(weights[i]) &* sq[i] }
+    guard bins != nil else { return }
+    let scale = Double(1 << scaleBits)
+    out[o] = Double(squaredResidual) / scale / Double(total); o += 1
+    // ECE = Σ_b |Σ_{i in b} w_i (y_i − p_i)| / Σ w_i; bin b spans positions [above(e_{b+1}), above(e_b)).
+    func ece(_ above: [Int]) -> Double {
+      var sum = 0, start = 0
+      for a in above.reversed() {
+        let s = residualAt[slot(a)]
+        sum += abs(s - start); start = s
       }
-      out[o] = Double(brier) / scale / Double(total); o += 1
-      // ECE = Σ_b |Σ_{i in b} w_i (y_i − p_i)| / Σ w_i; bin b spans positions [above(e_{b+1}), above(e_b)).
-      func ece(_ above: [Int]) -> Double {
-        var sum = 0, start = 0
-        for a in above.reversed() {
-          let s = scratch.residual[slot(a)]
-          sum += abs(s - start); start = s
-        }
-        sum += abs(scratch.residual[checkpoints.count - 1] - start)
-        return Double(sum) / scale / Double(total)
-      }
-      out[o] = ece(uniformAbove); o += 1
-      out[o] = ece(quantileAbove); o += 1
+      sum += abs(residualAt[checkpoints.count - 1] - start)
+      return Double(sum) / scale / Double(total)
     }
-    return Areas(auroc: Double(sums.twiceAUC) / (2 * Double(totalPos) * Double(totalNeg)), auprc: sums.precision / Double(totalPos))
+    out[o] = ece(uniformAbove); o += 1
+    out[o] = ece(quantileAbove); o += 1
   }
 }
 

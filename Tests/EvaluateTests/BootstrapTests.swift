@@ -12,6 +12,49 @@ final class BootstrapTests: XCTestCase {
     return ([a, b], labels)
   }
 
+  /// The references of a finding resampled together (one draw per round, each model's passes over
+  /// up to four references as one `ReferenceLanes` pass) give exactly, to the bit, what each gives
+  /// resampled alone: areas, operating points, calibration and curve grids. The sets include one
+  /// with a single positive and one with a single negative, which many shared draws do not suit
+  /// (those rounds are redrawn for them alone, and their lane group falls back to single passes).
+  func testReferencesResampledTogetherEqualEachAlone() {
+    let n = 300
+    var rng = TestRandom(21)
+    let truth = (0..<n).map { _ in rng.uniform() < 0.2 }
+    var scores = [truth.map { min(1, max(0, ($0 ? 0.3 : 0) + 0.7 * rng.uniform())) },
+                  truth.map { (($0 ? 0.25 : 0) + 0.75 * rng.uniform() * 20).rounded() / 20 / 1.0 }].map { $0.map { min(1, $0) } }
+    // Scores halfway between two fixed-point steps (2^-40 for this many cases): a positive's
+    // residual round(1 − p) is then one more than round(−p) + 1, a deviation the lanes add apart.
+    for i in [5, 51, 101, 151, 17] { scores[0][i] = 0.5 + Double(i) * 0x1p-41 }
+    var sets = [0.0, 0.05, 0.1, 0.03].map { flip in truth.map { $0 != (rng.uniform() < flip) } }
+    sets.append((0..<n).map { $0 == 17 })   // one positive
+    sets.append((0..<n).map { $0 != 42 })   // one negative
+    let thresholds = [0.9, 0.5, 0.3, 0.0, 0.35]
+    let targets = [0.9, 0.95, 0.5, 1.0]
+    let rankings = sets.map { labels in scores.map { Ranking(scores: $0, labels: labels) } }
+    let scored = sets.indices.map { j in scores.indices.map { m in ScoredCases(ranking: rankings[j][m], scores: scores[m], labels: sets[j]) } }
+    let passes = scored.map { perModel in
+      perModel.map { s in RoundStatistics(scored: s, cuts: thresholds.map { s.cut(atThreshold: $0) }, targets: targets, bins: 10, gridPoints: 11) }
+    }
+    XCTAssertNotNil(ReferenceLanes(members: Array(passes[0..<4].map { $0[1] }), scored: Array(scored[0..<4].map { $0[1] })))
+    XCTAssertEqual(ReferenceLanes(members: Array(passes[0..<4].map { $0[0] }), scored: Array(scored[0..<4].map { $0[0] }))?.deviations.count, 5)
+    XCTAssertNil(ReferenceLanes(members: [passes[0][0], passes[1][1]], scored: [scored[0][0], scored[1][1]]), "two models' scores")
+    XCTAssertNil(ReferenceLanes(members: [passes[0][0]], scored: [scored[0][0]]), "one reference alone")
+    let together = Bootstrap.areas(labelSets: sets, rankings: rankings, also: passes, scored: scored, rounds: 40, seed: 9)
+    for j in sets.indices {
+      let alone = Bootstrap.areas(labels: sets[j], rankings: rankings[j], also: passes[j], rounds: 40, seed: 9)
+      XCTAssertEqual(together[j].areas, alone.areas, "set \(j)")
+      XCTAssertEqual(together[j].statistics, alone.statistics, "set \(j)")
+      XCTAssertEqual(together[j].areas.map(\.count), [40, 40])
+      XCTAssertEqual(alone.statistics[0].count, passes[j][0].width)
+    }
+    // Without passes (areas only), sets are drawn together too.
+    let areasOnly = Bootstrap.areas(labelSets: sets, rankings: rankings, also: sets.map { _ in [] }, rounds: 25, seed: 4)
+    for j in sets.indices {
+      XCTAssertEqual(areasOnly[j].areas, Bootstrap.areas(labels: sets[j], rankings: rankings[j], rounds: 25, seed: 4), "set \(j)")
+    }
+  }
+
   func testReproducibleForASeedAndContainsThePointEstimate() {
     let (scores, labels) = data(400, seed: 7)
     let rankings = scores.map { Ranking(scores: $0, labels: labels) }
