@@ -182,9 +182,24 @@ public enum Subgroups {
     let complements = k == 2 ? 0 : k
     ranking.packed.withUnsafeBufferPointer { packed in
       var allP = 0, allT = 0
+      var starts = true  // this entry starts a tie group
       for e in packed {
         let i = Int(e & Ranking.indexMask)
         let g = Int(groupOf[i])
+        if starts && e & Ranking.lastFlag != 0 {
+          // A tie group of one case (most of them): it goes to its value's side, to every other
+          // value's complement and to all known cases, which is what the general path below
+          // adds for it (its other sides get nothing), without the per-value tallies.
+          let w = g >= 0 ? Int(weights[i]) : 0
+          if w > 0 {
+            let p = w & -Int((e >> 30) & 1), n = w - p
+            sides[g].add(positives: p, negatives: n)
+            for v in 0..<complements where v != g { sides[k + v].add(positives: p, negatives: n) }
+            sides[2 * k].add(positives: p, negatives: n)
+          }
+          continue
+        }
+        starts = e & Ranking.lastFlag != 0
         if g >= 0 {
           let w = Int(weights[i])
           let p = w & -Int((e >> 30) & 1)

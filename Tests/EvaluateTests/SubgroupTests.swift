@@ -146,21 +146,28 @@ final class SubgroupTests: XCTestCase {
       XCTAssertEqual(r.overallAUPRC.value!, out[3 * k + 2][1], accuracy: 1e-12)
       XCTAssertNil(r.auroc.ciLow, "no rounds, no CI")
     }
-    // The bootstrap's pass in a round equals Ranking on the subset with that round's counts.
-    let ranking = Ranking(scores: c.scores, labels: c.labels)
+    // The bootstrap's pass in a round equals Ranking on the subset (and on its complement) with
+    // that round's counts: on the coarse scores (tie groups of several cases) and on fine ones
+    // (almost every tie group one case: the pass's shortcut for those).
+    let fine = c.labels.map { ($0 ? 0.25 : 0) + rng.uniform() }
     let grouping = Subgroups.groupings([SubgroupAttribute(name: "site", source: "", values: c.attribute)], ids: c.ids)[0]
-    let samples = Subgroups.bootstrap(labels: c.labels, rankings: [ranking], groupings: [grouping], rounds: 5, seed: 11)
+    let rankings = [Ranking(scores: c.scores, labels: c.labels), Ranking(scores: fine, labels: c.labels)]
+    let samples = Subgroups.bootstrap(labels: c.labels, rankings: rankings, groupings: [grouping], rounds: 5, seed: 11)
     let positives = c.labels.indices.filter { c.labels[$0] }.map { Int32($0) }
-    for round in 0..<5 {
-      var counts = [Int32](repeating: 0, count: c.ids.count)
-      counts.withUnsafeMutableBufferPointer { _ = Bootstrap.draw(into: $0, seed: 11, round: round, positives: positives) }
-      for v in 0..<3 {
-        let idx = c.ids.indices.filter { grouping.groupOf[$0] == Int32(v) }
-        let direct = Ranking(scores: idx.map { c.scores[$0] }, labels: idx.map { c.labels[$0] })
-        let w = idx.map { counts[$0] }
-        let expected = w.withUnsafeBufferPointer { direct.areas(weights: $0) }
-        XCTAssertEqual(samples[0][0][v][0][round], expected?.auroc ?? .nan, accuracy: 1e-12)
-        XCTAssertEqual(samples[0][0][v][1][round], expected?.auprc ?? .nan, accuracy: 1e-12)
+    for (m, scores) in [c.scores, fine].enumerated() {
+      for round in 0..<5 {
+        var counts = [Int32](repeating: 0, count: c.ids.count)
+        counts.withUnsafeMutableBufferPointer { _ = Bootstrap.draw(into: $0, seed: 11, round: round, positives: positives) }
+        for v in 0..<3 {
+          for (side, keep) in [(0, { (g: Int32) in g == Int32(v) }), (2, { (g: Int32) in g >= 0 && g != Int32(v) })] {
+            let idx = c.ids.indices.filter { keep(grouping.groupOf[$0]) }
+            let direct = Ranking(scores: idx.map { scores[$0] }, labels: idx.map { c.labels[$0] })
+            let w = idx.map { counts[$0] }
+            let expected = w.withUnsafeBufferPointer { direct.areas(weights: $0) }
+            XCTAssertEqual(samples[m][0][v][side][round], expected?.auroc ?? .nan, accuracy: 1e-12, "model \(m) value \(v) side \(side)")
+            XCTAssertEqual(samples[m][0][v][side + 1][round], expected?.auprc ?? .nan, accuracy: 1e-12, "model \(m) value \(v) side \(side)")
+          }
+        }
       }
     }
   }
