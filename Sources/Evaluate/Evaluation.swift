@@ -222,6 +222,11 @@ public enum Evaluation {
                                       predictionRow: predictionRow[r], rounds: rounds, seed: seed, options: options, tuned: tuned,
                                       into: &parts[r][k]))
         }
+        let found = subgroups(prepared, options: options, predictions: predictions, rounds: rounds, seed: seed)
+        for (i, r) in refs.enumerated() {
+          parts[r][k].subgroups += found[i].rows
+          parts[r][k].notes.insert(contentsOf: found[i].notes, at: prepared[i].subgroupNotesAt)
+        }
         let resampled = bootstrap(prepared, rounds: rounds, seed: seed)
         for (i, r) in refs.enumerated() {
           finish(prepared[i], resampled: resampled[i], predictions: predictions, rounds: rounds, seed: seed, options: options,
@@ -260,6 +265,8 @@ public enum Evaluation {
     var rankings: [Ranking]
     var valid: [Bool]
     var plans: [ThresholdPlan?]
+    /// Where in the part's notes the subgroups' notes go.
+    var subgroupNotesAt: Int
     /// One batch for all models, drawn with the other references of the finding that share its
     /// cases: all models share the cases and hold both classes.
     var resampledTogether: Bool { sameCases && valid.allSatisfy { $0 } }
@@ -296,15 +303,13 @@ public enum Evaluation {
         result.notes.append("reference '\(ref.name)' has only \(only) cases for '\(f)' among the \(j.labels.count) case(s) it shares with '\(predictions[m].name)': AUROC and AUPRC are undefined there and were not computed")
       }
     }
-    result.subgroups += Subgroups.evaluate(attributes: options.subgroups, minimumCases: options.minimumSubgroupCases, reference: ref.name,
-                                           finding: f, models: predictions.map(\.name),
-                                           caseIDs: joined.map { $0.rows.map { ref.ids[Int($0)] } }, labels: joined.map(\.labels),
-                                           rankings: rankings, valid: valid, sameCases: sameCases, rounds: rounds, seed: seed,
-                                           notes: &result.notes)
+    // The subgroups come later (`subgroups`), with other references' rounds; their notes go here.
+    let subgroupNotesAt = result.notes.count
     let plans = planThresholds(finding: f, reference: ref.name, models: predictions.map(\.name),
                                cases: joined.map { ($0.scores, $0.labels) }, rankings: rankings, valid: valid, options: options,
                                tuned: tuned, notes: &result.notes)
-    return Prepared(finding: f, reference: ref, joined: joined, sameCases: sameCases, rankings: rankings, valid: valid, plans: plans)
+    return Prepared(finding: f, reference: ref, joined: joined, sameCases: sameCases, rankings: rankings, valid: valid, plans: plans,
+                    subgroupNotesAt: subgroupNotesAt)
   }
 
   /// The bootstrap of each prepared (reference, finding); the operating points and calibration
@@ -334,6 +339,35 @@ public enum Evaluation {
       }
     }
     return out
+  }
+
+  /// The subgroup rows (and notes) of each prepared (reference, finding). References whose
+  /// models all share the same case ids with both classes are resampled together
+  /// (`Subgroups.bootstrap(labelSets:...)`), with the same numbers as alone.
+  static func subgroups(_ prepared: [Prepared], options: EvaluationOptions, predictions: [Predictions], rounds: Int, seed: UInt64)
+    -> [(rows: [SubgroupRow], notes: [String])] {
+    guard !options.subgroups.isEmpty else { return prepared.map { _ in ([], []) } }
+    let caseIDs = prepared.map { p in p.joined.map { $0.rows.map { p.reference.ids[Int($0)] } } }
+    var groups: [[Int]] = []
+    for i in prepared.indices where prepared[i].resampledTogether {
+      if let g = groups.firstIndex(where: { caseIDs[$0[0]][0] == caseIDs[i][0] }) { groups[g].append(i) } else { groups.append([i]) }
+    }
+    var resampled = [[[[[[Double]]]]]?](repeating: nil, count: prepared.count)
+    for group in groups where group.count > 1 {
+      let groupings = Subgroups.groupings(options.subgroups, ids: caseIDs[group[0]][0])
+      let b = Subgroups.bootstrap(labelSets: group.map { prepared[$0].joined[0].labels }, rankings: group.map { prepared[$0].rankings },
+                                  groupings: groupings, rounds: rounds, seed: seed)
+      for (i, b) in zip(group, b) { resampled[i] = b }
+    }
+    return prepared.indices.map { i in
+      let p = prepared[i]
+      var notes: [String] = []
+      let rows = Subgroups.evaluate(attributes: options.subgroups, minimumCases: options.minimumSubgroupCases, reference: p.reference.name,
+                                    finding: p.finding, models: predictions.map(\.name), caseIDs: caseIDs[i], labels: p.joined.map(\.labels),
+                                    rankings: p.rankings, valid: p.valid, sameCases: p.sameCases, rounds: rounds, seed: seed,
+                                    resampled: resampled[i], notes: &notes)
+      return (rows, notes)
+    }
   }
 
   private static func finish(_ prepared: Prepared, resampled: Resampled, predictions: [Predictions], rounds: Int, seed: UInt64,

@@ -226,51 +226,116 @@ public enum Subgroups {
   /// cases' AUROC, their AUPRC), NaN where a side lacks a class. Round `r` is the draw of `Bootstrap.areas` for the same labels, seed and
   /// round, so these rounds are the evaluation's own.
   static func bootstrap(labels: [Bool], rankings: [Ranking], groupings: [Grouping], rounds: Int, seed: UInt64) -> [[[[[Double]]]]] {
-    let n = labels.count, metrics = 6
-    let positives = labels.indices.filter { labels[$0] }.map { Int32($0) }
-    let slots = rankings.count * groupings.reduce(0) { $0 + $1.values.count }
-    guard rounds > 0, slots > 0, !positives.isEmpty, positives.count < n else {
-      return rankings.map { _ in groupings.map { g in g.values.map { _ in Array(repeating: [Double](), count: metrics) } } }
+    bootstrap(labelSets: [labels], rankings: [rankings], groupings: groupings, rounds: rounds, seed: seed)[0]
+  }
+
+  /// `bootstrap(labels:...)` for several label sets of the same cases (the references of a
+  /// finding), each result exactly that call's for its set alone (`[set][ranking]...`): one draw
+  /// per round serves every set whose classes it holds (`Bootstrap.areas(labelSets:...)`), and
+  /// each model's passes over up to four sets run as one (`lanePass`) where their rankings share
+  /// one order.
+  static func bootstrap(labelSets: [[Bool]], rankings: [[Ranking]], groupings: [Grouping], rounds: Int, seed: UInt64) -> [[[[[[Double]]]]]] {
+    let sets = labelSets.count, metrics = 6
+    let n = labelSets.first?.count ?? 0
+    precondition(rankings.count == sets && rankings.allSatisfy { $0.count == rankings[0].count }, "the same models for every label set")
+    let models = rankings.first?.count ?? 0
+    let positives = labelSets.map { labels in labels.indices.filter { labels[$0] }.map { Int32($0) } }
+    let slots = models * groupings.reduce(0) { $0 + $1.values.count }
+    let empty = (0..<models).map { _ in groupings.map { g in g.values.map { _ in Array(repeating: [Double](), count: metrics) } } }
+    let live = (0..<sets).filter { rounds > 0 && slots > 0 && !positives[$0].isEmpty && positives[$0].count < n }
+    guard !live.isEmpty else { return labelSets.map { _ in empty } }
+    // Per model, groups of up to four live sets that share a pass (else one set each).
+    struct Group { var model: Int; var sets: [Int]; var lanes: LabelLanes? }
+    var groups: [Group] = []
+    for m in 0..<models {
+      for start in stride(from: 0, to: live.count, by: ReferenceLanes.capacity) {
+        let members = Array(live[start..<min(start + ReferenceLanes.capacity, live.count)])
+        if let lanes = LabelLanes(labelSets: members.map { labelSets[$0] }, rankings: members.map { rankings[$0][m] }) {
+          groups.append(Group(model: m, sets: members, lanes: lanes))
+        } else {
+          for j in members { groups.append(Group(model: m, sets: [j], lanes: nil)) }
+        }
+      }
     }
+    // First slot of each (model, grouping) within a set: [slot][metric][round].
+    let valuesPerModel = groupings.reduce(0) { $0 + $1.values.count }
+    let groupingStart = groupings.indices.map { a in groupings[..<a].reduce(0) { $0 + $1.values.count } }
+    let flat = (0..<sets).map { _ in UnsafeMutableBufferPointer<Double>.allocate(capacity: slots * metrics * rounds) }
+    defer { for f in flat { f.deallocate() } }
+    for f in flat { f.initialize(repeating: .nan) }
     let widest = groupings.map(\.values.count).max() ?? 0
-    var flat = [Double](repeating: .nan, count: slots * metrics * rounds)  // [slot][metric][round]
-    flat.withUnsafeMutableBufferPointer { out in
-      let base = out.baseAddress!
-      Bootstrap.forEachRound(rounds) { roundRange in
-        var counts = [Int32](repeating: 0, count: n)
-        var tieP = [Int](repeating: 0, count: widest), tieT = tieP
-        var sides = [Side](repeating: Side(), count: 2 * widest + 1)
-        counts.withUnsafeMutableBufferPointer { c in
-          for r in roundRange {
-            Bootstrap.draw(into: c, seed: seed, round: r, positives: positives)
-            var slot = 0
-            for ranking in rankings {
-              for g in groupings {
-                g.groupOf.withUnsafeBufferPointer { groupOf in
-                  pass(ranking, weights: UnsafeBufferPointer(c), groupOf: groupOf, values: g.values.count,
-                       tieP: &tieP, tieT: &tieT, sides: &sides)
-                }
-                for v in g.values.indices {
-                  let at = slot * metrics * rounds + r
-                  for (j, side) in [v, g.values.count + v, 2 * g.values.count].enumerated() {
-                    let a = sides[side].areas
-                    base[at + 2 * j * rounds] = a?.auroc ?? .nan
-                    base[at + (2 * j + 1) * rounds] = a?.auprc ?? .nan
+    Bootstrap.forEachRound(rounds) { roundRange in
+      var shared = [Int32](repeating: 0, count: n), own = shared
+      var tieP = [Int](repeating: 0, count: widest), tieT = tieP
+      var sides = [Side](repeating: Side(), count: 2 * widest + 1)
+      var laneTieP = [SideLanes.Lanes](repeating: .zero, count: widest), laneTieT = [Double](repeating: 0, count: widest)
+      var laneTieBits = [UInt8](repeating: 0, count: widest)
+      var laneSides = [SideLanes](repeating: SideLanes(), count: 2 * widest + 1)
+      var suits = [Bool](repeating: false, count: sets)
+      // The six areas of value v of grouping a of model m, for set j in round r.
+      func write(_ j: Int, _ m: Int, _ a: Int, _ r: Int, _ side: (Int) -> Side) {
+        let k = groupings[a].values.count
+        for v in 0..<k {
+          let at = ((m * valuesPerModel + groupingStart[a] + v) * metrics) * rounds + r
+          for (q, s) in [v, k + v, 2 * k].enumerated() {
+            let areas = side(s).areas
+            flat[j][at + 2 * q * rounds] = areas?.auroc ?? .nan
+            flat[j][at + (2 * q + 1) * rounds] = areas?.auprc ?? .nan
+          }
+        }
+      }
+      func single(_ j: Int, _ m: Int, _ w: UnsafeBufferPointer<Int32>, _ r: Int) {
+        for (a, g) in groupings.enumerated() {
+          g.groupOf.withUnsafeBufferPointer { groupOf in
+            pass(rankings[j][m], weights: w, groupOf: groupOf, values: g.values.count, tieP: &tieP, tieT: &tieT, sides: &sides)
+          }
+          write(j, m, a, r) { sides[$0] }
+        }
+      }
+      for r in roundRange {
+        shared.withUnsafeMutableBufferPointer { c in _ = Bootstrap.draw(into: c, seed: seed, round: r, positives: []) }
+        for j in live {
+          var pos = 0
+          for i in positives[j] { pos += Int(shared[Int(i)]) }
+          suits[j] = pos > 0 && pos < n
+        }
+        for j in live where !suits[j] {
+          own.withUnsafeMutableBufferPointer { c in _ = Bootstrap.draw(into: c, seed: seed, round: r, positives: positives[j]) }
+          own.withUnsafeBufferPointer { w in for m in 0..<models { single(j, m, w, r) } }
+        }
+        shared.withUnsafeBufferPointer { w in
+          for group in groups {
+            guard let lanes = group.lanes, group.sets.allSatisfy({ suits[$0] }) else {
+              for j in group.sets where suits[j] { single(j, group.model, w, r) }
+              continue
+            }
+            for (a, g) in groupings.enumerated() {
+              g.groupOf.withUnsafeBufferPointer { groupOf in
+                laneTieP.withUnsafeMutableBufferPointer { tieP in
+                  laneTieT.withUnsafeMutableBufferPointer { tieT in
+                    laneTieBits.withUnsafeMutableBufferPointer { tieBits in
+                      laneSides.withUnsafeMutableBufferPointer { sides in
+                        lanePass(lanes, weights: w, groupOf: groupOf, values: g.values.count, tieP: tieP, tieT: tieT, tieBits: tieBits, sides: sides)
+                      }
+                    }
                   }
-                  slot += 1
                 }
               }
+              for (lane, j) in group.sets.enumerated() { write(j, group.model, a, r) { laneSides[$0].side(lane) } }
             }
           }
         }
       }
     }
-    var slot = 0
-    return rankings.map { _ in
-      groupings.map { g in
-        g.values.map { _ in
-          defer { slot += 1 }
-          return (0..<metrics).map { m in Array(flat[((slot * metrics + m) * rounds)..<((slot * metrics + m + 1) * rounds)]) }
+    return (0..<sets).map { j in
+      guard live.contains(j) else { return empty }
+      var slot = 0
+      return (0..<models).map { _ in
+        groupings.map { g in
+          g.values.map { _ in
+            defer { slot += 1 }
+            return (0..<metrics).map { q in Array(flat[j][((slot * metrics + q) * rounds)..<((slot * metrics + q + 1) * rounds)]) }
+          }
         }
       }
     }
@@ -278,10 +343,13 @@ public enum Subgroups {
 
   /// The subgroup rows of one reference and finding. `joined[m]` are model m's cases (ids,
   /// scores' ranking and labels); models in `valid` only. Appends what it skips to `notes`.
+  /// `resampled`: the rounds, when they were drawn with other references' (`bootstrap(labelSets:...)`).
   static func evaluate(attributes: [SubgroupAttribute], minimumCases: Int, reference: String, finding: String,
                        models: [String], caseIDs: [[String]], labels: [[Bool]], rankings: [Ranking], valid: [Bool],
-                       sameCases: Bool, rounds: Int, seed: UInt64, notes: inout [String]) -> [SubgroupRow] {
+                       sameCases: Bool, rounds: Int, seed: UInt64, resampled: [[[[[Double]]]]]? = nil,
+                       notes: inout [String]) -> [SubgroupRow] {
     guard !attributes.isEmpty else { return [] }
+    precondition(resampled == nil || (sameCases && valid.allSatisfy { $0 }), "rounds resampled elsewhere cover all models on the same cases")
     var rows: [SubgroupRow] = []
     var noted = Set<String>()
     func note(_ s: String) { if noted.insert(s).inserted { notes.append(s) } }
@@ -290,7 +358,7 @@ public enum Subgroups {
     for batch in batches where !batch.isEmpty {
       let first = batch[0]
       let groupings = Subgroups.groupings(attributes, ids: caseIDs[first])
-      let samples = bootstrap(labels: labels[first], rankings: batch.map { rankings[$0] }, groupings: groupings, rounds: rounds, seed: seed)
+      let samples = resampled ?? bootstrap(labels: labels[first], rankings: batch.map { rankings[$0] }, groupings: groupings, rounds: rounds, seed: seed)
       let ones = [Int32](repeating: 1, count: labels[first].count)
       for (b, m) in batch.enumerated() {
         for (a, g) in groupings.enumerated() {
