@@ -16,12 +16,33 @@ public enum TestEnv {
     return FileManager.default.isExecutableFile(atPath: local.path) ? local : nil
   }
 
-  /// A fresh empty folder under the system temp dir.
+  /// A fresh empty folder under the system temp dir, removed when the test process exits (a CI
+  /// machine ran up a thousand of them a day); `CXR_KEEP_SCRATCH=1` keeps them to look at.
   public static func scratch(_ name: String = "cxr-test") throws -> URL {
     let dir = FileManager.default.temporaryDirectory
       .appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    Scratch.remember(dir)
     return dir
+  }
+}
+
+/// The scratch folders of this process, for removal at exit.
+private enum Scratch {
+  nonisolated(unsafe) static var folders: [URL] = []
+  static let lock = NSLock()
+  static let removeAtExit: Void = {
+    guard ProcessInfo.processInfo.environment["CXR_KEEP_SCRATCH"] != "1" else { return }
+    atexit {
+      Scratch.lock.lock()
+      for dir in Scratch.folders { try? FileManager.default.removeItem(at: dir) }
+      Scratch.lock.unlock()
+    }
+  }()
+
+  static func remember(_ dir: URL) {
+    _ = removeAtExit
+    lock.lock(); folders.append(dir); lock.unlock()
   }
 }
 
