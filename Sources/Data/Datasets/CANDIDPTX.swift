@@ -189,31 +189,20 @@ public struct CANDIDPTX: Sendable {
     var out = ViewPositions()
     guard !records.isEmpty else { return out }
     // One header first: a missing or old library fails the same way for every file.
-    var results = [Result<String?, ImageError>?](repeating: nil, count: records.count)
     func readOne(_ i: Int) -> Result<String?, ImageError> {
       do { return .success(try read(records[i].path)) } catch let e as ImageError { return .failure(e) } catch {
         return .failure(ImageError(path: records[i].path, kind: .corrupt, reason: "\(error)"))
       }
     }
-    results[0] = readOne(0)
-    if case .failure(let e) = results[0]!, e.kind == .dicomUnavailable {
+    let first = readOne(0)
+    if case .failure(let e) = first, e.kind == .dicomUnavailable {
       out.readerError = e.reason
       return out
     }
     let workers = max(1, min(threads ?? ProcessInfo.processInfo.activeProcessorCount, records.count - 1))
-    if records.count > 1 {
-      results.withUnsafeMutableBufferPointer { buffer in
-        let base = buffer.baseAddress!
-        let rest = records.count - 1
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-          // Contiguous chunks: each slot is written by exactly one worker.
-          let lo = 1 + rest * w / workers, hi = 1 + rest * (w + 1) / workers
-          for i in lo..<hi { base[i] = readOne(i) }
-        }
-      }
-    }
+    let results = [first] + Array(1..<records.count).concurrentMap(workers: workers, readOne)
     for (i, r) in results.enumerated() {
-      switch r! {
+      switch r {
       case .success(let v?): out.values[records[i].id] = v
       case .success(nil): out.blank += 1
       case .failure(let e):
