@@ -104,7 +104,8 @@ public enum DICOMDecoder {
     guard status == 0 else {
       throw ImageError(path: path, kind: .corrupt, reason: "cannot read the DICOM header: \(String(cString: err))")
     }
-    let value = String(cString: out).trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
+    // The shim strips the value's padding (spaces or NULs to even length, as CS values are stored).
+    let value = String(cString: out).uppercased()
     return value.isEmpty ? nil : value
   }
 
