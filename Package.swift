@@ -36,7 +36,11 @@ let torchLink: [LinkerSetting] = bundleBuild
 // pixel loops (resize, pad, equalize, decode) are measured to need more, so Data alone builds with
 // -Ounchecked (BENCHMARKS.md, "-O and -Ounchecked").
 let swiftSettings: [SwiftSetting] = []
-let pixelLoopSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// Debug builds (the tests') optimise the layers whose Swift loops do the per-pixel and per-image
+// work (decode, preprocess, augment, the synthetic renderer): unoptimised, a test that trains a
+// classifier spent 20x longer in them than in libtorch.
+let debugLoopSettings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+let pixelLoopSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))] + debugLoopSettings
 // The annotation web app (Annotate: Hummingbird, NIO, GRDB) stays out of the bundle too: the GPU
 // machine trains and predicts; `cxr annotate` there says so.
 let annotateDependency: [Target.Dependency] = bundleBuild ? [] : ["Annotate"]
@@ -91,7 +95,7 @@ let package = Package(
       .product(name: "GRDB", package: "GRDB.swift"),
       .product(name: "Logging", package: "swift-log"),
     ], swiftSettings: swiftSettings),
-    .target(name: "Train", dependencies: ["Models", "Data", "Evaluate"], swiftSettings: swiftSettings),
+    .target(name: "Train", dependencies: ["Models", "Data", "Evaluate"], swiftSettings: swiftSettings + debugLoopSettings),
     .target(name: "Experiment", dependencies: ["Train", "Evaluate", "Data", "Models", "Yams", "Label"],
             swiftSettings: swiftSettings),
     // cxr bench (the Swift side of the side-by-side benchmarks) and the doubles tests and
@@ -100,7 +104,7 @@ let package = Package(
                                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
     // The synthetic study (cxr synth): renderer, DICOM and JPEG writers, labellers of known error.
-    .target(name: "Synth", dependencies: ["Common", "Data", "CCodecs"], swiftSettings: swiftSettings),
+    .target(name: "Synth", dependencies: ["Common", "Data", "CCodecs"], swiftSettings: swiftSettings + debugLoopSettings),
     .executableTarget(name: "cxr", dependencies: [
       "Experiment", "Synth", "Bench", "Train", "Evaluate", "Data", "Models", "Torch",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
