@@ -58,7 +58,7 @@ public struct AnswerRecord {
       out.append(contentsOf: #"":"#.utf8)
     }
     func string(_ s: String?) { if let s { JSONValue.writeString(s, to: &out) } else { out.append(contentsOf: "null".utf8) } }
-    func number(_ d: Double?) { if let d { JSONValue.number(d).write(to: &out) } else { out.append(contentsOf: "null".utf8) } }
+    func number(_ d: Double?) { if let d { JSONValue.writeNumber(d, to: &out) } else { out.append(contentsOf: "null".utf8) } }
     out.append(UInt8(ascii: "{"))
     key("id", first: true); string(id)
     key("template"); string(template)

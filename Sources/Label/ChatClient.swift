@@ -363,9 +363,9 @@ public final class ChatClient: @unchecked Sendable {
     head.append(contentsOf: #","messages":["#.utf8)
     bodyHead = head
     var sampling = Array(#"],"temperature":"#.utf8)
-    JSONValue.number(settings.temperature).write(to: &sampling)
+    JSONValue.writeNumber(settings.temperature, to: &sampling)
     sampling.append(contentsOf: #","seed":"#.utf8)
-    JSONValue.number(Double(settings.seed)).write(to: &sampling)
+    JSONValue.writeNumber(Double(settings.seed), to: &sampling)
     sampling.append(contentsOf: #","max_tokens":"#.utf8)
     bodySampling = sampling
     let apiRoots = settings.servers.map(ClientSettings.apiRoot)
@@ -600,6 +600,7 @@ public final class ChatClient: @unchecked Sendable {
     let start = DispatchTime.now().uptimeNanoseconds
     var result = Completion()
     var messages: [ChatMessage] = []
+    messages.reserveCapacity(1 + 2 * prompt.turns.count)
     let system = prompt.systemText(report: report)
     if !system.isEmpty { messages.append(ChatMessage(role: "system", content: system)) }
     for turn in prompt.turns.indices {
@@ -737,7 +738,7 @@ public final class ChatClient: @unchecked Sendable {
     }
     if !prefill.isEmpty { message("assistant", prefill, first: messages.isEmpty) }
     out.append(contentsOf: bodySampling)
-    JSONValue.number(Double(maxTokens)).write(to: &out)
+    JSONValue.writeNumber(Double(maxTokens), to: &out)
     let stop = prompt.stop(for: userTurns - 1)
     if !stop.isEmpty && !schema {
       out.append(contentsOf: #","stop":"#.utf8)

@@ -39,10 +39,7 @@ public indirect enum JSONValue: Equatable {
     switch self {
     case .null: out.append(contentsOf: "null".utf8)
     case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-    case .number(let d):
-      if d.isFinite, d == d.rounded(), abs(d) < 1e15 { JSONValue.writeInteger(Int64(d), to: &out) } else {
-        out.append(contentsOf: String(d).utf8)
-      }
+    case .number(let d): JSONValue.writeNumber(d, to: &out)
     case .string(let s): JSONValue.writeString(s, to: &out)
     case .array(let a):
       out.append(UInt8(ascii: "["))
@@ -61,6 +58,12 @@ public indirect enum JSONValue: Equatable {
       }
       out.append(UInt8(ascii: "}"))
     }
+  }
+
+  /// A number as `.number(d)` serializes (an integral value without a fraction), without making
+  /// the value (every case of this indirect enum is a heap box).
+  static func writeNumber(_ d: Double, to out: inout [UInt8]) {
+    if d.isFinite, d == d.rounded(), abs(d) < 1e15 { writeInteger(Int64(d), to: &out) } else { out.append(contentsOf: String(d).utf8) }
   }
 
   /// The decimal digits of `n` (what `String(n)` spells), without making a String.
