@@ -244,7 +244,9 @@ public final class LabelRunner {
           }
         }
       }
-      try await group.waitForAll()
+      // The first error (an answer that could not be stored) ends the run at once: leaving the
+      // group by throwing cancels the conversations still in flight (waitForAll would wait for them).
+      while try await group.next() != nil {}
     }
     summary = state.summary
     if Task.isCancelled { throw CancellationError() }
