@@ -48,6 +48,40 @@ public struct AnswerRecord {
     ])
   }
 
+  /// Writes the text of `json` (the same bytes) without building the tree: one line of the
+  /// JSONL file per answer.
+  func writeJSON(to out: inout [UInt8]) {
+    func key(_ k: StaticString, first: Bool = false) {
+      if !first { out.append(UInt8(ascii: ",")) }
+      out.append(UInt8(ascii: "\""))
+      out.append(contentsOf: UnsafeBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount))
+      out.append(contentsOf: #"":"#.utf8)
+    }
+    func string(_ s: String?) { if let s { JSONValue.writeString(s, to: &out) } else { out.append(contentsOf: "null".utf8) } }
+    func number(_ d: Double?) { if let d { JSONValue.writeNumber(d, to: &out) } else { out.append(contentsOf: "null".utf8) } }
+    out.append(UInt8(ascii: "{"))
+    key("id", first: true); string(id)
+    key("template"); string(template)
+    key("template_hash"); string(templateHash)
+    key("model"); string(model)
+    key("finding"); string(finding)
+    key("response"); string(response)
+    key("parsed"); string(parsed)
+    key("value"); number(value)
+    key("outcome"); string(outcome)
+    key("error"); string(error)
+    key("latency_s"); number((latency * 1e4).rounded() / 1e4)
+    key("prompt_tokens"); number(Double(promptTokens))
+    key("completion_tokens"); number(Double(completionTokens))
+    key("attempts"); number(Double(attempts))
+    key("response_format"); out.append(contentsOf: (schema ? "true" : "false").utf8)
+    key("server"); string(server)
+    key("finish_reason"); string(finishReason)
+    key("max_tokens"); number(Double(maxTokens))
+    key("answer_tokens"); number(Double(answerTokens))
+    out.append(UInt8(ascii: "}"))
+  }
+
   init(id: String, template: String, templateHash: String, model: String, finding: String, response: String?,
        parsed: String, value: Double?, outcome: String, error: String?, latency: Double, promptTokens: Int,
        completionTokens: Int, attempts: Int, schema: Bool, server: String) {
@@ -94,6 +128,8 @@ public final class AnswerStore {
   public private(set) var records: [AnswerRecord] = []
   public private(set) var droppedPartialLine = false
   private let fd: Int32
+  /// The line being written (its buffer is kept between answers).
+  private var line: [UInt8] = []
 
   public init(url: URL) throws {
     self.url = url
@@ -132,8 +168,10 @@ public final class AnswerStore {
   }
 
   public func append(_ record: AnswerRecord) throws {
-    var bytes = record.json.bytes
-    bytes.append(0x0A)
+    line.removeAll(keepingCapacity: true)
+    record.writeJSON(to: &line)
+    line.append(0x0A)
+    let bytes = line
     var written = 0
     while written < bytes.count {
       let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }

@@ -341,6 +341,10 @@ public final class ChatClient: @unchecked Sendable {
   let chatRequests: [Result<HTTPClient.Request, Error>]
   let modelRequests: [Result<HTTPClient.Request, Error>]
   let decoder = JSONDecoder()
+  /// The fixed parts of a chat request body: `{"model":...,"messages":[` and
+  /// `],"temperature":...,"seed":...,"max_tokens":`.
+  let bodyHead: [UInt8]
+  let bodySampling: [UInt8]
   /// Called with one line per retry, ejection or failure; never with report text or the key.
   let log: @Sendable (String) -> Void
   private let stateLock = NSLock()
@@ -354,6 +358,16 @@ public final class ChatClient: @unchecked Sendable {
   public init(settings: ClientSettings, maxInFlight: Int, log: @escaping @Sendable (String) -> Void = { _ in }) {
     self.settings = settings
     self.log = log
+    var head = Array(#"{"model":"#.utf8)
+    JSONValue.writeString(settings.model, to: &head)
+    head.append(contentsOf: #","messages":["#.utf8)
+    bodyHead = head
+    var sampling = Array(#"],"temperature":"#.utf8)
+    JSONValue.writeNumber(settings.temperature, to: &sampling)
+    sampling.append(contentsOf: #","seed":"#.utf8)
+    JSONValue.writeNumber(Double(settings.seed), to: &sampling)
+    sampling.append(contentsOf: #","max_tokens":"#.utf8)
+    bodySampling = sampling
     let apiRoots = settings.servers.map(ClientSettings.apiRoot)
     pool = ServerPool(roots: apiRoots, schema: settings.responseFormat,
                       backoffBase: settings.backoffBase, backoffCap: settings.backoffCap)
@@ -586,6 +600,7 @@ public final class ChatClient: @unchecked Sendable {
     let start = DispatchTime.now().uptimeNanoseconds
     var result = Completion()
     var messages: [ChatMessage] = []
+    messages.reserveCapacity(1 + 2 * prompt.turns.count)
     let system = prompt.systemText(report: report)
     if !system.isEmpty { messages.append(ChatMessage(role: "system", content: system)) }
     for turn in prompt.turns.indices {
@@ -699,30 +714,43 @@ public final class ChatClient: @unchecked Sendable {
     }
   }
 
+  /// The request body, written straight to bytes: the same text as the JSONValue object
+  /// `{model, messages, temperature, seed, max_tokens, stop?, continue_final_message?,
+  /// add_generation_prompt?, response_format?}` serializes to, with the parts that are fixed for
+  /// the client (`bodyHead`, `bodySampling`) and the prompt (`responseFormatField`) written once.
   func body(_ messages: [ChatMessage], prompt: RenderedPrompt, prefill: String, schema: Bool, maxTokens: Int) -> [UInt8] {
-    var wire = messages.map { JSONValue.object([("role", .string($0.role)), ("content", .string($0.content))]) }
-    if !prefill.isEmpty { wire.append(.object([("role", .string("assistant")), ("content", .string(prefill))])) }
-    var fields: [(String, JSONValue)] = [
-      ("model", .string(settings.model)),
-      ("messages", .array(wire)),
-      ("temperature", .number(settings.temperature)),
-      ("seed", .number(Double(settings.seed))),
-      ("max_tokens", .number(Double(maxTokens))),
-    ]
-    let stop = prompt.stop(for: messages.filter { $0.role == "user" }.count - 1)
-    if !stop.isEmpty && !schema { fields.append(("stop", .array(stop.map { .string($0) }))) }
+    var out: [UInt8] = []
+    out.reserveCapacity(messages.reduce(bodyHead.count + 64) { $0 + $1.content.utf8.count + 40 }
+                        + prefill.utf8.count + (schema ? prompt.responseFormatField.count : 0) + 160)
+    out.append(contentsOf: bodyHead)
+    func message(_ role: String, _ content: String, first: Bool) {
+      if !first { out.append(UInt8(ascii: ",")) }
+      out.append(contentsOf: #"{"role":"#.utf8)
+      JSONValue.writeString(role, to: &out)
+      out.append(contentsOf: #","content":"#.utf8)
+      JSONValue.writeString(content, to: &out)
+      out.append(UInt8(ascii: "}"))
+    }
+    var userTurns = 0
+    for (i, m) in messages.enumerated() {
+      message(m.role, m.content, first: i == 0)
+      if m.role == "user" { userTurns += 1 }
+    }
+    if !prefill.isEmpty { message("assistant", prefill, first: messages.isEmpty) }
+    out.append(contentsOf: bodySampling)
+    JSONValue.writeNumber(Double(maxTokens), to: &out)
+    let stop = prompt.stop(for: userTurns - 1)
+    if !stop.isEmpty && !schema {
+      out.append(contentsOf: #","stop":"#.utf8)
+      JSONValue.array(stop.map { .string($0) }).write(to: &out)
+    }
     if !prefill.isEmpty {
       // vLLM continues a final assistant message only when asked; llama.cpp and Ollama do it anyway.
-      fields.append(("continue_final_message", .bool(true)))
-      fields.append(("add_generation_prompt", .bool(false)))
+      out.append(contentsOf: #","continue_final_message":true,"add_generation_prompt":false"#.utf8)
     }
-    if schema {
-      fields.append(("response_format", .object([
-        ("type", .string("json_schema")),
-        ("json_schema", .object([("name", .string("answer")), ("strict", .bool(true)), ("schema", prompt.responseSchema)])),
-      ])))
-    }
-    return JSONValue.object(fields).bytes
+    if schema { out.append(contentsOf: prompt.responseFormatField) }
+    out.append(UInt8(ascii: "}"))
+    return out
   }
 
   private func attempt(_ messages: [ChatMessage], prompt: RenderedPrompt, prefill: String, schema: Bool, maxTokens: Int,

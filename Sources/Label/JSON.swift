@@ -39,10 +39,7 @@ public indirect enum JSONValue: Equatable {
     switch self {
     case .null: out.append(contentsOf: "null".utf8)
     case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-    case .number(let d):
-      if d.isFinite, d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: String(Int64(d)).utf8) } else {
-        out.append(contentsOf: String(d).utf8)
-      }
+    case .number(let d): JSONValue.writeNumber(d, to: &out)
     case .string(let s): JSONValue.writeString(s, to: &out)
     case .array(let a):
       out.append(UInt8(ascii: "["))
@@ -60,6 +57,28 @@ public indirect enum JSONValue: Equatable {
         v.write(to: &out)
       }
       out.append(UInt8(ascii: "}"))
+    }
+  }
+
+  /// A number as `.number(d)` serializes (an integral value without a fraction), without making
+  /// the value (every case of this indirect enum is a heap box).
+  static func writeNumber(_ d: Double, to out: inout [UInt8]) {
+    if d.isFinite, d == d.rounded(), abs(d) < 1e15 { writeInteger(Int64(d), to: &out) } else { out.append(contentsOf: String(d).utf8) }
+  }
+
+  /// The decimal digits of `n` (what `String(n)` spells), without making a String.
+  static func writeInteger(_ n: Int64, to out: inout [UInt8]) {
+    if n < 0 { out.append(UInt8(ascii: "-")) }
+    var m = n.magnitude
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for the 20 digits of any Int64
+    withUnsafeMutableBytes(of: &digits) { raw in
+      var i = raw.count
+      repeat {
+        i -= 1
+        raw[i] = UInt8(ascii: "0") &+ UInt8(m % 10)
+        m /= 10
+      } while m > 0
+      out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i...]))
     }
   }
 

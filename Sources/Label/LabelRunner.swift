@@ -126,10 +126,13 @@ public final class LabelRunner {
   public var errorsURL: URL { outDir.appendingPathComponent("errors.csv") }
   public func labelURL(_ t: PromptTemplate) -> URL { outDir.appendingPathComponent("\(t.name).csv") }
 
-  struct Work {
+  /// One request to make. A class: a worker hands it on by reference (a RenderedPrompt carries
+  /// its whole template, dozens of references to retain per copy).
+  final class Work: @unchecked Sendable {
     let report: Report
     let prompt: RenderedPrompt
     let hash: String
+    init(report: Report, prompt: RenderedPrompt, hash: String) { self.report = report; self.prompt = prompt; self.hash = hash }
   }
 
   /// One answer without a label, as errors.csv lists it.
@@ -220,46 +223,89 @@ public final class LabelRunner {
   /// Keeps `inFlight` conversations going; a new one starts only when one ends (back-pressure),
   /// and each answer is on disk before the next request goes out in its place. Returns why it
   /// stopped early when no server could take requests for a whole timeout.
+  ///
+  /// `inFlight` long-lived worker tasks each take the next report, converse, store the answer and
+  /// take the next: no task is created per request, and an answer resumes only the worker that
+  /// waits on it (a task per request, collected by the parent through the group, was a task
+  /// creation and two more executor hops per answer).
   private func send(_ work: [Work], template: PromptTemplate, store: AnswerStore, summary: inout StrategySummary) async throws -> String? {
     let client = self.client
-    let model = client.settings.model
-    var next = 0
-    var lastProgress = Date()
-    var fleetDown: String? = nil
-    try await withThrowingTaskGroup(of: (Work, Completion).self) { group in
-      func launch() {
-        guard next < work.count, !Task.isCancelled, fleetDown == nil else { return }
-        let w = work[next]
-        next += 1
-        group.addTask { (w, await client.converse(w.prompt, report: w.report.text)) }
-      }
-      for _ in 0..<min(inFlight, work.count) { launch() }
-      while let (w, c) = try await group.next() {
-        // A request cut off by cancellation is not an answer: it is asked again on the next run.
-        if Task.isCancelled && c.text == nil { continue }
-        let record = LabelRunner.record(w, c, template: template, model: model)
-        try store.append(record)
-        summary.requests += 1
-        if record.value != nil { summary.succeeded += 1 }
-        summary.latencies.append(c.latency)
-        summary.promptTokens += c.promptTokens
-        summary.completionTokens += c.completionTokens
-        if record.outcome == "failed" || record.outcome == "truncated" {
-          log("\(template.name): \(w.report.key) \(w.prompt.finding.column): \(record.outcome == "truncated" ? "TRUNCATED: " : "")\(c.error ?? "failed")")
-        }
-        if fleetDown == nil, let why = client.fleetDown {
-          fleetDown = why
-          log("\(template.name): no server could take requests for a whole timeout; finishing the requests in flight and stopping")
-        }
-        launch()
-        if Date().timeIntervalSince(lastProgress) >= progressEvery {
-          lastProgress = Date()
-          log("\(template.name): \(summary.requests)/\(work.count) requests answered")
+    let state = SendState(work: work, summary: summary, progressEvery: progressEvery)
+    let log = self.log
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for _ in 0..<min(inFlight, work.count) {
+        group.addTask {
+          while let w = state.take() {
+            let c = await client.converse(w.prompt, report: w.report.text)
+            // A request cut off by cancellation is not an answer: it is asked again on the next run.
+            if Task.isCancelled && c.text == nil { continue }
+            let record = LabelRunner.record(w, c, template: template, model: client.settings.model)
+            for line in try state.finish(record, c, store: store, template: template, fleetDown: client.fleetDown) { log(line) }
+          }
         }
       }
+      // The first error (an answer that could not be stored) ends the run at once: leaving the
+      // group by throwing cancels the conversations still in flight (waitForAll would wait for them).
+      while try await group.next() != nil {}
     }
+    summary = state.summary
     if Task.isCancelled { throw CancellationError() }
-    return fleetDown
+    return state.fleetDown
+  }
+
+  /// What the workers of one `send` share: the next report to ask about, the summary, and why the
+  /// run stops early. The workers run on the client's one event loop; the lock keeps it right on
+  /// any executor.
+  private final class SendState: @unchecked Sendable {
+    let work: [Work]
+    private(set) var summary: StrategySummary
+    private(set) var fleetDown: String? = nil
+    private var next = 0
+    private var failed = false
+    private let progressEvery: UInt64
+    private var lastProgress = DispatchTime.now().uptimeNanoseconds
+    private let lock = NSLock()
+
+    init(work: [Work], summary: StrategySummary, progressEvery: TimeInterval) {
+      self.work = work
+      self.summary = summary
+      self.progressEvery = UInt64(max(0, progressEvery) * 1e9)
+    }
+
+    /// The next report to ask about; nil once all are taken, the task is cancelled, the fleet is
+    /// down or storing an answer failed.
+    func take() -> Work? {
+      lock.lock(); defer { lock.unlock() }
+      guard next < work.count, !Task.isCancelled, fleetDown == nil, !failed else { return nil }
+      next += 1
+      return work[next - 1]
+    }
+
+    /// Stores one answer and counts it; returns the lines to log.
+    func finish(_ record: AnswerRecord, _ c: Completion, store: AnswerStore, template: PromptTemplate,
+                fleetDown fleetProblem: String?) throws -> [String] {
+      lock.lock(); defer { lock.unlock() }
+      do { try store.append(record) } catch { failed = true; throw error }
+      summary.requests += 1
+      if record.value != nil { summary.succeeded += 1 }
+      summary.latencies.append(c.latency)
+      summary.promptTokens += c.promptTokens
+      summary.completionTokens += c.completionTokens
+      var lines: [String] = []
+      if record.outcome == "failed" || record.outcome == "truncated" {
+        lines.append("\(template.name): \(record.id) \(record.finding): \(record.outcome == "truncated" ? "TRUNCATED: " : "")\(c.error ?? "failed")")
+      }
+      if fleetDown == nil, let why = fleetProblem {
+        fleetDown = why
+        lines.append("\(template.name): no server could take requests for a whole timeout; finishing the requests in flight and stopping")
+      }
+      let now = DispatchTime.now().uptimeNanoseconds
+      if now - lastProgress >= progressEvery {
+        lastProgress = now
+        lines.append("\(template.name): \(summary.requests)/\(work.count) requests answered")
+      }
+      return lines
+    }
   }
 
   /// The latest record per key among this model's answers with these template hashes.

@@ -285,6 +285,9 @@ public struct RenderedPrompt {
   /// Each text split at `{{report}}`, once, so that a request only joins pieces.
   private let systemPieces: [String]
   private let turnPieces: [[String]]
+  /// `,"response_format":{...}` with `responseSchema` in it, serialized once: what a constrained
+  /// request appends to its body.
+  let responseFormatField: [UInt8]
 
   init(template: PromptTemplate, finding: FindingSpec, system: String, turns: [String], prefills: [String]) {
     self.template = template
@@ -294,13 +297,23 @@ public struct RenderedPrompt {
     self.prefills = prefills
     systemPieces = system.components(separatedBy: "{{report}}")
     turnPieces = turns.map { $0.components(separatedBy: "{{report}}") }
+    var field = Array(#","response_format":"#.utf8)
+    JSONValue.object([
+      ("type", .string("json_schema")),
+      ("json_schema", .object([("name", .string("answer")), ("strict", .bool(true)),
+                               ("schema", RenderedPrompt.responseSchema(template: template, finding: finding))])),
+    ]).write(to: &field)
+    responseFormatField = field
   }
 
   /// The JSON key the answer is read from.
   public var answerKey: String { finding.answerKey ?? template.answerKey }
 
   /// The JSON schema for `response_format`: reasoning strings first, then the answer as an enum.
-  public var responseSchema: JSONValue {
+  public var responseSchema: JSONValue { RenderedPrompt.responseSchema(template: template, finding: finding) }
+
+  static func responseSchema(template: PromptTemplate, finding: FindingSpec) -> JSONValue {
+    let answerKey = finding.answerKey ?? template.answerKey
     var props: [(String, JSONValue)] = template.reasoningKeys.map { ($0, .object([("type", .string("string"))])) }
     props.append((answerKey, .object([("type", .string("string")),
                                       ("enum", .array(finding.options.map { .string($0.answer) }))])))

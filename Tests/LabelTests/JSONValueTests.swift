@@ -56,5 +56,94 @@ final class JSONValueTests: XCTestCase {
     XCTAssertEqual(e.id, "s2"); XCTAssertEqual(e.parsed, "ERROR"); XCTAssertNil(e.value); XCTAssertEqual(e.promptTokens, 0)
     XCTAssertThrowsError(try JSONDecoder().decode(AnswerRecord.self, from: Data(#"{"id": "s3", "model": "m", "outcome": "strict"}"#.utf8)))
   }
-}
 
+  func testIntegersAreSpelledAsStringSpellsThem() {
+    for n: Int64 in [0, 7, -7, 9, 10, -10, 99, 100, 123_456_789, -987_654_321, 999_999_999_999_999, .max, .min, .min + 1] {
+      var out: [UInt8] = []
+      JSONValue.writeInteger(n, to: &out)
+      XCTAssertEqual(String(decoding: out, as: UTF8.self), String(n))
+    }
+    XCTAssertEqual(JSONValue.array([.number(0), .number(-0.0), .number(42), .number(-3), .number(1e15), .number(2.5)]).serialized,
+                   "[0,0,42,-3,1000000000000000.0,2.5]")
+  }
+
+  /// The store writes records straight to bytes: the same bytes as the JSONValue tree, with every
+  /// optional field both set and missing.
+  func testAnswerRecordBytesAreTheTreesBytes() {
+    var r = AnswerRecord(id: "s\"1\n", template: "t", templateHash: "h", model: "m", finding: "Pneumothorax", response: "é → 🫁\t",
+                         parsed: "Present", value: -1, outcome: "strict", error: "e", latency: 0.123456, promptTokens: 10,
+                         completionTokens: 3, attempts: 2, schema: true, server: "http://x")
+    r.finishReason = "stop"; r.maxTokens = 64; r.answerTokens = 3
+    var none = AnswerRecord(id: "s2", template: "", templateHash: "h", model: "m", finding: "", response: nil,
+                            parsed: "ERROR", value: nil, outcome: "failed", error: nil, latency: 120.5, promptTokens: 0,
+                            completionTokens: 0, attempts: 0, schema: false, server: "")
+    none.value = 0.5
+    for record in [r, none, AnswerRecord(id: "s3", template: "t", templateHash: "h", model: "m", finding: "F", response: nil,
+                                         parsed: "ERROR", value: nil, outcome: "failed", error: nil, latency: 0,
+                                         promptTokens: 0, completionTokens: 0, attempts: 0, schema: false, server: "")] {
+      var out: [UInt8] = []
+      record.writeJSON(to: &out)
+      XCTAssertEqual(String(decoding: out, as: UTF8.self), record.json.serialized)
+    }
+  }
+
+  /// Chat request bodies are written straight to bytes: the same bytes as the JSONValue object the
+  /// client built before, for schema and free-text requests, stop sequences and prefills.
+  func testChatBodyBytesAreTheTreesBytes() throws {
+    let text = """
+    name: b
+    system: "You read reports."
+    turns: ["Report: {{report}}\\nIs there {{finding}}?", "Now answer."]
+    prefills: ["", "<answer>"]
+    stop: ["</answer>"]
+    reasoning_keys: [why]
+    max_tokens: 77
+    findings:
+      - column: Pneumothorax
+        options:
+          - {answer: "Yes", value: 1}
+          - {answer: "No", value: 0}
+    """
+    let t = try PromptTemplate.parse(text, source: "b.yaml")
+    let prompt = t.rendered(for: t.findings[0])
+    var settings = ClientSettings(servers: [URL(string: "http://127.0.0.1:9")!], model: "m\"odel")
+    settings.temperature = 0.25
+    settings.seed = 7
+    let client = ChatClient(settings: settings, maxInFlight: 1)
+    defer { Task { await client.shutdown() } }
+    func reference(_ messages: [ChatMessage], prefill: String, schema: Bool, maxTokens: Int) -> String {
+      var wire = messages.map { JSONValue.object([("role", .string($0.role)), ("content", .string($0.content))]) }
+      if !prefill.isEmpty { wire.append(.object([("role", .string("assistant")), ("content", .string(prefill))])) }
+      var fields: [(String, JSONValue)] = [
+        ("model", .string(settings.model)), ("messages", .array(wire)), ("temperature", .number(settings.temperature)),
+        ("seed", .number(Double(settings.seed))), ("max_tokens", .number(Double(maxTokens))),
+      ]
+      let stop = prompt.stop(for: messages.filter { $0.role == "user" }.count - 1)
+      if !stop.isEmpty && !schema { fields.append(("stop", .array(stop.map { .string($0) }))) }
+      if !prefill.isEmpty {
+        fields.append(("continue_final_message", .bool(true)))
+        fields.append(("add_generation_prompt", .bool(false)))
+      }
+      if schema {
+        fields.append(("response_format", .object([
+          ("type", .string("json_schema")),
+          ("json_schema", .object([("name", .string("answer")), ("strict", .bool(true)), ("schema", prompt.responseSchema)])),
+        ])))
+      }
+      return JSONValue.object(fields).serialized
+    }
+    let report = "No \"pneumothorax\".\nLines é 🫁."
+    let first = [ChatMessage(role: "system", content: prompt.systemText(report: report)),
+                 ChatMessage(role: "user", content: prompt.userTurn(0, report: report))]
+    let second = first + [ChatMessage(role: "assistant", content: "{\"why\": \"x\"}"),
+                          ChatMessage(role: "user", content: prompt.userTurn(1, report: report))]
+    for (messages, prefill) in [(first, ""), (second, prompt.prefill(1)), ([ChatMessage](), "")] {
+      for schema in [false, true] {
+        for maxTokens in [77, 512] {
+          let body = client.body(messages, prompt: prompt, prefill: prefill, schema: schema, maxTokens: maxTokens)
+          XCTAssertEqual(String(decoding: body, as: UTF8.self), reference(messages, prefill: prefill, schema: schema, maxTokens: maxTokens))
+        }
+      }
+    }
+  }
+}
