@@ -176,8 +176,12 @@ public final class AnswerStore {
     while written < bytes.count {
       let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
       if n < 0 {
-        if errno == EINTR { continue }
-        throw FileError("cannot append to \(url.path): \(String(cString: strerror(errno)))")
+        let why = errno
+        if why == EINTR { continue }
+        // A full disk (or a file-size limit) can take part of the line: take it back, so the
+        // file holds whole answers only.
+        if written > 0 { _ = ftruncate(fd, lseek(fd, 0, SEEK_END) - off_t(written)) }
+        throw FileError("cannot append to \(url.path): \(String(cString: strerror(why)))")
       }
       written += n
     }

@@ -1,5 +1,8 @@
 import Common
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import TestSupport
 import XCTest
 @testable import Label
@@ -171,6 +174,39 @@ final class LabelRunTests: XCTestCase {
     let again = try await Fixtures.run(settings, templates: [template], reports: reports, out: out)
     XCTAssertEqual(again[0].requests, 0)
     XCTAssertEqual(again[0].skippedDone, 30)
+  }
+
+  /// An answer that cannot be stored (here: the file-size limit, as a full disk would) ends the
+  /// run with one error naming the file; no further request goes out, and the answers stored
+  /// before it stay, whole (the part of a line the disk took is taken back).
+  func testAnAnswerThatCannotBeStoredEndsTheRun() async throws {
+    let server = try FakeServer(["--delay", "0.05"])
+    let out = try TestEnv.scratch("cxr-label-run")
+    let reports = Fixtures.reports((0..<40).map { "clear \($0)" })
+    // Writes past 1,500 bytes fail with EFBIG instead of raising SIGXFSZ, in this process only,
+    // until the limit is put back.
+    var saved = rlimit()
+    getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+    let oldHandler = signal(SIGXFSZ, SIG_IGN)
+    var limit = saved
+    limit.rlim_cur = 1_500
+    XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit), 0)
+    var thrown: Error?
+    do {
+      _ = try await Fixtures.run(Fixtures.settings([server]), templates: [try Fixtures.single()], reports: reports, out: out, inFlight: 2)
+    } catch { thrown = error }
+    setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+    signal(SIGXFSZ, oldHandler)
+    let message = "\(try XCTUnwrap(thrown, "the run should fail"))"
+    XCTAssertTrue(message.contains("cannot append to \(out.appendingPathComponent("answers.jsonl").path): File too large"), message)
+    // Whole answers only: the part of the line the limit let through was taken back.
+    XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("answers.jsonl")).last, 0x0A)
+    let stored = try Fixtures.jsonl(out.appendingPathComponent("answers.jsonl"))
+    XCTAssertGreaterThan(stored.count, 0)
+    XCTAssertLessThan(stored.count, 40)
+    // The requests already in flight when it failed, and no new one.
+    try await Task.sleep(nanoseconds: 200_000_000)
+    XCTAssertLessThanOrEqual(server.chatRequests.count, stored.count + 2, "requests after the failure")
   }
 
   func testTwoServersShareTheLoad() async throws {
