@@ -28,6 +28,7 @@ public enum Bootstrap {
                     rounds: Int, seed: UInt64) -> [(areas: [[Areas]], statistics: [[[Double]]])] {
     let sets = labelSets.count
     precondition(rankings.count == sets && passes.count == sets, "rankings and passes for every label set")
+    precondition(rankings.allSatisfy { $0.count == rankings[0].count }, "the same models for every label set")
     let n = labelSets.first?.count ?? 0
     precondition(labelSets.allSatisfy { $0.count == n } && rankings.allSatisfy { $0.allSatisfy { $0.count == n } },
                  "every label set and ranking must cover the same cases")
