@@ -222,12 +222,13 @@ public enum Evaluation {
                                       predictionRow: predictionRow[r], rounds: rounds, seed: seed, options: options, tuned: tuned,
                                       into: &parts[r][k]))
         }
-        let found = subgroups(prepared, options: options, predictions: predictions, rounds: rounds, seed: seed)
+        let together = sharingCases(prepared)
+        let found = subgroups(prepared, together: together, options: options, predictions: predictions, rounds: rounds, seed: seed)
         for (i, r) in refs.enumerated() {
           parts[r][k].subgroups += found[i].rows
           parts[r][k].notes.insert(contentsOf: found[i].notes, at: prepared[i].subgroupNotesAt)
         }
-        let resampled = bootstrap(prepared, rounds: rounds, seed: seed)
+        let resampled = bootstrap(prepared, together: together, rounds: rounds, seed: seed)
         for (i, r) in refs.enumerated() {
           finish(prepared[i], resampled: resampled[i], predictions: predictions, rounds: rounds, seed: seed, options: options,
                  into: &parts[r][k])
@@ -312,19 +313,25 @@ public enum Evaluation {
                     subgroupNotesAt: subgroupNotesAt)
   }
 
+  /// The prepared references that are resampled together: those whose models all share the same
+  /// cases, with both classes (`resampledTogether`), grouped by their case ids (the same ids in
+  /// the same order: the same draws, scores and subgroups). Others are left out.
+  static func sharingCases(_ prepared: [Prepared]) -> [[Int]] {
+    var groups: [(ids: [String], members: [Int])] = []
+    for (i, p) in prepared.enumerated() where p.resampledTogether {
+      let ids = p.joined[0].rows.map { p.reference.ids[Int($0)] }
+      if let g = groups.firstIndex(where: { $0.ids == ids }) { groups[g].members.append(i) } else { groups.append((ids, [i])) }
+    }
+    return groups.map(\.members)
+  }
+
   /// The bootstrap of each prepared (reference, finding); the operating points and calibration
-  /// ride on the same rounds. References whose models all share the same cases with both classes
-  /// (the usual case) are drawn together, one draw per round serving all of them, and each model's
+  /// ride on the same rounds. The references of each group of `together` (`sharingCases`, the
+  /// usual case) are drawn together, one draw per round serving all of them, and each model's
   /// passes over them run as one; the numbers are those of each reference resampled alone.
   /// Otherwise one batch per model.
-  static func bootstrap(_ prepared: [Prepared], rounds: Int, seed: UInt64) -> [Resampled] {
+  static func bootstrap(_ prepared: [Prepared], together groups: [[Int]], rounds: Int, seed: UInt64) -> [Resampled] {
     var out = prepared.map { p in Resampled(areas: Array(repeating: [], count: p.joined.count), statistics: Array(repeating: [], count: p.joined.count)) }
-    // References drawn together: those that share their cases with the first such one.
-    let together = prepared.indices.filter { prepared[$0].resampledTogether }
-    var groups: [[Int]] = []
-    for i in together {
-      if let g = groups.firstIndex(where: { prepared[$0[0]].joined[0].rows == prepared[i].joined[0].rows }) { groups[g].append(i) } else { groups.append([i]) }
-    }
     for group in groups {
       let b = Bootstrap.areas(labelSets: group.map { prepared[$0].joined[0].labels }, rankings: group.map { prepared[$0].rankings },
                               also: group.map { prepared[$0].plans.map { $0!.pass } }, scored: group.map { prepared[$0].plans.map { $0!.scored } },
@@ -341,17 +348,13 @@ public enum Evaluation {
     return out
   }
 
-  /// The subgroup rows (and notes) of each prepared (reference, finding). References whose
-  /// models all share the same case ids with both classes are resampled together
+  /// The subgroup rows (and notes) of each prepared (reference, finding). The references of each
+  /// group of `together` (`sharingCases`) are resampled together
   /// (`Subgroups.bootstrap(labelSets:...)`), with the same numbers as alone.
-  static func subgroups(_ prepared: [Prepared], options: EvaluationOptions, predictions: [Predictions], rounds: Int, seed: UInt64)
-    -> [(rows: [SubgroupRow], notes: [String])] {
+  static func subgroups(_ prepared: [Prepared], together groups: [[Int]], options: EvaluationOptions, predictions: [Predictions],
+                        rounds: Int, seed: UInt64) -> [(rows: [SubgroupRow], notes: [String])] {
     guard !options.subgroups.isEmpty else { return prepared.map { _ in ([], []) } }
     let caseIDs = prepared.map { p in p.joined.map { $0.rows.map { p.reference.ids[Int($0)] } } }
-    var groups: [[Int]] = []
-    for i in prepared.indices where prepared[i].resampledTogether {
-      if let g = groups.firstIndex(where: { caseIDs[$0[0]][0] == caseIDs[i][0] }) { groups[g].append(i) } else { groups.append([i]) }
-    }
     var resampled = [[[[[[Double]]]]]?](repeating: nil, count: prepared.count)
     for group in groups where group.count > 1 {
       let groupings = Subgroups.groupings(options.subgroups, ids: caseIDs[group[0]][0])

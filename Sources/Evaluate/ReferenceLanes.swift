@@ -37,8 +37,9 @@ struct ReferenceLanes: Sendable {
   let squaredExcess: [Int]
   /// Per member: its positive cases.
   let positives: [[Int32]]
-  /// Lane j of label[bits] is 1 when bit j of `bits` is set.
-  let label: [Lanes] = (0..<16).map { bits in Lanes((0..<4).map { Double((bits >> $0) & 1) }) }
+  /// The lanes' labels from a case's label bits: lane j of `labels[bits]` is 1 when bit j is set
+  /// (also the subgroups' lanes, `Subgroups.lanePass`).
+  static let labels: [Lanes] = (0..<16).map { bits in Lanes((0..<4).map { Double((bits >> $0) & 1) }) }
 
   /// Lanes for `members`, or nil when they cannot share a pass (different cases, scores, cuts,
   /// bins or grid, one alone, more than four, or too many cases).
@@ -104,9 +105,7 @@ struct ReferenceLanes: Sendable {
     var events: [PassEvents] = []
     for j in 0..<lanes {
       let grid = CurveGrid(points: first.gridPoints, totalPos: totals[j].pos, totalNeg: totals[j].neg)
-      var member = scratch.member[j]
-      grid.limits(rocFinal: &member.rocFinal, prNeed: &member.prNeed)
-      scratch.member[j] = member
+      scratch.member[j].setGridLimits(grid)
       let offset = members[j].gridOffset
       events.append(PassEvents(grid: grid, rocFinal: scratch.member[j].rocFinal, prNeed: scratch.member[j].prNeed,
                                gridOut: UnsafeMutableBufferPointer(rebasing: out[j][offset..<(offset + 2 * first.gridPoints)]),
@@ -116,7 +115,7 @@ struct ReferenceLanes: Sendable {
     let sums = events.withUnsafeMutableBufferPointer { events in
       packed.withUnsafeBufferPointer { packed in
         labelBits.withUnsafeBufferPointer { labelBits in
-          label.withUnsafeBufferPointer { label in
+          ReferenceLanes.labels.withUnsafeBufferPointer { label in
             negativeResidual.withUnsafeBufferPointer { residual in
               first.checkpoints.withUnsafeBufferPointer { checkpoints in
                 scratch.sharedWeight.withUnsafeMutableBufferPointer { weightAt in

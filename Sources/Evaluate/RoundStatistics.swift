@@ -81,6 +81,9 @@ struct RoundStatistics: Sendable {
       rocFinal = [Int](repeating: 0, count: gridPoints)
       prNeed = [Int](repeating: 0, count: gridPoints)
     }
+
+    /// The round's grid limits, written in place (no copy of the arrays).
+    mutating func setGridLimits(_ grid: CurveGrid) { grid.limits(rocFinal: &rocFinal, prNeed: &prNeed) }
   }
 
   func makeScratch() -> Scratch { Scratch(count: checkpoints.count, gridPoints: gridPoints) }
@@ -96,7 +99,7 @@ struct RoundStatistics: Sendable {
     var best = [(tp: Int, fp: Int)](repeating: (0, 0), count: targets.count)
     var sums = (twiceAUC: 0, precision: 0.0)
     let grid = CurveGrid(points: gridPoints, totalPos: totalPos, totalNeg: totalNeg)
-    grid.limits(rocFinal: &scratch.rocFinal, prNeed: &scratch.prNeed)
+    scratch.setGridLimits(grid)
     let gridOut = UnsafeMutableBufferPointer(rebasing: out[gridOffset..<(gridOffset + 2 * gridPoints)])
     scratch.weight.withUnsafeMutableBufferPointer { cw in
       scratch.positives.withUnsafeMutableBufferPointer { ct in

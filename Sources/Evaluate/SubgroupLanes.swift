@@ -29,8 +29,6 @@ extension Subgroups {
   struct LabelLanes {
     /// Per case: bit j set when the case is positive for reference j.
     let bits: [UInt8]
-    /// Lane j of label[bits] is 1 when bit j of `bits` is set.
-    let label: [SideLanes.Lanes] = (0..<16).map { bits in SideLanes.Lanes((0..<4).map { Double((bits >> $0) & 1) }) }
     /// Per position of the score order: case index (bits 0-29), last of its tie group (bit 31).
     let packed: [UInt32]
 
@@ -60,7 +58,7 @@ extension Subgroups {
     let complements = k == 2 ? 0 : k  // two values: copied at the end, as in `pass`
     lanes.packed.withUnsafeBufferPointer { packed in
       lanes.bits.withUnsafeBufferPointer { bits in
-        lanes.label.withUnsafeBufferPointer { label in
+        ReferenceLanes.labels.withUnsafeBufferPointer { label in
           var allP = Lanes.zero, allT = 0.0, allBits: UInt8 = 0
           var starts = true  // this entry starts a tie group
           for e in packed {
