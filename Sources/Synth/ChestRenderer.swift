@@ -12,7 +12,7 @@ struct PneumothoraxSign: Equatable {
   var collapse: Double
 
   /// The sizes drawn: the collapsed lung keeps this much of the full lung.
-  static let collapseRange = 0.55...0.78
+  static let collapseRange = 0.55...0.85
   /// Above this a report calls the pneumothorax "small".
   static let smallAbove = 0.7
 

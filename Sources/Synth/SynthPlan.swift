@@ -94,8 +94,21 @@ struct SynthPlan {
   static let fracturePrevalence = 0.3
   /// Chest tubes as real data has them: mostly with (treated) pneumothoraces, rarely without,
   /// in the training and test sets alike, so a classifier can learn the tube as a shortcut.
-  static let chestTubeWithPneumothorax = 0.5
+  /// Large pneumothoraces are drained and small ones mostly watched, so the chance of a tube
+  /// falls with the size, linearly from `chestTubeWithLargest` at the largest drawn to
+  /// `chestTubeWithSmallest` at the smallest (on average `chestTubeWithPneumothorax`): the
+  /// pneumothoraces without a tube are the subtle ones, where a tube-led classifier fails.
+  static let chestTubeWithLargest = 0.85
+  static let chestTubeWithSmallest = 0.15
+  static let chestTubeWithPneumothorax = (chestTubeWithLargest + chestTubeWithSmallest) / 2
   static let chestTubeWithoutPneumothorax = 0.03
+
+  /// The chance that a pneumothorax of this size has a chest tube (see `chestTubeWithLargest`).
+  static func chestTubeChance(_ p: PneumothoraxSign) -> Double {
+    let sizes = PneumothoraxSign.collapseRange
+    let smallness = (p.collapse - sizes.lowerBound) / (sizes.upperBound - sizes.lowerBound)
+    return chestTubeWithLargest + (chestTubeWithSmallest - chestTubeWithLargest) * smallness
+  }
 
   /// The test set's View Position as real data has it: mostly PA; AP (portable films) for a
   /// share, more often for treated patients (a chest tube) and pneumothoraces; absent from a few
@@ -139,7 +152,7 @@ struct SynthPlan {
                               displacement: rng.uniform(1.0, 1.15) * halfSpacing)
     }
     var tube: ChestTubeSign?
-    if rng.chance(ptx == nil ? chestTubeWithoutPneumothorax : chestTubeWithPneumothorax) {
+    if rng.chance(ptx.map(chestTubeChance) ?? chestTubeWithoutPneumothorax) {
       var side = 0
       if let p = ptx { side = p.side } else { side = rng.int(0...1) }
       tube = ChestTubeSign(side: side, entry: rng.uniform(0.25, 0.5), tip: rng.uniform(0.6, 0.8))

@@ -55,7 +55,8 @@ enum SynthReadme {
       lateral fragments dropped by about half a rib spacing. Chest tube: a thin bright tube that
       enters through the lateral chest wall low on one side and curves up to the apex, with
       side holes near its tip; drawn with \(pct(SynthPlan.chestTubeWithPneumothorax)) of pneumothoraces (on their side: treated
-      ones) and \(pct(SynthPlan.chestTubeWithoutPneumothorax)) of other images, in both sets, so a classifier can learn the tube
+      ones; \(pct(SynthPlan.chestTubeWithLargest)) of the largest, falling with the size to \(pct(SynthPlan.chestTubeWithSmallest)) of the
+      smallest, which are watched) and \(pct(SynthPlan.chestTubeWithoutPneumothorax)) of other images, in both sets, so a classifier can learn the tube
       as a shortcut (the evaluation's chest tube subgroups show it); reports mention it and
       label it Support Devices. Image left = the patient's right. The masks cover the
       air crescent, boxes around the breaks and the tube. Lateral images carry no sign. Only

@@ -13,8 +13,9 @@ import Synth
 /// explains its reference-positive test images; the map's peak should fall inside the mask more
 /// often than a pixel drawn at random does (the mask's share of the image: chance).
 ///
-/// Measured 2026-12-07 (debug build, 2-core VM): 61 of 76 positive test images (0.803) against
-/// chance 0.083, in 33 s. It ran only on request while the debug build left the decode,
+/// Measured 2026-12-07 (debug build, 2-core VM): 55 of 75 positive test images (0.733) against
+/// chance 0.075, in 31 s, on the synthetic study whose tubes follow the pneumothorax's size and
+/// whose sizes reach smaller, subtler ones (61 of 76, 0.803, against 0.083 before). It ran only on request while the debug build left the decode,
 /// preprocessing, augmentation and synthetic-renderer loops unoptimised (398 s then); those layers
 /// now build with -O in debug too (Package.swift), so it runs with the suite.
 /// At 64 px the map is 2x2 (stages.3 is 1/32 of the input), so "inside the mask" is a hit of the

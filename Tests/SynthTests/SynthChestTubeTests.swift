@@ -8,6 +8,14 @@ import XCTest
 /// Chest tubes: drawn where the truth has one, mostly with pneumothoraces (as in real data, in
 /// training and test alike), written to chest_tube.csv in CANDID-PTX's RLE, named in the reports.
 final class SynthChestTubeTests: XCTestCase {
+  func testTheChanceOfATubeFallsWithThePneumothoraxSize() {
+    let sizes = PneumothoraxSign.collapseRange
+    XCTAssertEqual(SynthPlan.chestTubeChance(PneumothoraxSign(side: 0, collapse: sizes.lowerBound)), 0.85, accuracy: 1e-12, "the largest")
+    XCTAssertEqual(SynthPlan.chestTubeChance(PneumothoraxSign(side: 1, collapse: sizes.upperBound)), 0.15, accuracy: 1e-12, "the smallest")
+    XCTAssertEqual(SynthPlan.chestTubeChance(PneumothoraxSign(side: 0, collapse: (sizes.lowerBound + sizes.upperBound) / 2)), 0.5, accuracy: 1e-12)
+    XCTAssertEqual(SynthPlan.chestTubeWithPneumothorax, 0.5, accuracy: 1e-12, "half of them on average")
+  }
+
   func testTubesFollowPneumothoracesAtThePlannedRateInTrainingAndTest() {
     let plan = SynthPlan(seed: 2, size: .medium)
     let sets: [(String, [ReportTruth])] = [("training", plan.mimic.map(\.truth)), ("test", plan.candid.map(\.truth))]
@@ -19,6 +27,16 @@ final class SynthChestTubeTests: XCTestCase {
       XCTAssertEqual(rateWith, SynthPlan.chestTubeWithPneumothorax, accuracy: 0.12, "\(name): \(withPTX.count) with pneumothorax")
       XCTAssertEqual(rateWithout, SynthPlan.chestTubeWithoutPneumothorax, accuracy: 0.025, "\(name): \(without.count) without")
       XCTAssertGreaterThan(without.filter { $0.chestTube != nil }.count, 0, "\(name): rarely, not never, without a pneumothorax")
+      // Large pneumothoraces are drained, small ones watched: the chance falls linearly with the
+      // size, so the larger half of the drawn sizes has a tube about 0.675 of the time and the
+      // smaller half about 0.325 (the means of the line over each half).
+      let middle = (PneumothoraxSign.collapseRange.lowerBound + PneumothoraxSign.collapseRange.upperBound) / 2
+      let large = withPTX.filter { $0.pneumothorax!.collapse < middle }, small = withPTX.filter { $0.pneumothorax!.collapse >= middle }
+      let rateLarge = Double(large.filter { $0.chestTube != nil }.count) / Double(large.count)
+      let rateSmall = Double(small.filter { $0.chestTube != nil }.count) / Double(small.count)
+      XCTAssertEqual(rateLarge, 0.675, accuracy: 0.15, "\(name): \(large.count) larger pneumothoraces")
+      XCTAssertEqual(rateSmall, 0.325, accuracy: 0.15, "\(name): \(small.count) smaller pneumothoraces")
+      XCTAssertGreaterThan(rateLarge, rateSmall + 0.15, "\(name): the larger ones are the drained ones")
       for t in truths where t.chestTube != nil {
         XCTAssertTrue(t.present.contains("Support Devices"), "a tube is a support device")
         if let p = t.pneumothorax { XCTAssertEqual(t.chestTube?.side, p.side, "the tube treats the pneumothorax on its side") }
