@@ -34,22 +34,8 @@ public struct AnswerRecord {
   public var key: String { AnswerRecord.key(id: id, hash: templateHash, model: model) }
   static func key(id: String, hash: String, model: String) -> String { "\(hash)\u{1F}\(model)\u{1F}\(id)" }
 
-  var json: JSONValue {
-    .object([
-      ("id", .string(id)), ("template", .string(template)), ("template_hash", .string(templateHash)),
-      ("model", .string(model)), ("finding", .string(finding)),
-      ("response", response.map { .string($0) } ?? .null), ("parsed", .string(parsed)),
-      ("value", value.map { .number($0) } ?? .null), ("outcome", .string(outcome)),
-      ("error", error.map { .string($0) } ?? .null), ("latency_s", .number((latency * 1e4).rounded() / 1e4)),
-      ("prompt_tokens", .number(Double(promptTokens))), ("completion_tokens", .number(Double(completionTokens))),
-      ("attempts", .number(Double(attempts))), ("response_format", .bool(schema)), ("server", .string(server)),
-      ("finish_reason", finishReason.map { .string($0) } ?? .null), ("max_tokens", .number(Double(maxTokens))),
-      ("answer_tokens", .number(Double(answerTokens))),
-    ])
-  }
-
-  /// Writes the text of `json` (the same bytes) without building the tree: one line of the
-  /// JSONL file per answer.
+  /// One line of the JSONL file per answer, written straight to bytes (no JSONValue tree: every
+  /// case of that indirect enum is a heap box). The tests hold the tree it spells, as the oracle.
   func writeJSON(to out: inout [UInt8]) {
     func key(_ k: StaticString, first: Bool = false) {
       if !first { out.append(UInt8(ascii: ",")) }

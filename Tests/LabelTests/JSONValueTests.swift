@@ -147,3 +147,21 @@ final class JSONValueTests: XCTestCase {
     }
   }
 }
+
+/// The answer record as a JSONValue tree: the oracle that `writeJSON`'s bytes are checked against
+/// (the store writes the bytes alone).
+extension AnswerRecord {
+  var json: JSONValue {
+    .object([
+      ("id", .string(id)), ("template", .string(template)), ("template_hash", .string(templateHash)),
+      ("model", .string(model)), ("finding", .string(finding)),
+      ("response", response.map { .string($0) } ?? .null), ("parsed", .string(parsed)),
+      ("value", value.map { .number($0) } ?? .null), ("outcome", .string(outcome)),
+      ("error", error.map { .string($0) } ?? .null), ("latency_s", .number((latency * 1e4).rounded() / 1e4)),
+      ("prompt_tokens", .number(Double(promptTokens))), ("completion_tokens", .number(Double(completionTokens))),
+      ("attempts", .number(Double(attempts))), ("response_format", .bool(schema)), ("server", .string(server)),
+      ("finish_reason", finishReason.map { .string($0) } ?? .null), ("max_tokens", .number(Double(maxTokens))),
+      ("answer_tokens", .number(Double(answerTokens))),
+    ])
+  }
+}
