@@ -5,12 +5,13 @@
 # The reference client (scripts/bench/label_reference_client.py: Python threads + http.client,
 # keep-alive) sends the same requests right after, for the CPU-per-request ratio.
 # Usage: scripts/bench/label.sh [in-flight values...]   (default: 1 2 4 8 16 32 64 128)
+# DELAY=seconds sets the test server's time per answer (default 0.2; 0.001 shows the cost with no idle gap).
 # CXR=path/to/cxr measures another build (e.g. the bundle's static one, with libcxt.so beside it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
 CXR="${CXR:-$ROOT/.build/release/cxr}"
-DELAY=0.2
+DELAY=${DELAY:-0.2}
 SECONDS_PER_POINT=${SECONDS_PER_POINT:-4}
 LEVELS=("$@"); [ ${#LEVELS[@]} -eq 0 ] && LEVELS=(1 2 4 8 16 32 64 128)
 [ -x "$CXR" ] || (cd "$ROOT" && swift build -c release --product cxr >/dev/null)
