@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Throughput of `cxr label` against the loopback test server with a fixed 200 ms per answer, for
-# 1..128 requests in flight, side by side with the ideal (in_flight / 0.2 s: perfectly linear
-# scaling), plus the client's own CPU per request (getrusage over the run, in summary.json).
+# Throughput of `cxr label` against the loopback test server with a fixed time per answer (DELAY,
+# 200 ms by default), for 1..128 requests in flight, side by side with the ideal (in_flight / DELAY:
+# perfectly linear scaling), plus the client's own CPU per request (getrusage over the run, in summary.json).
 # The reference client (scripts/bench/label_reference_client.py: Python threads + http.client,
 # keep-alive) sends the same requests right after, for the CPU-per-request ratio.
 # Usage: scripts/bench/label.sh [in-flight values...]   (default: 1 2 4 8 16 32 64 128)
 # DELAY=seconds sets the test server's time per answer (default 0.2; 0.001 shows the cost with no idle gap).
+# Each point sends N x SECONDS_PER_POINT x 5 requests (at least 60), whatever DELAY is: the same
+# count as at 200 ms, so points with other delays compare request for request.
 # CXR=path/to/cxr measures another build (e.g. the bundle's static one, with libcxt.so beside it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -13,6 +15,8 @@ PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
 CXR="${CXR:-$ROOT/.build/release/cxr}"
 DELAY=${DELAY:-0.2}
 SECONDS_PER_POINT=${SECONDS_PER_POINT:-4}
+[[ "$DELAY" =~ ^[0-9]*\.?[0-9]+$ ]] && awk "BEGIN { exit !($DELAY > 0) }" \
+  || { echo "label.sh: DELAY must be a positive number of seconds (e.g. 0.2), not '$DELAY'" >&2; exit 2; }
 LEVELS=("$@"); [ ${#LEVELS[@]} -eq 0 ] && LEVELS=(1 2 4 8 16 32 64 128)
 [ -x "$CXR" ] || (cd "$ROOT" && swift build -c release --product cxr >/dev/null)
 WORK="$(mktemp -d)"
