@@ -107,7 +107,10 @@ extension AnswerRecord: Decodable {
 
 /// The append-only JSONL of answers. Each answer is one `write` of one line as soon as it arrives,
 /// so a killed run loses only the requests in flight; a line cut short by the kill is dropped when
-/// the file is opened again.
+/// the file is opened again. One run at a time: the store holds an exclusive `flock` on the file
+/// while it is open (the kernel lets go when the process ends, kill -9 included), so a second run
+/// on the same folder stops at once instead of asking the same questions, appending between the
+/// first one's lines or cutting its line in progress.
 public final class AnswerStore {
   public let url: URL
   /// Every complete record in the file, in order (later records for a key win).
@@ -120,28 +123,42 @@ public final class AnswerStore {
   public init(url: URL) throws {
     self.url = url
     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    if FileManager.default.fileExists(atPath: url.path) {
-      let data: Data
-      do { data = try Data(contentsOf: url) } catch {
-        throw FileError("cannot read \(url.path): \(error.localizedDescription)")
+    let handle = open(url.path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    if handle < 0 { throw FileError("cannot open \(url.path) for appending: \(String(cString: strerror(errno)))") }
+    do {
+      // Only a lock held elsewhere stops the run; a file system without locks (ENOLCK,
+      // EOPNOTSUPP) runs unlocked, as before.
+      if flock(handle, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK {
+        throw FileError("\(url.path) is in use by another cxr label run (it holds the file's lock); wait for that run to end or give this one another --out")
       }
-      var complete = data.count
-      if let lastNewline = data.lastIndex(of: 0x0A) { complete = lastNewline + 1 } else { complete = 0 }
-      if complete < data.count { droppedPartialLine = true }
-      var lineNo = 0
-      let decoder = JSONDecoder()
-      for line in data[..<complete].split(separator: 0x0A, omittingEmptySubsequences: false) {
-        lineNo += 1
-        if line.isEmpty { continue }
-        guard let rec = try? decoder.decode(AnswerRecord.self, from: Data(line)) else {
-          throw FileError("\(url.path):\(lineNo): not an answer record; move the file away or fix that line")
-        }
-        records.append(rec)
-      }
-      if droppedPartialLine { truncate(url.path, off_t(complete)) }
+      (records, droppedPartialLine) = try AnswerStore.read(url, handle: handle)
+    } catch {
+      close(handle)
+      throw error
     }
-    fd = open(url.path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-    if fd < 0 { throw FileError("cannot open \(url.path) for appending: \(String(cString: strerror(errno)))") }
+    fd = handle
+  }
+
+  /// The complete records of the file; a last line cut short (an interrupted run) is cut off.
+  private static func read(_ url: URL, handle: Int32) throws -> ([AnswerRecord], droppedPartialLine: Bool) {
+    let data: Data
+    do { data = try Data(contentsOf: url) } catch {
+      throw FileError("cannot read \(url.path): \(error.localizedDescription)")
+    }
+    let complete = data.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+    var records: [AnswerRecord] = []
+    var lineNo = 0
+    let decoder = JSONDecoder()
+    for line in data[..<complete].split(separator: 0x0A, omittingEmptySubsequences: false) {
+      lineNo += 1
+      if line.isEmpty { continue }
+      guard let rec = try? decoder.decode(AnswerRecord.self, from: Data(line)) else {
+        throw FileError("\(url.path):\(lineNo): not an answer record; move the file away or fix that line")
+      }
+      records.append(rec)
+    }
+    if complete < data.count { _ = ftruncate(handle, off_t(complete)) }
+    return (records, complete < data.count)
   }
 
   deinit { close(fd) }

@@ -176,6 +176,35 @@ final class LabelRunTests: XCTestCase {
     XCTAssertEqual(again[0].skippedDone, 30)
   }
 
+  /// A second run on the folder of a run still going stops at once with one error naming the
+  /// file, before it sends a question; the first run's answers are whole and its own; once it has
+  /// ended (its lock goes with it), the same command finds everything answered.
+  func testASecondRunOnAFolderInUseStopsBeforeAsking() async throws {
+    let server = try FakeServer(["--delay", "0.1"])
+    let out = try TestEnv.scratch("cxr-label-run")
+    let reports = Fixtures.reports((0..<12).map { "clear \($0)" })
+    let settings = Fixtures.settings([server])
+    let template = try Fixtures.single()
+    let first = Task { try await Fixtures.run(settings, templates: [template], reports: reports, out: out, inFlight: 1) }
+    let answersURL = out.appendingPathComponent("answers.jsonl")
+    while ((try? Fixtures.jsonl(answersURL).count) ?? 0) < 2 { try await Task.sleep(nanoseconds: 10_000_000) }
+    let postsBefore = server.chatRequests.count
+    do {
+      _ = try await Fixtures.run(settings, templates: [template], reports: reports, out: out, inFlight: 4)
+      XCTFail("the second run should stop")
+    } catch {
+      XCTAssertEqual("\(error)", "\(answersURL.path) is in use by another cxr label run (it holds the file's lock); wait for that run to end or give this one another --out")
+    }
+    XCTAssertLessThanOrEqual(server.chatRequests.count, postsBefore + 1, "only the first run's next question")
+    let summaries = try await first.value
+    XCTAssertEqual(summaries[0].requests, 12)
+    let all = try Fixtures.jsonl(answersURL)
+    XCTAssertEqual(all.map { $0["id"] as! String }, (0..<12).map { "r\($0)" })
+    let again = try await Fixtures.run(settings, templates: [template], reports: reports, out: out)
+    XCTAssertEqual(again[0].requests, 0)
+    XCTAssertEqual(again[0].skippedDone, 12)
+  }
+
   /// An answer that cannot be stored (here: the file-size limit, as a full disk would) ends the
   /// run with one error naming the file; no further request goes out, and the answers stored
   /// before it stay, whole (the part of a line the disk took is taken back).
