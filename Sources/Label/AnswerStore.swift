@@ -40,11 +40,11 @@ public struct AnswerRecord {
     func key(_ k: StaticString, first: Bool = false) {
       if !first { out.append(UInt8(ascii: ",")) }
       out.append(UInt8(ascii: "\""))
-      out.append(contentsOf: UnsafeBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount))
-      out.append(contentsOf: #"":"#.utf8)
+      out.append(literal: k)
+      out.append(literal: #"":"#)
     }
-    func string(_ s: String?) { if let s { JSONValue.writeString(s, to: &out) } else { out.append(contentsOf: "null".utf8) } }
-    func number(_ d: Double?) { if let d { JSONValue.writeNumber(d, to: &out) } else { out.append(contentsOf: "null".utf8) } }
+    func string(_ s: String?) { if let s { JSONValue.writeString(s, to: &out) } else { out.append(literal: "null") } }
+    func number(_ d: Double?) { if let d { JSONValue.writeNumber(d, to: &out) } else { out.append(literal: "null") } }
     out.append(UInt8(ascii: "{"))
     key("id", first: true); string(id)
     key("template"); string(template)
@@ -60,7 +60,7 @@ public struct AnswerRecord {
     key("prompt_tokens"); number(Double(promptTokens))
     key("completion_tokens"); number(Double(completionTokens))
     key("attempts"); number(Double(attempts))
-    key("response_format"); out.append(contentsOf: (schema ? "true" : "false").utf8)
+    key("response_format"); out.append(literal: schema ? "true" : "false")
     key("server"); string(server)
     key("finish_reason"); string(finishReason)
     key("max_tokens"); number(Double(maxTokens))

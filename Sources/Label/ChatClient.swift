@@ -725,9 +725,9 @@ public final class ChatClient: @unchecked Sendable {
     out.append(contentsOf: bodyHead)
     func message(_ role: String, _ content: String, first: Bool) {
       if !first { out.append(UInt8(ascii: ",")) }
-      out.append(contentsOf: #"{"role":"#.utf8)
+      out.append(literal: #"{"role":"#)
       JSONValue.writeString(role, to: &out)
-      out.append(contentsOf: #","content":"#.utf8)
+      out.append(literal: #","content":"#)
       JSONValue.writeString(content, to: &out)
       out.append(UInt8(ascii: "}"))
     }
@@ -741,12 +741,12 @@ public final class ChatClient: @unchecked Sendable {
     JSONValue.writeNumber(Double(maxTokens), to: &out)
     let stop = prompt.stop(for: userTurns - 1)
     if !stop.isEmpty && !schema {
-      out.append(contentsOf: #","stop":"#.utf8)
+      out.append(literal: #","stop":"#)
       JSONValue.array(stop.map { .string($0) }).write(to: &out)
     }
     if !prefill.isEmpty {
       // vLLM continues a final assistant message only when asked; llama.cpp and Ollama do it anyway.
-      out.append(contentsOf: #","continue_final_message":true,"add_generation_prompt":false"#.utf8)
+      out.append(literal: #","continue_final_message":true,"add_generation_prompt":false"#)
     }
     if schema { out.append(contentsOf: prompt.responseFormatField) }
     out.append(UInt8(ascii: "}"))
@@ -877,36 +877,90 @@ struct ChatCompletion: Decodable {
 
 extension ChatCompletion {
   /// What `init(from:)` reads, for a body that FastJSON reads; nil when it does not (or when a
-  /// token count is not a plain integer), and JSONDecoder decides.
+  /// token count is not a plain integer, or a key that is read repeats), and JSONDecoder
+  /// decides. Read in place: the members that are not kept (id, model, created, ...) are checked
+  /// and stepped over, not built.
   static func fast(_ body: ByteBuffer) -> ChatCompletion? {
-    guard let json = body.withUnsafeReadableBytes({ FastJSON.parse($0) }), let top = json.members,
-          case .array(let items)? = FastJSON.member(top, "choices") else { return nil }
-    var choices: [Choice] = []
-    choices.reserveCapacity(items.count)
-    for item in items {
-      guard let c = item.members else { return nil }  // a choice that is no object fails the decode
-      var message: Message? = nil
-      if case .object(let m)? = FastJSON.member(c, "message") {
-        if case .string(let s)? = FastJSON.member(m, "content") { message = Message(content: s) } else { message = Message(content: nil) }
-      }
-      var finish: String? = nil
-      if case .string(let s)? = FastJSON.member(c, "finish_reason") { finish = s }
-      choices.append(Choice(message: message, finishReason: finish))
-    }
-    var usage: Usage? = nil
-    if case .object(let u)? = FastJSON.member(top, "usage") {
-      var counts: [Int?] = []
-      for key in ["prompt_tokens", "completion_tokens"] {
-        switch FastJSON.member(u, key) {
-        case .number(let int)?:
-          guard let int else { return nil }
-          counts.append(int)
-        default: counts.append(nil)
+    body.withUnsafeReadableBytes { bytes -> ChatCompletion? in
+      var r = FastJSON.Reader(bytes: bytes)
+      var choices: [Choice]? = nil
+      var usage: Usage? = nil
+      var sawUsage = false
+      guard r.peek() != nil, r.object(depth: 0, { key, r in
+        if FastJSON.isKey(key, "choices") {
+          guard choices == nil else { return false }
+          var list: [Choice] = []
+          guard r.array(depth: 1, { r in
+            guard let choice = readChoice(&r) else { return false }
+            list.append(choice)
+            return true
+          }) else { return false }  // choices that are no array fail the decode
+          choices = list
+          return true
         }
-      }
-      usage = Usage(promptTokens: counts[0], completionTokens: counts[1])
+        if FastJSON.isKey(key, "usage") {
+          guard !sawUsage else { return false }
+          sawUsage = true
+          guard r.peek() == UInt8(ascii: "{") else { return r.skipValue(depth: 1) }  // not an object: no usage
+          var counts: (Int?, Int?) = (nil, nil)
+          var seen = (false, false)
+          guard r.object(depth: 1, { key, r in
+            let first = FastJSON.isKey(key, "prompt_tokens")
+            guard first || FastJSON.isKey(key, "completion_tokens") else { return r.skipValue(depth: 2) }
+            guard !(first ? seen.0 : seen.1) else { return false }
+            if first { seen.0 = true } else { seen.1 = true }
+            guard let c = r.peek(), c == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) else {
+              return r.skipValue(depth: 2)  // another type reads as missing
+            }
+            guard case .number(let int?)? = r.number() else { return false }  // 1.5: JSONDecoder decides
+            if first { counts.0 = int } else { counts.1 = int }
+            return true
+          }) else { return false }
+          usage = Usage(promptTokens: counts.0, completionTokens: counts.1)
+          return true
+        }
+        return r.skipValue(depth: 1)
+      }), r.atEnd(), let choices else { return nil }
+      return ChatCompletion(choices: choices, usage: usage)
     }
-    return ChatCompletion(choices: choices, usage: usage)
+  }
+
+  /// One item of `choices`: `message.content` and `finish_reason` when they are strings; a
+  /// message that is no object is none. An item that is no object fails the decode (nil).
+  private static func readChoice(_ r: inout FastJSON.Reader) -> Choice? {
+    var message: Message? = nil
+    var finish: String? = nil
+    var seen = (message: false, finish: false)
+    guard r.object(depth: 2, { key, r in
+      if FastJSON.isKey(key, "message") {
+        guard !seen.message else { return false }
+        seen.message = true
+        guard r.peek() == UInt8(ascii: "{") else { return r.skipValue(depth: 3) }
+        var content: String? = nil
+        var sawContent = false
+        guard r.object(depth: 3, { key, r in
+          guard FastJSON.isKey(key, "content") else { return r.skipValue(depth: 4) }
+          guard !sawContent else { return false }
+          sawContent = true
+          guard r.peek() == UInt8(ascii: "\"") else { return r.skipValue(depth: 4) }
+          guard let s = r.string() else { return false }
+          content = s
+          return true
+        }) else { return false }
+        message = Message(content: content)
+        return true
+      }
+      if FastJSON.isKey(key, "finish_reason") {
+        guard !seen.finish else { return false }
+        seen.finish = true
+        guard r.peek() == UInt8(ascii: "\"") else { return r.skipValue(depth: 3) }
+        guard let s = r.string() else { return false }
+        finish = s
+        return true
+      }
+      return r.skipValue(depth: 3)
+    }) else { return nil }
+    return Choice(message: message, finishReason: finish)
   }
 }
 

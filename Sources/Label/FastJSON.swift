@@ -1,6 +1,6 @@
 /// A strict reader for the small JSON documents read once per answer (the chat completion body,
 /// the answer object), for the common case only: ASCII text, no exponents or long numbers, no
-/// repeated keys, little nesting. Anything else gives nil and the caller asks JSONDecoder, as it
+/// repeated keys among those read, no escapes in keys, little nesting. Anything else gives nil and the caller asks JSONDecoder, as it
 /// always did; so for every document read here JSONDecoder would read the same values. It is a
 /// fraction of JSONDecoder's cost (which builds a map of the document, then decodes through
 /// generic containers with a dynamic cast per value: a tenth of the client's CPU per request).
@@ -35,11 +35,38 @@ enum FastJSON {
     members.first(where: { $0.0 == key })?.1
   }
 
-  private struct Reader {
+  /// `name` spells `key`'s bytes.
+  static func same(_ name: String, _ key: UnsafeRawBufferPointer) -> Bool {
+    name.utf8.count == key.count && name.utf8.elementsEqual(key)
+  }
+
+  /// `key`'s bytes are those of `name` (keys are compared as read: `plainKey` takes no escapes).
+  static func isKey(_ key: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+    guard key.count == name.utf8CodeUnitCount else { return false }
+    let p = name.utf8Start
+    for k in 0..<key.count where key[k] != p[k] { return false }
+    return true
+  }
+
+  /// Reads a document in place: objects member by member (`object(depth:_:)`), values read or
+  /// skipped (`skipValue`), so a caller that wants three fields of a chat completion builds no
+  /// tree and no string it does not keep. Every path refuses what the tree reader refuses.
+  struct Reader {
     let bytes: UnsafeRawBufferPointer
     var at = 0
     static let maxDepth = 32
     static let maxMembers = 64
+
+    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// The byte at the read position (after any space), if any.
+    mutating func peek() -> UInt8? {
+      skipSpace()
+      return at < bytes.count ? bytes[at] : nil
+    }
+
+    /// Whether only space is left.
+    mutating func atEnd() -> Bool { peek() == nil }
 
     mutating func skipSpace() {
       while at < bytes.count {
@@ -52,14 +79,46 @@ enum FastJSON {
     mutating func value(depth: Int) -> FastJSON? {
       guard depth < Reader.maxDepth, at < bytes.count else { return nil }
       switch bytes[at] {
-      case UInt8(ascii: "{"): return object(depth: depth)
-      case UInt8(ascii: "["): return array(depth: depth)
+      case UInt8(ascii: "{"):
+        var members: [(String, FastJSON)] = []
+        members.reserveCapacity(8)  // the objects read here have 2 to 8 members: one allocation, not one per doubling
+        let ok = object(depth: depth) { key, r in
+          // A repeated key: which one JSONDecoder keeps is its business.
+          guard members.count < Reader.maxMembers, !members.contains(where: { FastJSON.same($0.0, key) }),
+                let v = r.value(depth: depth + 1) else { return false }
+          members.append((String(decoding: key, as: UTF8.self), v))
+          return true
+        }
+        return ok ? .object(members) : nil
+      case UInt8(ascii: "["):
+        var items: [FastJSON] = []
+        let ok = array(depth: depth) { r in
+          guard let v = r.value(depth: depth + 1) else { return false }
+          items.append(v)
+          return true
+        }
+        return ok ? .array(items) : nil
       case UInt8(ascii: "\""): return string().map { .string($0) }
       case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
       case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
       case UInt8(ascii: "n"): return literal("null") ? .null : nil
       case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number()
       default: return nil
+      }
+    }
+
+    /// Checks the value at the read position as `value` would read it, and steps over it.
+    mutating func skipValue(depth: Int) -> Bool {
+      guard depth < Reader.maxDepth, at < bytes.count else { return false }
+      switch bytes[at] {
+      case UInt8(ascii: "{"): return object(depth: depth) { _, r in r.skipValue(depth: depth + 1) }
+      case UInt8(ascii: "["): return array(depth: depth) { r in r.skipValue(depth: depth + 1) }
+      case UInt8(ascii: "\""): return scanString() != nil
+      case UInt8(ascii: "t"): return literal("true")
+      case UInt8(ascii: "f"): return literal("false")
+      case UInt8(ascii: "n"): return literal("null")
+      case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number() != nil
+      default: return false
       }
     }
 
@@ -72,45 +131,45 @@ enum FastJSON {
       return true
     }
 
-    mutating func object(depth: Int) -> FastJSON? {
-      at += 1  // {
+    /// The object at the read position, member by member: `member` gets each key's bytes and
+    /// must read or skip its value (false stops, and the object is refused). A key with escapes
+    /// is refused (no reply has one; JSONDecoder reads it). No check for repeated keys here:
+    /// the caller knows which keys it keeps.
+    mutating func object(depth: Int, _ member: (UnsafeRawBufferPointer, inout Reader) -> Bool) -> Bool {
+      guard depth < Reader.maxDepth, at < bytes.count, bytes[at] == UInt8(ascii: "{") else { return false }
+      at += 1
       skipSpace()
-      var members: [(String, FastJSON)] = []
-      members.reserveCapacity(8)  // the objects read here have 2 to 8 members: one allocation, not one per doubling
-      if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return .object(members) }
+      if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return true }
       while true {
-        guard at < bytes.count, bytes[at] == UInt8(ascii: "\""), let key = string() else { return nil }
+        guard at < bytes.count, bytes[at] == UInt8(ascii: "\""), let (start, end, escaped) = scanString(), !escaped else { return false }
         skipSpace()
-        guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return nil }
+        guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return false }
         at += 1
         skipSpace()
-        guard let v = value(depth: depth + 1) else { return nil }
-        // A repeated key: which one JSONDecoder keeps is its business.
-        guard members.count < Reader.maxMembers, !members.contains(where: { $0.0 == key }) else { return nil }
-        members.append((key, v))
+        guard member(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), &self) else { return false }
         skipSpace()
-        guard at < bytes.count else { return nil }
+        guard at < bytes.count else { return false }
         if bytes[at] == UInt8(ascii: ",") { at += 1; skipSpace(); continue }
-        guard bytes[at] == UInt8(ascii: "}") else { return nil }
+        guard bytes[at] == UInt8(ascii: "}") else { return false }
         at += 1
-        return .object(members)
+        return true
       }
     }
 
-    mutating func array(depth: Int) -> FastJSON? {
-      at += 1  // [
+    /// The array at the read position, item by item (`item` reads or skips each one).
+    mutating func array(depth: Int, _ item: (inout Reader) -> Bool) -> Bool {
+      guard depth < Reader.maxDepth, at < bytes.count, bytes[at] == UInt8(ascii: "[") else { return false }
+      at += 1
       skipSpace()
-      var items: [FastJSON] = []
-      if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items) }
+      if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return true }
       while true {
-        guard let v = value(depth: depth + 1) else { return nil }
-        items.append(v)
+        guard item(&self) else { return false }
         skipSpace()
-        guard at < bytes.count else { return nil }
+        guard at < bytes.count else { return false }
         if bytes[at] == UInt8(ascii: ",") { at += 1; skipSpace(); continue }
-        guard bytes[at] == UInt8(ascii: "]") else { return nil }
+        guard bytes[at] == UInt8(ascii: "]") else { return false }
         at += 1
-        return .array(items)
+        return true
       }
     }
 
@@ -146,9 +205,10 @@ enum FastJSON {
       return .number(int: integer ? (negative ? -value : value) : nil)
     }
 
-    /// A string of ASCII characters and the usual escapes; `\u` escapes of control characters,
-    /// surrogates and NUL, and any byte above 0x7F, are left to JSONDecoder.
-    mutating func string() -> String? {
+    /// The string at the read position, stepped over: the bytes between its quotes and whether
+    /// it has escapes. Only ASCII characters (no control characters) are taken; `string()`
+    /// checks the escapes themselves.
+    mutating func scanString() -> (start: Int, end: Int, escaped: Bool)? {
       at += 1  // "
       let start = at
       var escaped = false
@@ -162,6 +222,13 @@ enum FastJSON {
       guard at < bytes.count else { return nil }
       let end = at
       at += 1  // closing quote
+      return (start, end, escaped)
+    }
+
+    /// A string of ASCII characters and the usual escapes; `\u` escapes of control characters,
+    /// surrogates and NUL, and any byte above 0x7F, are left to JSONDecoder.
+    mutating func string() -> String? {
+      guard let (start, end, escaped) = scanString() else { return nil }
       guard escaped else { return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) }
       var out: [UInt8] = []
       out.reserveCapacity(end - start)

@@ -276,7 +276,10 @@ public struct PromptTemplate {
 }
 
 /// A template filled in for one finding; the report goes in per request.
-public struct RenderedPrompt {
+/// A class, not a struct: every async call of a conversation keeps its arguments in its frame,
+/// and a copy of this (the whole template, the finding, the split texts) retained dozens of
+/// references, a dozen times per request; a reference is retained once.
+public final class RenderedPrompt: @unchecked Sendable {
   public let template: PromptTemplate
   public let finding: FindingSpec
   public let system: String

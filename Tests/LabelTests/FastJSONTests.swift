@@ -37,6 +37,19 @@ final class FastJSONTests: XCTestCase {
     #"{"choices": [{"message": {"content": "unterminated}}]"#,
     "",
     "{",
+    // Members that are not kept are checked and stepped over, repeated or not.
+    #"{"id":"a","id":"b","choices":[{"index":0,"message":{"role":"a","content":"x","role":"b"},"logprobs":null}],"x":{"a":[1,-2.5,true,false,null,"s\"",{"b":{}},[]]}}"#,
+    #"{"choices":[{"message":{"content":{"a":1}},"finish_reason":["x"]}],"usage":{"prompt_tokens":null,"completion_tokens":"3","total_tokens":{}}}"#,
+    #"{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":3,"prompt_tokens":4}}"#,
+    #"{"choices":[{"message":{"content":"x"},"message":{"content":"y"}}]}"#,
+    #"{"choices":[{"finish_reason":"stop","finish_reason":"length","message":{"content":"x"}}]}"#,
+    #"{"choi\u0063es":[{"message":{"content":"x"}}]}"#,
+    #"{"choices":[{"message":{"content":"x"}}],"x":{"a\u0062":1}}"#,
+    #"{"choices":[{"message":{"content":"x"}}],"usage":[1,2]}"#,
+    #"{"choices":[{"message":null,"finish_reason":"stop"}],"usage":{"completion_tokens":5}}"#,
+    #"{"choices":[{"message":{"content":"x"}}],"x":[1,}"#,
+    #"{"choices":[{"message":{"content":"x"}}],"x":{"a" 1}}"#,
+    "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"deep\":" + String(repeating: "[", count: 40) + String(repeating: "]", count: 40) + "}",
   ]
 
   func testChatCompletionAgreesWithJSONDecoder() {
@@ -56,7 +69,24 @@ final class FastJSONTests: XCTestCase {
       XCTAssertEqual(fast.usage?.promptTokens, decoded.usage?.promptTokens, body)
       XCTAssertEqual(fast.usage?.completionTokens, decoded.usage?.completionTokens, body)
     }
-    XCTAssertGreaterThanOrEqual(fastRead, 6)
+    XCTAssertGreaterThanOrEqual(fastRead, 10)
+    // The usual replies are read here, not handed on to JSONDecoder.
+    let usual = ChatCompletion.fast(ByteBuffer(string: FastJSONTests.bodies[0]))
+    XCTAssertEqual(usual?.choices.first?.message?.content, #"{"answer": "Present"}"#)
+    XCTAssertEqual(usual?.choices.first?.finishReason, "stop")
+    XCTAssertEqual(usual?.usage?.promptTokens, 110)
+    XCTAssertEqual(usual?.usage?.completionTokens, 2)
+    let extras = ChatCompletion.fast(ByteBuffer(string: FastJSONTests.bodies[30]))
+    XCTAssertEqual(extras?.choices.first?.message?.content, "x")
+    XCTAssertNil(extras?.usage)
+    let odd = ChatCompletion.fast(ByteBuffer(string: FastJSONTests.bodies[31]))
+    XCTAssertNotNil(odd?.choices.first?.message)
+    XCTAssertNil(odd?.choices.first?.message?.content)
+    XCTAssertNil(odd?.choices.first?.finishReason)
+    XCTAssertNil(odd?.usage?.promptTokens)
+    XCTAssertNil(odd?.usage?.completionTokens)
+    // A key that is read and repeats is JSONDecoder's business, as is a key with escapes.
+    for i in [32, 33, 34, 35, 36] { XCTAssertNil(ChatCompletion.fast(ByteBuffer(string: FastJSONTests.bodies[i])), FastJSONTests.bodies[i]) }
   }
 
   func testStrictAnswerAgreesWithJSONValue() {

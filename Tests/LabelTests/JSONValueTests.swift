@@ -12,6 +12,52 @@ final class JSONValueTests: XCTestCase {
     XCTAssertEqual(back["z"] as? String, tricky)
   }
 
+  /// Strings are scanned eight bytes at a time where nothing needs an escape: each character that
+  /// needs one (and its neighbours that do not), at every offset of a run and at its ends, gives
+  /// what a byte-by-byte escaper gives, and JSONSerialization reads the original back.
+  func testStringEscapesAtEveryOffset() throws {
+    func naive(_ s: String) -> String {
+      var out: [UInt8] = [0x22]
+      for b in s.utf8 {
+        switch b {
+        case 0x22: out += [0x5C, 0x22]
+        case 0x5C: out += [0x5C, 0x5C]
+        case 0x0A: out += Array(#"\n"#.utf8)
+        case 0x0D: out += Array(#"\r"#.utf8)
+        case 0x09: out += Array(#"\t"#.utf8)
+        case 0..<0x20: out += Array(String(format: "\\u%04x", Int(b)).utf8)
+        default: out.append(b)
+        }
+      }
+      return String(decoding: out + [0x22], as: UTF8.self)
+    }
+    let specials = ["\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1}", "\u{1F}", " ", "!", "#", "[", "]", "\u{7F}", "é", "🫁"]
+    let run = "abcdefghijklmnopqrstuvwxyz0123"
+    var checked = 0
+    for special in specials {
+      for p in 0...run.count {
+        for second in [nil, p + 7, p + 8, p + 9] {
+          var chars = Array(run)
+          if let q = second, q < chars.count { chars.insert(contentsOf: "\\", at: q) }
+          chars.insert(contentsOf: special, at: p)
+          let s = String(chars)
+          var out: [UInt8] = []
+          JSONValue.writeString(s, to: &out)
+          XCTAssertEqual(String(decoding: out, as: UTF8.self), naive(s), s.debugDescription)
+          let back = try JSONSerialization.jsonObject(with: Data(out), options: .fragmentsAllowed) as? String
+          XCTAssertEqual(back, s)
+          checked += 1
+        }
+      }
+    }
+    XCTAssertEqual(checked, specials.count * (run.count + 1) * 4)
+    for s in ["", "a", "\"", "abcdefgh", "abcdefg\"", "\"bcdefgh", String(repeating: "\\", count: 17)] {
+      var out: [UInt8] = []
+      JSONValue.writeString(s, to: &out)
+      XCTAssertEqual(String(decoding: out, as: UTF8.self), naive(s))
+    }
+  }
+
   func testParseReadsEveryKindOfValue() throws {
     let v = try XCTUnwrap(JSONValue.parse(#"{"a": [1, -2.5, true, null, "x"], "b": {"c": "d"}}"#))
     XCTAssertEqual(v["a"], .array([.number(1), .number(-2.5), .bool(true), .null, .string("x")]))
