@@ -9,6 +9,8 @@
 # Each point sends N x SECONDS_PER_POINT x 5 requests (at least 60), whatever DELAY is: the same
 # count as at 200 ms, so points with other delays compare request for request.
 # CXR=path/to/cxr measures another build (e.g. the bundle's static one, with libcxt.so beside it).
+# FLOOR=1 also runs, at 1 in flight, scripts/bench/label_floor_client.c (one blocking socket, no
+# framework; built with cc) on the same requests: what the kernel and the host charge any client.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
@@ -61,6 +63,11 @@ for i in range($COUNT):
     --model test-model --in-flight "$N" --out "$WORK/out-$I" > /dev/null 2> "$WORK/log-$N" \
     || { echo "cxr label failed at $N in flight:" >&2; tail -5 "$WORK/log-$N" >&2; exit 1; }
   REF=$("$PY" "$ROOT/scripts/bench/label_reference_client.py" "$PORT" "$N" "$COUNT" "$WORK/user-turn.txt")
+  if [ "${FLOOR:-0}" = 1 ] && [ "$N" = 1 ]; then
+    cc -O2 -o "$WORK/floor" "$ROOT/scripts/bench/label_floor_client.c"
+    "$PY" "$ROOT/scripts/bench/label_reference_client.py" --body "$WORK/user-turn.txt" > "$WORK/body.json"
+    echo "floor client (C, one blocking socket) at 1 in flight: $("$WORK/floor" "$PORT" "$COUNT" "$WORK/body.json") CPU ms/request" >&2
+  fi
   "$PY" -c "
 import json
 s = json.load(open('$WORK/out-$I/summary.json'))['strategies'][0]
