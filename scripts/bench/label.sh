@@ -22,18 +22,10 @@ SECONDS_PER_POINT=${SECONDS_PER_POINT:-4}
 LEVELS=("$@"); [ ${#LEVELS[@]} -eq 0 ] && LEVELS=(1 2 4 8 16 32 64 128)
 [ -x "$CXR" ] || (cd "$ROOT" && swift build -c release --product cxr >/dev/null)
 WORK="$(mktemp -d)"
-trap 'kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-"$PY" "$ROOT/Tests/LabelTests/fake_openai_server.py" --delay "$DELAY" --lifetime 900 > "$WORK/port" &
-SERVER_PID=$!
-for _ in $(seq 50); do [ -s "$WORK/port" ] && break; sleep 0.1; done
-PORT=$(awk '{print $2}' "$WORK/port")
-# One-finding template with the study's zero-shot wording, so that one report is one request.
-"$PY" - "$ROOT/configs/prompts/zero-shot.yaml" "$WORK/bench.yaml" <<'PYEOF'
-import sys
-text = open(sys.argv[1]).read().replace("name: zero-shot", "name: bench")
-text = text[: text.index("  - column: Fracture")]
-open(sys.argv[2], "w").write(text)
-PYEOF
+trap 'kill "${SERVER_PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+source "$ROOT/scripts/bench/label_common.sh"
+label_bench_server
+label_bench_template
 "$PY" - "$WORK/bench.yaml" "$WORK/user-turn.txt" <<'PYEOF'
 import sys, re
 text = open(sys.argv[1]).read()
@@ -52,13 +44,7 @@ I=0
 for N in "${LEVELS[@]}"; do
   I=$((I + 1))
   COUNT=$(( N * SECONDS_PER_POINT * 5 )); [ "$COUNT" -lt 60 ] && COUNT=60  # enough requests for a steady CPU figure
-  "$PY" -c "
-import csv, sys
-w = csv.writer(open('$WORK/reports-$N.csv', 'w', newline=''))
-w.writerow(['SOPInstanceUID', 'Report'])
-for i in range($COUNT):
-    w.writerow(['1.2.%d.%d' % ($N, i), 'Portable chest radiograph %d. %s pneumothorax. Lines and tubes unchanged.' % (i, 'Small positive' if i % 4 == 0 else 'No')])
-"
+  label_bench_reports "$N" "$COUNT" "$WORK/reports-$N.csv"
   "$CXR" label --reports "$WORK/reports-$N.csv" --prompt "$WORK/bench.yaml" --server "http://127.0.0.1:$PORT" \
     --model test-model --in-flight "$N" --out "$WORK/out-$I" > /dev/null 2> "$WORK/log-$N" \
     || { echo "cxr label failed at $N in flight:" >&2; tail -5 "$WORK/log-$N" >&2; exit 1; }

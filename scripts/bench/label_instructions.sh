@@ -16,27 +16,14 @@ WINDOW=${SECONDS_WINDOW:-15}
 command -v valgrind >/dev/null || { echo "label_instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
 [ -x "$CXR" ] || (cd "$ROOT" && swift build -c release --product cxr >/dev/null)
 WORK="$(mktemp -d)"
-trap 'kill "$VG_PID" "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill "${VG_PID:-}" "${SERVER_PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 strip --strip-debug -o "$WORK/cxr" "$CXR"
 [ -e "$(dirname "$CXR")/libcxt.so" ] && cp "$(dirname "$CXR")/libcxt.so" "$WORK/"
-"$PY" "$ROOT/Tests/LabelTests/fake_openai_server.py" --delay "$DELAY" --lifetime 900 > "$WORK/port" &
-SERVER_PID=$!
-for _ in $(seq 50); do [ -s "$WORK/port" ] && break; sleep 0.1; done
-PORT=$(awk '{print $2}' "$WORK/port")
-# The same one-finding template and reports as label.sh.
-"$PY" - "$ROOT/configs/prompts/zero-shot.yaml" "$WORK/bench.yaml" <<'PYEOF'
-import sys
-text = open(sys.argv[1]).read().replace("name: zero-shot", "name: bench")
-text = text[: text.index("  - column: Fracture")]
-open(sys.argv[2], "w").write(text)
-PYEOF
-"$PY" -c "
-import csv
-w = csv.writer(open('$WORK/reports.csv', 'w', newline=''))
-w.writerow(['SOPInstanceUID', 'Report'])
-for i in range(20000):
-    w.writerow(['1.2.1.%d' % i, 'Portable chest radiograph %d. %s pneumothorax. Lines and tubes unchanged.' % (i, 'Small positive' if i % 4 == 0 else 'No')])
-"
+# The same test server, template and reports as label.sh.
+source "$ROOT/scripts/bench/label_common.sh"
+label_bench_server
+label_bench_template
+label_bench_reports 1 20000 "$WORK/reports.csv"
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg" "$WORK/cxr" label \
   --reports "$WORK/reports.csv" --prompt "$WORK/bench.yaml" --server "http://127.0.0.1:$PORT" \
   --model test-model --in-flight 1 --out "$WORK/out" > /dev/null 2> "$WORK/log" &
