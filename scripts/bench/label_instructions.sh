@@ -4,7 +4,7 @@
 # answers are in, off SECONDS later; requests counted from answers.jsonl in between). Unlike CPU
 # time, the count does not move with the host's load, so it shows what a change to the per-request
 # path saves. Kernel work (syscalls, the TCP stack) is not counted: see label.sh for CPU time.
-# Usage: scripts/bench/label_instructions.sh   (SECONDS=15 DELAY=0.05 CXR=path/to/cxr)
+# Usage: scripts/bench/label_instructions.sh   (SECONDS_WINDOW=15 DELAY=0.05 CXR=path/to/cxr)
 # Needs valgrind (Debian: apt-get install valgrind). Valgrind 3.19 cannot read the DWARF 5 of
 # Swift's debug info, so a copy of the binary without it is measured.
 set -euo pipefail
