@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # User-space instructions per request of `cxr label` at 1 in flight, by layer, counted by
 # valgrind's callgrind over the steady state (start-up excluded: counting is switched on once 10
-# answers are in, off SECONDS later; requests counted from answers.jsonl in between). Unlike CPU
+# answers are in, off SECONDS_WINDOW later; requests counted from answers.jsonl in between). Unlike CPU
 # time, the count does not move with the host's load, so it shows what a change to the per-request
 # path saves. Kernel work (syscalls, the TCP stack) is not counted: see label.sh for CPU time.
 # Usage: scripts/bench/label_instructions.sh   (SECONDS_WINDOW=15 DELAY=0.05 CXR=path/to/cxr)
