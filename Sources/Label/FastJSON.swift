@@ -1,7 +1,8 @@
 /// A strict reader for the small JSON documents read once per answer (the chat completion body,
 /// the answer object), for the common case only: ASCII text, no exponents or long numbers, no
-/// repeated keys among those read, no escapes in keys, little nesting. Anything else gives nil and the caller asks JSONDecoder, as it
-/// always did; so for every document read here JSONDecoder would read the same values. It is a
+/// repeated keys among those read, no escapes in keys, little nesting. Anything else gives nil and
+/// the caller asks JSONDecoder, as it always did; so for every document read here JSONDecoder
+/// would read the same values. It is a
 /// fraction of JSONDecoder's cost (which builds a map of the document, then decodes through
 /// generic containers with a dynamic cast per value: a tenth of the client's CPU per request).
 enum FastJSON {
@@ -113,7 +114,9 @@ enum FastJSON {
       switch bytes[at] {
       case UInt8(ascii: "{"): return object(depth: depth) { _, r in r.skipValue(depth: depth + 1) }
       case UInt8(ascii: "["): return array(depth: depth) { r in r.skipValue(depth: depth + 1) }
-      case UInt8(ascii: "\""): return scanString() != nil
+      case UInt8(ascii: "\""):
+        guard let (start, end, escaped) = scanString() else { return false }
+        return !escaped || unescaped(start, end) != nil
       case UInt8(ascii: "t"): return literal("true")
       case UInt8(ascii: "f"): return literal("false")
       case UInt8(ascii: "n"): return literal("null")
@@ -230,6 +233,13 @@ enum FastJSON {
     mutating func string() -> String? {
       guard let (start, end, escaped) = scanString() else { return nil }
       guard escaped else { return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) }
+      return unescaped(start, end).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The bytes of the escaped string between `start` and `end`; nil for an escape that is not
+    /// JSON or that is left to JSONDecoder. A skipped string with escapes is checked here too, so
+    /// that nothing JSONDecoder refuses is read.
+    func unescaped(_ start: Int, _ end: Int) -> [UInt8]? {
       var out: [UInt8] = []
       out.reserveCapacity(end - start)
       var k = start
@@ -265,7 +275,7 @@ enum FastJSON {
         default: return nil
         }
       }
-      return String(decoding: out, as: UTF8.self)
+      return out
     }
   }
 }

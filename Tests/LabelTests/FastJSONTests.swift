@@ -50,6 +50,11 @@ final class FastJSONTests: XCTestCase {
     #"{"choices":[{"message":{"content":"x"}}],"x":[1,}"#,
     #"{"choices":[{"message":{"content":"x"}}],"x":{"a" 1}}"#,
     "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"deep\":" + String(repeating: "[", count: 40) + String(repeating: "]", count: 40) + "}",
+    // Skipped strings are checked like read ones: JSONDecoder refuses a bad escape anywhere.
+    #"{"choices":[{"message":{"content":"x"}}],"x":"bad \q escape"}"#,
+    #"{"choices":[{"message":{"content":"x","role":"\uZZZZ"}}]}"#,
+    #"{"choices":[{"message":{"content":"x"}}],"x":["\ud800"]}"#,
+    #"{"choices":[{"message":{"content":"x"}}],"x":"ok \" \\ \/ \n \u00e9"}"#,
   ]
 
   func testChatCompletionAgreesWithJSONDecoder() {
@@ -86,7 +91,10 @@ final class FastJSONTests: XCTestCase {
     XCTAssertNil(odd?.usage?.promptTokens)
     XCTAssertNil(odd?.usage?.completionTokens)
     // A key that is read and repeats is JSONDecoder's business, as is a key with escapes.
-    for i in [32, 33, 34, 35, 36] { XCTAssertNil(ChatCompletion.fast(ByteBuffer(string: FastJSONTests.bodies[i])), FastJSONTests.bodies[i]) }
+    for i in [32, 33, 34, 35, 36, 42, 43, 44] {
+      XCTAssertNil(ChatCompletion.fast(ByteBuffer(string: FastJSONTests.bodies[i])), FastJSONTests.bodies[i])
+    }
+    XCTAssertEqual(ChatCompletion.fast(ByteBuffer(string: FastJSONTests.bodies[45]))?.choices.first?.message?.content, "x")
   }
 
   func testStrictAnswerAgreesWithJSONValue() {
