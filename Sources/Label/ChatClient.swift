@@ -942,10 +942,7 @@ extension ChatCompletion {
           guard FastJSON.isKey(key, "content") else { return r.skipValue(depth: 4) }
           guard !sawContent else { return false }
           sawContent = true
-          guard r.peek() == UInt8(ascii: "\"") else { return r.skipValue(depth: 4) }
-          guard let s = r.string() else { return false }
-          content = s
-          return true
+          return r.optionalString(depth: 4, into: &content)
         }) else { return false }
         message = Message(content: content)
         return true
@@ -953,10 +950,7 @@ extension ChatCompletion {
       if FastJSON.isKey(key, "finish_reason") {
         guard !seen.finish else { return false }
         seen.finish = true
-        guard r.peek() == UInt8(ascii: "\"") else { return r.skipValue(depth: 3) }
-        guard let s = r.string() else { return false }
-        finish = s
-        return true
+        return r.optionalString(depth: 3, into: &finish)
       }
       return r.skipValue(depth: 3)
     }) else { return nil }

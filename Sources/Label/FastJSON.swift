@@ -41,7 +41,8 @@ enum FastJSON {
     name.utf8.count == key.count && name.utf8.elementsEqual(key)
   }
 
-  /// `key`'s bytes are those of `name` (keys are compared as read: `plainKey` takes no escapes).
+  /// `key`'s bytes are those of `name` (keys are compared as read: `Reader.object` takes no
+  /// key with escapes).
   static func isKey(_ key: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
     guard key.count == name.utf8CodeUnitCount else { return false }
     let p = name.utf8Start
@@ -106,6 +107,16 @@ enum FastJSON {
       case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number()
       default: return nil
       }
+    }
+
+    /// A member that JSONDecoder's `try? decodeIfPresent(String.self, ...)` reads: a string goes
+    /// into `value`; any other value is checked, stepped over and leaves it nil. False when the
+    /// document is not one read here.
+    mutating func optionalString(depth: Int, into value: inout String?) -> Bool {
+      guard peek() == UInt8(ascii: "\"") else { return skipValue(depth: depth) }
+      guard let s = string() else { return false }
+      value = s
+      return true
     }
 
     /// Checks the value at the read position as `value` would read it, and steps over it.
