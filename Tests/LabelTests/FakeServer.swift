@@ -138,4 +138,14 @@ enum Fixtures {
       try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
     }
   }
+  /// Waits until `url` holds at least `count` answers, for at most `seconds`: a run that never
+  /// answers fails the test (the caller cancels it) instead of holding it.
+  static func waitForAnswers(_ url: URL, count: Int, seconds: Double = 30) async throws -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while ((try? jsonl(url).count) ?? 0) < count {
+      guard Date() < deadline else { return false }
+      try await Task.sleep(nanoseconds: 10_000_000)
+    }
+    return true
+  }
 }

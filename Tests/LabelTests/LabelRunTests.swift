@@ -142,7 +142,10 @@ final class LabelRunTests: XCTestCase {
     // Kill the run part way: cancel the task while requests are in flight.
     let task = Task { try await Fixtures.run(settings, templates: [template], reports: reports, out: out, inFlight: 2) }
     let answersURL = out.appendingPathComponent("answers.jsonl")
-    while ((try? Fixtures.jsonl(answersURL).count) ?? 0) < 6 { try await Task.sleep(nanoseconds: 10_000_000) }
+    guard try await Fixtures.waitForAnswers(answersURL, count: 6) else {
+      task.cancel()
+      return XCTFail("the run stored no 6 answers in 30 s")
+    }
     task.cancel()
     do { _ = try await task.value; XCTFail("the cancelled run should throw") } catch is CancellationError {}
     let kept = try Fixtures.jsonl(answersURL)
@@ -187,7 +190,10 @@ final class LabelRunTests: XCTestCase {
     let template = try Fixtures.single()
     let first = Task { try await Fixtures.run(settings, templates: [template], reports: reports, out: out, inFlight: 1) }
     let answersURL = out.appendingPathComponent("answers.jsonl")
-    while ((try? Fixtures.jsonl(answersURL).count) ?? 0) < 2 { try await Task.sleep(nanoseconds: 10_000_000) }
+    guard try await Fixtures.waitForAnswers(answersURL, count: 2) else {
+      first.cancel()
+      return XCTFail("the first run stored no 2 answers in 30 s")
+    }
     let postsBefore = server.chatRequests.count
     do {
       _ = try await Fixtures.run(settings, templates: [template], reports: reports, out: out, inFlight: 4)
