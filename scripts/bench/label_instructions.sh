@@ -7,6 +7,11 @@
 # Usage: scripts/bench/label_instructions.sh   (SECONDS_WINDOW=15 DELAY=0.05 CXR=path/to/cxr)
 # Needs valgrind (Debian: apt-get install valgrind). Valgrind 3.19 cannot read the DWARF 5 of
 # Swift's debug info, so a copy of the binary without it is measured.
+# ORDER=file also writes, from the same profile, the functions the requests ran in CXR, hottest
+# first, for the linker (scripts/bench/hot_functions.py; names already in the file are kept after
+# them): ORDER=scripts/build/hot-functions.order regenerates the release build's code layout
+# (scripts/build/release.sh); profile the static-stdlib build too, so that the standard library's
+# hot functions are in it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
@@ -14,7 +19,7 @@ CXR="${CXR:-$ROOT/.build/release/cxr}"
 DELAY=${DELAY:-0.05}
 WINDOW=${SECONDS_WINDOW:-15}
 command -v valgrind >/dev/null || { echo "label_instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
-[ -x "$CXR" ] || (cd "$ROOT" && swift build -c release --product cxr >/dev/null)
+[ -x "$CXR" ] || "$ROOT/scripts/build/release.sh" --product cxr >/dev/null
 WORK="$(mktemp -d)"
 trap 'kill "${VG_PID:-}" "${SERVER_PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 strip --strip-debug -o "$WORK/cxr" "$CXR"
@@ -24,7 +29,7 @@ source "$ROOT/scripts/bench/label_common.sh"
 label_bench_server
 label_bench_template
 label_bench_reports 1 20000 "$WORK/reports.csv"
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg" "$WORK/cxr" label \
+valgrind --tool=callgrind --instr-atstart=no ${ORDER:+--dump-instr=yes} --callgrind-out-file="$WORK/cg" "$WORK/cxr" label \
   --reports "$WORK/reports.csv" --prompt "$WORK/bench.yaml" --server "http://127.0.0.1:$PORT" \
   --model test-model --in-flight 1 --out "$WORK/out" > /dev/null 2> "$WORK/log" &
 VG_PID=$!
@@ -37,6 +42,7 @@ callgrind_control -i off "$VG_PID" > /dev/null 2>&1
 A1=$(answers)
 callgrind_control -d "$VG_PID" > /dev/null 2>&1
 kill "$VG_PID"; wait "$VG_PID" 2>/dev/null || true
+[ -z "${ORDER:-}" ] || "$PY" "$ROOT/scripts/bench/hot_functions.py" "$CXR" "$ORDER" "$WORK"/cg.*
 # Requests answered while counting; an answer in flight at either edge is counted by half on
 # average, so the figure is per request to within a fraction of one request's count.
 callgrind_annotate --threshold=100 "$WORK"/cg.* 2>/dev/null | "$PY" -c "
