@@ -3,6 +3,7 @@ first, as a linker symbol-ordering file (one symbol per line; what lld's --symbo
 reads). Called by label_instructions.sh when ORDER is set; see scripts/build/release.sh.
 
 Usage: hot_functions.py BINARY OUT CALLGRIND_FILE...
+       hot_functions.py --footprint CALLGRIND_FILE...   (distinct code lines and pages, by object)
 Names come from the binary's own symbol table (nm), not from valgrind: valgrind leaves out local
 symbols such as `objectdestroy.11Tm` and outlined copies, which are hot on the request path too.
 Symbols already in OUT are kept (after the new ones), so that profiles add up (a name another
@@ -17,6 +18,70 @@ import re
 import shutil
 import subprocess
 import sys
+
+def executed(profiles):
+    """(main program, object, valgrind's function name, instruction address, self instructions)
+    for every cost line of callgrind profiles made with --dump-instr=yes.
+
+    Callgrind's compressed format: `ob=(n) name` / `ob=(n)` name the object (a name may first come
+    in a `cob=` line), `fn=` the function alike; a cost line starts with an instruction address,
+    absolute (0x...), relative to the previous one (+n / -n, decimal) or the same (*), then the
+    source line the same way, then the counts (Ir first); the line after `calls=` is the call's
+    inclusive cost at the call site: executed, not self cost."""
+    for path in profiles:
+        objects, functions, current, function, last, after_call, program = {}, {}, None, None, 0, False, None
+        positions = 1  # `positions: instr line`: the event counts come after that many numbers
+        for line in open(path, errors="replace"):
+            if line.startswith("cmd:"):  # the program that ran
+                program = line.split()[1]
+                continue
+            if line.startswith("positions:"):
+                positions = len(line.split()) - 1
+                continue
+            if line.startswith(("ob=", "cob=")):
+                m = re.match(r"c?ob=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if m and m.group(2):
+                    objects[m.group(1)] = m.group(2)
+                if line.startswith("ob="):
+                    current = objects.get(m.group(1)) if m else line[3:].rstrip("\n")
+                continue
+            if line.startswith("fn="):
+                m = re.match(r"fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if m and m.group(2):
+                    functions[m.group(1)] = re.sub(r"'\d+$", "", m.group(2))
+                function = functions.get(m.group(1)) if m else None
+                continue
+            if line.startswith("calls="):
+                after_call = True
+                continue
+            if not line or line[0] not in "0123456789+-*":
+                continue
+            fields = line.split()
+            token = fields[0]
+            if token == "*":
+                address = last
+            else:  # numbers are decimal unless written 0x...
+                magnitude = token.lstrip("+-")
+                number = int(magnitude, 16) if magnitude.startswith("0x") else int(magnitude)
+                address = last + number if token[0] == "+" else last - number if token[0] == "-" else number
+            last = address
+            instructions = int(fields[positions]) if len(fields) > positions and not after_call else 0
+            after_call = False
+            yield program, current, function, address, instructions
+
+
+if sys.argv[1] == "--footprint":
+    # The code a profile ran, by object: distinct 64-byte lines and 4 KiB pages. What a request
+    # touches after an idle wait, when the caches and TLBs are cold (scripts/build/release.sh).
+    lines, pages = collections.defaultdict(set), collections.defaultdict(set)
+    for program, current, _, address, _ in executed(sys.argv[2:]):
+        key = "cxr" if current == program else os.path.basename(current or "?")
+        lines[key].add(address >> 6)
+        pages[key].add(address >> 12)
+    print(f"code touched in the window: {sum(map(len, lines.values())):,} lines of 64 bytes on "
+          f"{sum(map(len, pages.values()))} pages of 4 KiB; "
+          + ", ".join(f"{k} {len(lines[k]):,} on {len(pages[k])}" for k in sorted(pages, key=lambda k: -len(pages[k]))[:6]))
+    sys.exit(0)
 
 binary, out, profiles = sys.argv[1], sys.argv[2], sys.argv[3:]
 
@@ -37,55 +102,16 @@ def symbol(address):
     name, size = names[i]
     return name if address < starts[i] + max(size, 1) else None
 
-# Callgrind's compressed format: `ob=(n) name` / `ob=(n)` name the object (a name may first come
-# in a `cob=` line), `fn=` the function alike; a cost line starts with an instruction address,
-# absolute (0x...), relative to the previous one (+n / -n) or the same (*); the line after `calls=`
-# is the call's inclusive cost at the call site: executed, not self cost.
 cost = collections.Counter()
 agree = collections.Counter()  # valgrind's name for a line against nm's for its address
-for path in profiles:
-    objects, functions, current, function, last, after_call, program = {}, {}, None, None, 0, False, None
-    for line in open(path, errors="replace"):
-        if line.startswith("cmd:"):  # the program that ran: a copy of BINARY (stripped of debug info)
-            program = line.split()[1]
-            continue
-        if line.startswith(("ob=", "cob=")):  # an object is named where it first appears, either way
-            m = re.match(r"c?ob=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-            if m and m.group(2):
-                objects[m.group(1)] = m.group(2)
-            if line.startswith("ob="):
-                current = objects.get(m.group(1)) if m else line[3:].rstrip("\n")
-            continue
-        if line.startswith("fn="):
-            m = re.match(r"fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-            if m and m.group(2):
-                functions[m.group(1)] = re.sub(r"'\d+$", "", m.group(2))
-            function = functions.get(m.group(1)) if m else None
-            continue
-        if line.startswith("calls="):
-            after_call = True
-            continue
-        if not line or line[0] not in "0123456789+-*":
-            continue
-        fields = line.split()
-        token = fields[0]
-        if token == "*":
-            address = last
-        else:  # numbers are decimal unless written 0x...
-            magnitude = token.lstrip("+-")
-            number = int(magnitude, 16) if magnitude.startswith("0x") else int(magnitude)
-            address = last + number if token[0] == "+" else last - number if token[0] == "-" else number
-        last = address
-        if current is None or current != program:
-            after_call = False
-            continue
-        name = symbol(address)
-        if name and function and not function.startswith("0x"):
-            agree[name == function] += 1
-        if name:
-            instructions = int(fields[1]) if len(fields) > 1 and not after_call else 0
-            cost[name] += instructions + 1  # +1: executed at all counts, even on a call line
-        after_call = False
+for program, current, function, address, instructions in executed(profiles):
+    if current is None or current != program:  # the program that ran is a copy of BINARY
+        continue
+    name = symbol(address)
+    if name and function and not function.startswith("0x"):
+        agree[name == function] += 1
+    if name:
+        cost[name] += instructions + 1  # +1: executed at all counts, even on a call line
 
 if agree[False] > agree[True] / 10:
     sys.exit(f"hot_functions.py: the profile's addresses do not match {binary}'s symbols "

@@ -10,8 +10,7 @@
 # ORDER=file also writes, from the same profile, the functions the requests ran in CXR, hottest
 # first, for the linker (scripts/bench/hot_functions.py; names already in the file are kept after
 # them): ORDER=scripts/build/hot-functions.order regenerates the release build's code layout
-# (scripts/build/release.sh); profile the static-stdlib build too, so that the standard library's
-# hot functions are in it.
+# (scripts/build/release.sh). The last line is the code footprint: lines and pages touched.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
@@ -29,7 +28,7 @@ source "$ROOT/scripts/bench/label_common.sh"
 label_bench_server
 label_bench_template
 label_bench_reports 1 20000 "$WORK/reports.csv"
-valgrind --tool=callgrind --instr-atstart=no ${ORDER:+--dump-instr=yes} --callgrind-out-file="$WORK/cg" "$WORK/cxr" label \
+valgrind --tool=callgrind --instr-atstart=no --dump-instr=yes --callgrind-out-file="$WORK/cg" "$WORK/cxr" label \
   --reports "$WORK/reports.csv" --prompt "$WORK/bench.yaml" --server "http://127.0.0.1:$PORT" \
   --model test-model --in-flight 1 --out "$WORK/out" > /dev/null 2> "$WORK/log" &
 VG_PID=$!
@@ -71,3 +70,6 @@ print(f'requests counted: {requests}; user-space instructions per request: {tota
 for k, n in layers.most_common():
     print(f'{n / requests:>10,.0f}  {100 * n / total:5.1f} %  {k}')
 "
+# Its footprint: the distinct code lines and pages the window ran (all requests together; at 1 in
+# flight each request finds them cold). The release build packs them (scripts/build/release.sh).
+"$PY" "$ROOT/scripts/bench/hot_functions.py" --footprint "$WORK"/cg.*
