@@ -10,7 +10,6 @@ SHIM := $(SHIM_DIR)/libcxt.so
 # DICOM reader over GDCM (Debian libgdcm-dev); loaded by dlopen only when a DICOM is read.
 DICOM_SHIM := $(SHIM_DIR)/libcxt_dicom.so
 GDCM_INC ?= $(firstword $(wildcard /usr/include/gdcm-*))
-SWIFT_FLAGS ?= -c release
 CXR := $(ROOT)/.build/release/cxr
 # libtorch's ABI, CUDA detection and headers, compile and link flags of libcxt.so: shim.mk, the
 # one place for them (the GPU bundle builds its libcxt.so with the same file).
@@ -37,8 +36,10 @@ $(DICOM_SHIM): CShims/src/dicom.cpp CShims/include/cxt_dicom.h
 	    -shared -Wl,-rpath,'$$ORIGIN' -lgdcmMSFF -lgdcmDSED -lgdcmCommon; \
 	else echo "GDCM headers not found (apt-get install libgdcm-dev): DICOM reading disabled"; fi
 
+# The release build's flags live in scripts/build/release.sh (the bench scripts and the bundle use
+# it too, so no build undoes another's): hot code packed together by lld.
 build: setup shim
-	swift build $(SWIFT_FLAGS) --product cxr
+	scripts/build/release.sh --product cxr
 
 # Builds every target first (the command-line tests run the cxr binary), then runs the tests.
 test: setup shim

@@ -2,7 +2,7 @@
 # Builds dist/cxr-bundle: what a GPU machine without Swift needs to build the shim, check and
 # benchmark cxr (scripts/gpu-check.sh there). Called by `make bundle`.
 #
-#   cxr.xz             release cxr, Swift runtime and Foundation linked in (--static-swift-stdlib),
+#   cxr.xz             release cxr (scripts/build/release.sh: Swift runtime and Foundation linked in),
 #                      libjpeg/libpng/zlib from their static archives, rpath $ORIGIN, stripped,
 #                      xz-compressed (57 MB -> 15 MB; ICU's data is most of it). gpu-check.sh
 #                      unpacks it to cxr beside libcxt.so. `cxr label` is in it: its HTTP client is
@@ -32,8 +32,8 @@ mkdir -p "$root/.build-bundle/static-libs"
 zlib_a=$(gcc -print-file-name=libz.a)
 [ -f "$zlib_a" ] || fail "no libz.a (apt-get install zlib1g-dev)"
 ln -sf "$zlib_a" "$root/.build-bundle/static-libs/libz.a"
-echo "bundle: swift build -c release --static-swift-stdlib (scratch .build-bundle)"
-CXR_BUNDLE=1 swift build -c release --static-swift-stdlib --scratch-path "$root/.build-bundle" --product cxr \
+echo "bundle: scripts/build/release.sh (static Swift runtime; scratch .build-bundle)"
+CXR_BUNDLE=1 scripts/build/release.sh --scratch-path "$root/.build-bundle" --product cxr \
   || fail "swift build of the bundle's cxr"
 bin="$root/.build-bundle/release/cxr"
 

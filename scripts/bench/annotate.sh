@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
 CXR="${CXR:-$ROOT/.build/release/cxr}"
 SECS="${1:-30}"
-[ -x "$CXR" ] || (cd "$ROOT" && swift build -c release --product cxr >/dev/null)
+[ -x "$CXR" ] || "$ROOT/scripts/build/release.sh" --product cxr >/dev/null
 WORK="$(mktemp -d)"
 SERVER_PID=""
 trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT

@@ -7,5 +7,5 @@ cd "$ROOT"
 PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
 [ -x "$PY" ] || { echo "no Python with numpy at $PY: run make setup" >&2; exit 1; }
 [ -f CShims/build/libcxt.so ] || make shim
-swift build -c release --product cxr >&2
+scripts/build/release.sh --product cxr >&2
 "$PY" scripts/bench/dawid_skene.py --cxr "$ROOT/.build/release/cxr" "$@"

@@ -13,8 +13,8 @@ ARGS=(--model convnext_atto --size 64 --images 256 --batch 32 --epochs 3 --threa
 PY=${CXR_PYTHON:-.deps/venv/bin/python}
 TORCHRUN=$(dirname "$PY")/torchrun
 make -s shim
-swift build -c release --product cxr >/dev/null 2>&1
-BIN=$(swift build -c release --show-bin-path)/cxr
+scripts/build/release.sh --product cxr >/dev/null 2>&1
+BIN=$(scripts/build/release.sh --show-bin-path)/cxr
 RESULTS=()
 for r in $(seq "${ROUNDS:-2}"); do
   for n in 1 2; do

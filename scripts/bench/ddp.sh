@@ -11,8 +11,8 @@ ARGS=("$@")
 PY=${CXR_PYTHON:-.deps/venv/bin/python}
 TORCHRUN=$(dirname "$PY")/torchrun
 make -s shim
-swift build -c release --product cxr >/dev/null
-BIN=$(swift build -c release --show-bin-path)/cxr
+scripts/build/release.sh --product cxr >/dev/null
+BIN=$(scripts/build/release.sh --show-bin-path)/cxr
 RESULTS=()
 for r in $(seq "${ROUNDS:-2}"); do
   RESULTS+=("$(OMP_NUM_THREADS=1 "$TORCHRUN" --nproc-per-node 2 --master-port $((29600 + r)) --no-python "$BIN" bench allreduce "${ARGS[@]}" 2>/dev/null)")

@@ -23,7 +23,7 @@ PY="${CXR_PYTHON:-$ROOT/.deps/venv/bin/python}"
 CXR="${CXR_BIN:-$ROOT/.build/release/cxr}"
 WORK="${TMPDIR:-/tmp}/cxr-bench-decode-n$NOISE"
 mkdir -p "$WORK/img"
-if [ -z "${CXR_BIN:-}" ]; then (cd "$ROOT" && swift build -c release --product cxr >/dev/null); fi
+if [ -z "${CXR_BIN:-}" ]; then "$ROOT/scripts/build/release.sh" --product cxr >/dev/null; fi
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 "$PY" "$ROOT/scripts/bench/decode_monai.py" make "$WORK/img" "$N" "$NOISE"
 FILES=$(ls "$WORK"/img/*.jpg | head -n "$N")

@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=${1:-${TMPDIR:-/tmp}/cxr-bench-index}
-swift build -c release --product cxr >/dev/null
+scripts/build/release.sh --product cxr >/dev/null
 python3 scripts/bench/index.py .build/release/cxr "$work" 3

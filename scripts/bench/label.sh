@@ -20,7 +20,7 @@ SECONDS_PER_POINT=${SECONDS_PER_POINT:-4}
 [[ "$DELAY" =~ ^[0-9]*\.?[0-9]+$ ]] && awk "BEGIN { exit !($DELAY > 0) }" \
   || { echo "label.sh: DELAY must be a positive number of seconds (e.g. 0.2), not '$DELAY'" >&2; exit 2; }
 LEVELS=("$@"); [ ${#LEVELS[@]} -eq 0 ] && LEVELS=(1 2 4 8 16 32 64 128)
-[ -x "$CXR" ] || (cd "$ROOT" && swift build -c release --product cxr >/dev/null)
+[ -x "$CXR" ] || "$ROOT/scripts/build/release.sh" --product cxr >/dev/null
 WORK="$(mktemp -d)"
 trap 'kill "${SERVER_PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 source "$ROOT/scripts/bench/label_common.sh"

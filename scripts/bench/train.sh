@@ -10,8 +10,8 @@ cd "$(dirname "$0")/../.."
 ARGS=("$@")
 PY=${CXR_PYTHON:-.deps/venv/bin/python}
 make -s shim
-swift build -c release --product cxr >/dev/null
-BIN=$(swift build -c release --show-bin-path)/cxr
+scripts/build/release.sh --product cxr >/dev/null
+BIN=$(scripts/build/release.sh --show-bin-path)/cxr
 RESULTS=()
 for _ in $(seq "${ROUNDS:-2}"); do
   RESULTS+=("$(OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$BIN" bench epochs "${ARGS[@]}")")
