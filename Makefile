@@ -37,7 +37,7 @@ $(DICOM_SHIM): CShims/src/dicom.cpp CShims/include/cxt_dicom.h
 	else echo "GDCM headers not found (apt-get install libgdcm-dev): DICOM reading disabled"; fi
 
 # The release build's flags live in scripts/build/release.sh (the bench scripts and the bundle use
-# it too, so no build undoes another's): hot code packed together by lld.
+# it too, so no build undoes another's): the Swift runtime linked in, hot code packed by lld.
 build: setup shim
 	scripts/build/release.sh --product cxr
 

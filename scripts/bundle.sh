@@ -4,7 +4,7 @@
 #
 #   cxr.xz             release cxr (scripts/build/release.sh: Swift runtime and Foundation linked in),
 #                      libjpeg/libpng/zlib from their static archives, rpath $ORIGIN, stripped,
-#                      xz-compressed (57 MB -> 15 MB; ICU's data is most of it). gpu-check.sh
+#                      xz-compressed (81 MB -> 20 MB; ICU's data is most of it). gpu-check.sh
 #                      unpacks it to cxr beside libcxt.so. `cxr label` is in it: its HTTP client is
 #                      AsyncHTTPClient on SwiftNIO (BoringSSL compiled in), no libcurl.
 #   CShims/            the shim's sources and shim.mk, which builds libcxt.so beside cxr with g++
