@@ -2,8 +2,7 @@
 /// the answer object), for the common case only: ASCII text, no exponents or long numbers, no
 /// repeated keys among those read, no escapes in keys, little nesting. Anything else gives nil and
 /// the caller asks JSONDecoder, as it always did; so for every document read here JSONDecoder
-/// would read the same values. It is a
-/// fraction of JSONDecoder's cost (which builds a map of the document, then decodes through
+/// would read the same values. It is a fraction of JSONDecoder's cost (which builds a map of the document, then decodes through
 /// generic containers with a dynamic cast per value: a tenth of the client's CPU per request).
 enum FastJSON {
   case null

@@ -19,6 +19,16 @@ import shutil
 import subprocess
 import sys
 
+def named(line, table):
+    """The name in `key=(n) name` (remembered as n) or `key=(n)` (looked up)."""
+    m = re.match(r"\w+=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+    if not m:
+        return line.split("=", 1)[1].rstrip("\n")
+    if m.group(2):
+        table[m.group(1)] = m.group(2)
+    return table.get(m.group(1))
+
+
 def executed(profiles):
     """(main program, object, valgrind's function name, instruction address, self instructions)
     for every cost line of callgrind profiles made with --dump-instr=yes.
@@ -39,17 +49,13 @@ def executed(profiles):
                 positions = len(line.split()) - 1
                 continue
             if line.startswith(("ob=", "cob=")):
-                m = re.match(r"c?ob=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-                if m and m.group(2):
-                    objects[m.group(1)] = m.group(2)
+                name = named(line, objects)
                 if line.startswith("ob="):
-                    current = objects.get(m.group(1)) if m else line[3:].rstrip("\n")
+                    current = name
                 continue
             if line.startswith("fn="):
-                m = re.match(r"fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-                if m and m.group(2):
-                    functions[m.group(1)] = re.sub(r"'\d+$", "", m.group(2))
-                function = functions.get(m.group(1)) if m else None
+                function = named(line, functions)
+                function = re.sub(r"'\d+$", "", function) if function else None
                 continue
             if line.startswith("calls="):
                 after_call = True
@@ -70,6 +76,8 @@ def executed(profiles):
             yield program, current, function, address, instructions
 
 
+if len(sys.argv) < 3:
+    sys.exit(__doc__)
 if sys.argv[1] == "--footprint":
     # The code a profile ran, by object: distinct 64-byte lines and 4 KiB pages. What a request
     # touches after an idle wait, when the caches and TLBs are cold (scripts/build/release.sh).
